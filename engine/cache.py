@@ -1,0 +1,63 @@
+"""The run cache: ``joblib.Memory`` under cache/, keyed on the full config (plain values
+only) and the engine version. Repeating a run returns its result at once. joblib writes
+each entry to a temporary name and renames it, so two processes storing the same config
+at once cannot leave a torn entry. The cache is bounded by ``CACHE_BYTES_LIMIT``."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import joblib
+
+from . import ENGINE_VERSION
+from .config import RunConfig
+from .experiment import RunFailed, run
+from .paths import cache_dir, checkpoint_dir
+
+CACHE_BYTES_LIMIT = 256 * 1024**2
+
+
+def _memory() -> joblib.Memory:
+    return joblib.Memory(cache_dir() / "runs", verbose=0)
+
+
+def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None) -> dict:
+    # Raising (RunFailed) keeps joblib from storing anything: only complete runs are cached.
+    return run(RunConfig.from_dict(config), root, on_event, should_stop)
+
+
+def _cached_function():
+    return _memory().cache(_complete_run, ignore=["on_event", "should_stop"])
+
+
+def is_cached(config: RunConfig, root: str | Path | None = None) -> bool:
+    root = str(root or checkpoint_dir())
+    if not _cached_function().check_call_in_cache(config.to_dict(), root, ENGINE_VERSION):
+        return False
+    return (Path(root) / config.run_id() / "summary.json").is_file()
+
+
+def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: bool = True,
+               on_event=None, should_stop=None) -> dict:
+    """Run through the cache. A hit whose run folder was deleted is recomputed."""
+    config.validate()
+    root = str(root or checkpoint_dir())
+    started = time.perf_counter()
+    function = _cached_function()
+    args = (config.to_dict(), root, ENGINE_VERSION)
+    if use_cache and is_cached(config, root):
+        result = dict(function(*args))
+        result.update(cached=True, seconds=time.perf_counter() - started)
+        return result
+    result, _ = function.call(*args, on_event=on_event, should_stop=should_stop)
+    _memory().reduce_size(bytes_limit=CACHE_BYTES_LIMIT)
+    result = dict(result)
+    result.update(cached=False, seconds=time.perf_counter() - started)
+    return result
+
+
+def clear_cache() -> None:
+    _memory().clear(warn=False)
+
+
+__all__ = ["cached_run", "is_cached", "clear_cache", "RunFailed", "CACHE_BYTES_LIMIT"]

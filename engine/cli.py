@@ -1,0 +1,167 @@
+"""Command line: a stable contract the app and scripts rely on.
+
+    python -m engine run ...       progress lines, then ONE JSON object as the last line
+    python -m engine compare ...   the same, one entry per strategy
+    python -m engine inspect PATH  a checkpoint's config and per-layer table
+
+Bad settings and bad files exit non-zero with one line naming the problem."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .cache import cached_run
+from .checkpoints import CheckpointError, load_checkpoint
+from .comparison import compare
+from .config import ConfigError, RunConfig
+from .data import DatasetError
+from .experiment import RunFailed
+from .pruning import STRATEGIES
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line, not a usage dump
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    parser.add_argument("--dataset", default=d.dataset, help="digits | covertype | synthetic")
+    parser.add_argument("--rows", type=int, default=None, help="row cap (synthetic: row count)")
+    parser.add_argument("--data-path", default=None, help="local covtype.data.gz (UCI format)")
+    parser.add_argument("--depth", type=int, default=d.depth)
+    parser.add_argument("--width", type=int, default=d.width)
+    parser.add_argument("--amount", type=float, default=d.amount,
+                        help="fraction of the remaining weights cut per prune step, in (0, 1)")
+    parser.add_argument("--cycles", type=int, default=d.cycles)
+    parser.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
+    parser.add_argument("--epochs-per-cycle", type=int, default=d.epochs_per_cycle)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--finetune-lr-factor", type=float, default=d.finetune_lr_factor)
+    parser.add_argument("--optimizer", default=d.optimizer, help="adam | adamw | sgd")
+    parser.add_argument("--no-prune-output", dest="prune_output", action="store_false",
+                        help="leave the output layer unpruned")
+    parser.add_argument("--prune-biases", action="store_true")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--device", default=d.device, help="auto | cpu | cuda")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="strategy-specific option (repeatable)")
+    parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+
+
+def _parse_option(text: str):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--option {text!r} is invalid: write KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _config(args, strategy: str) -> RunConfig:
+    return RunConfig(
+        dataset=args.dataset, rows=args.rows, data_path=args.data_path, depth=args.depth,
+        width=args.width, strategy=strategy, amount=args.amount, cycles=args.cycles,
+        warmup_epochs=args.warmup_epochs, epochs_per_cycle=args.epochs_per_cycle,
+        batch_size=args.batch_size, lr=args.lr, finetune_lr_factor=args.finetune_lr_factor,
+        optimizer=args.optimizer, prune_output=args.prune_output, prune_biases=args.prune_biases,
+        seed=args.seed, device=args.device, extra=dict(_parse_option(o) for o in args.option),
+    ).validate()
+
+
+def _print_progress(event: dict) -> None:
+    prefix = f"[{event['strategy']}] " if "strategy" in event else ""
+    if event["type"] == "epoch":
+        print(f"{prefix}cycle {event['cycle']:>3} epoch {event['epoch']:>4}  "
+              f"train_loss {event['train_loss']:.4f}  val_loss {event['val_loss']:.4f}  "
+              f"val_acc {event['val_acc']:.4f}  sparsity {event['sparsity']:.4f}", flush=True)
+    elif event["type"] == "prune":
+        pre, post = event["pre_prune"], event["post_prune"]
+        print(f"{prefix}cycle {event['cycle']:>3} prune: val_acc {pre['val_acc']:.4f} -> "
+              f"{post['val_acc']:.4f}  sparsity {event['sparsity']:.4f}", flush=True)
+
+
+def _result_json(result: dict) -> dict:
+    keys = ["run_id", "run_dir", "status", "final_sparsity", "final_val_acc", "best_val_acc",
+            "test_acc", "best_test_acc", "nonzero_params", "total_params", "epochs", "cached",
+            "seconds", "train_seconds", "collapse_cycle", "strategy"]
+    return {k: result[k] for k in keys if k in result}
+
+
+def _inspect(path: str, as_json: bool) -> int:
+    target = Path(path)
+    if target.is_dir():
+        target = target / "best.pt"
+    ckpt = load_checkpoint(target)
+    layers = ckpt.layer_table()
+    total = sum(r["weights"] for r in layers)
+    nonzero = sum(r["nonzero"] for r in layers)
+    report = {"path": str(target), "label": ckpt.label, "arch": ckpt.arch, "config": ckpt.config,
+              "metrics": ckpt.metrics, "layers": layers,
+              "weights": total, "nonzero": nonzero, "sparsity": 1 - nonzero / total}
+    if as_json:
+        print(json.dumps(report, default=str))
+        return 0
+    print(f"checkpoint {target}  label={ckpt.label or '-'}  arch={ckpt.arch}")
+    for key, value in sorted(ckpt.config.items()):
+        print(f"  {key} = {value}")
+    print(f"{'layer':<8}{'shape':>14}{'weights':>12}{'nonzero':>12}{'sparsity':>10}")
+    for r in layers:
+        print(f"{r['layer']:<8}{'x'.join(map(str, r['shape'])):>14}{r['weights']:>12}"
+              f"{r['nonzero']:>12}{r['sparsity']:>10.2%}")
+    print(f"{'total':<8}{'':>14}{total:>12}{nonzero:>12}{1 - nonzero / total:>10.2%}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
+    run_parser.add_argument("--strategy", default=RunConfig().strategy,
+                            help="one of: " + ", ".join(STRATEGIES))
+    _add_run_options(run_parser)
+    compare_parser = commands.add_parser("compare", help="several strategies, same start")
+    compare_parser.add_argument("--strategies", default="layerwise,global")
+    compare_parser.add_argument("--name", default=None)
+    _add_run_options(compare_parser)
+    inspect_parser = commands.add_parser("inspect", help="a checkpoint's config and layers")
+    inspect_parser.add_argument("path")
+    inspect_parser.add_argument("--json", action="store_true")
+    commands.add_parser("strategies", help="list the registered strategies")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "strategies":
+            for s in STRATEGIES.values():
+                print(f"{s.name:<16} {s.score}×{s.scope}×{s.granularity}  {s.description}")
+            return 0
+        if args.command == "inspect":
+            return _inspect(args.path, args.json)
+        if args.command == "run":
+            config = _config(args, args.strategy)
+            result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
+            print(json.dumps(_result_json(result)))
+            return 0
+        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+        base = _config(args, strategies[0] if strategies else "")
+        name = args.name or f"{base.dataset}-{'-vs-'.join(strategies)}-{base.key()}"
+        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress)
+        print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
+                          "seconds": report["seconds"],
+                          "runs": [_result_json(r) for r in report["runs"]]}))
+        return 0
+    except (ConfigError, DatasetError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # e.g. --device cuda without a GPU
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,131 @@
+"""Data sets: scikit-learn's bundled digits (default, offline), UCI Covertype (fetched
+and cached, or read from a local covtype.data.gz), and Covertype-shaped synthetic data.
+
+Every data set is split the same way: stratified, seeded train / validation / test,
+with the scaler fitted on the train split only."""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from .paths import cache_dir
+
+COVTYPE_FEATURES = 54
+COVTYPE_CLASSES = 7
+SYNTHETIC_DEFAULT_ROWS = 20_000
+TEST_FRACTION = 0.2
+VAL_FRACTION = 0.2  # of what remains after the test split
+
+
+class DatasetError(RuntimeError):
+    """A data set cannot be loaded; the message says what to do."""
+
+
+@dataclass
+class DataSplits:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_features: int
+    n_classes: int
+    class_names: list[str]
+
+    def sizes(self) -> dict:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def covtype_local_path() -> Path:
+    """Where a user may drop covtype.data.gz for offline use."""
+    return cache_dir() / "covtype.data.gz"
+
+
+def read_covtype_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read the original UCI file: comma-separated, 54 feature columns then the cover
+    type 1..7. Returns float32 features and int64 labels 0..6."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"data_path={str(path)!r}: no such file; give the path of covtype.data.gz")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as handle:
+            table = np.loadtxt(handle, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"{path} is not a readable Covertype file in the UCI format "
+                           f"(55 comma-separated integers per line): {exc}") from None
+    if table.shape[1] != COVTYPE_FEATURES + 1:
+        raise DatasetError(f"{path} has {table.shape[1]} columns per line; the UCI Covertype "
+                           f"format has {COVTYPE_FEATURES + 1}")
+    labels = table[:, -1]
+    if labels.min() < 1 or labels.max() > COVTYPE_CLASSES:
+        raise DatasetError(f"{path}: cover types must be 1..7, found {labels.min()}..{labels.max()}")
+    return table[:, :-1].astype(np.float32), labels - 1
+
+
+def _load_covtype(data_path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if data_path:
+        return read_covtype_file(data_path)
+    if covtype_local_path().is_file():
+        return read_covtype_file(covtype_local_path())
+    from sklearn.datasets import fetch_covtype
+
+    try:
+        bunch = fetch_covtype(data_home=str(cache_dir() / "sklearn"), download_if_missing=True)
+    except Exception as exc:  # URLError, socket errors, HTTP errors: all mean "offline"
+        raise DatasetError(
+            "Covertype is not cached and could not be downloaded "
+            f"({type(exc).__name__}: {exc}). Put the UCI file covtype.data.gz at "
+            f"{covtype_local_path()} (or pass its path as data_path / --data-path), "
+            "or pick the 'digits' or 'synthetic' data set.") from None
+    return bunch.data.astype(np.float32), bunch.target.astype(np.int64) - 1
+
+
+def _load_raw(name: str, rows: int | None, seed: int, data_path: str | None):
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.data.astype(np.float32), bunch.target.astype(np.int64), [str(c) for c in range(10)]
+    if name == "covertype":
+        x, y = _load_covtype(data_path)
+        names = ["Spruce/Fir", "Lodgepole Pine", "Ponderosa Pine", "Cottonwood/Willow",
+                 "Aspen", "Douglas-fir", "Krummholz"]
+        return x, y, names
+    if name == "synthetic":
+        from sklearn.datasets import make_classification
+
+        x, y = make_classification(
+            n_samples=rows or SYNTHETIC_DEFAULT_ROWS, n_features=COVTYPE_FEATURES,
+            n_informative=20, n_redundant=10, n_classes=COVTYPE_CLASSES,
+            n_clusters_per_class=3, class_sep=1.0, random_state=seed)
+        return x.astype(np.float32), y.astype(np.int64), [f"class {c}" for c in range(COVTYPE_CLASSES)]
+    raise DatasetError(f"dataset={name!r} is invalid: must be one of digits, covertype, synthetic")
+
+
+def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
+                 data_path: str | None = None) -> DataSplits:
+    x, y, class_names = _load_raw(name, rows, seed, data_path)
+    if rows is not None and rows < len(y):
+        x, _, y, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+    # Classes with fewer than 3 rows cannot be stratified into three splits.
+    counts = np.bincount(y, minlength=len(class_names))
+    if (counts[counts > 0] < 3).any():
+        raise DatasetError(f"{name}: some classes have fewer than 3 rows ({counts.tolist()}); "
+                           "use more rows")
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=TEST_FRACTION, stratify=y, random_state=seed)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=VAL_FRACTION, stratify=y_rest, random_state=seed)
+    scaler = StandardScaler().fit(x_train)
+    scale = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
+    return DataSplits(name, scale(x_train), y_train, scale(x_val), y_val, scale(x_test), y_test,
+                      n_features=x.shape[1], n_classes=len(class_names), class_names=class_names)

@@ -1,0 +1,16 @@
+"""Where runtime output goes. Both roots can be moved with environment variables
+(the tests point them at temporary folders)."""
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PRUNING_EXPLORER_CACHE", "cache"))
+
+
+def checkpoint_dir() -> Path:
+    return Path(os.environ.get("PRUNING_EXPLORER_CHECKPOINTS", "checkpoints"))
+
+
+def comparisons_dir() -> Path:
+    return checkpoint_dir() / "_comparisons"

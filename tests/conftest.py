@@ -1,0 +1,26 @@
+"""Every test gets its own cache/ and checkpoints/ roots, so tests never touch a user's
+runs and never see each other's cache."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def isolated_roots(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNING_EXPLORER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PRUNING_EXPLORER_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_config():
+    """A digits run small enough for a unit test (well under a second)."""
+    from engine.config import RunConfig
+
+    return RunConfig(dataset="digits", depth=3, width=32, cycles=2, warmup_epochs=2,
+                     epochs_per_cycle=1, batch_size=64, amount=0.3, seed=0)

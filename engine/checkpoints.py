@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,9 @@ def load_checkpoint(source) -> Checkpoint:
         if path.stat().st_size > MAX_CHECKPOINT_BYTES:
             raise CheckpointError(f"{name}: larger than {MAX_CHECKPOINT_BYTES >> 30} GiB; refused")
     try:
-        raw = torch.load(source, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol is refused below, not warned about
+            warnings.simplefilter("ignore")
+            raw = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{name}: refused — it holds pickled Python objects other than tensors and plain "

@@ -213,15 +213,13 @@ def to_torch_prune(model: nn.Module, masks: Masks) -> nn.Module:
 
 
 def from_torch_prune(pruned: nn.Module) -> tuple[nn.Module, Masks]:
-    """Inverse of :func:`to_torch_prune`: a plain model (masks baked in) and our masks."""
-    plain = copy.deepcopy(pruned)
-    masks: Masks = {}
-    for module_name, module in plain.named_modules():
-        for hook in list(module._forward_pre_hooks.values()):
-            if isinstance(hook, torch_prune.BasePruningMethod):
-                param_name = hook._tensor_name
-                masks[f"{module_name}.{param_name}"] = getattr(module, f"{param_name}_mask").bool().clone()
-                torch_prune.remove(module, param_name)
+    """Inverse of :func:`to_torch_prune`: a plain MLP (masks baked in) and our masks.
+    Read through the state_dict: a hooked module cannot be deep-copied."""
+    from .models import build_model
+
+    state, masks = masks_from_state_dict(pruned.state_dict())
+    plain = build_model(pruned.arch)
+    plain.load_state_dict(state)
     return plain, masks
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -210,11 +211,5 @@ def run(config: RunConfig, root: str | Path | None = None,
                 break
     finally:
         events.close()
-    result = _read_summary(run_dir_for(config, root))
+    result = json.loads((run_dir_for(config, root) / "summary.json").read_text())
     raise RunFailed("stopped by the user", result)
-
-
-def _read_summary(run_dir: Path) -> dict:
-    import json
-
-    return json.loads((run_dir / "summary.json").read_text())

@@ -48,3 +48,13 @@ def test_two_processes_running_the_same_config_at_once(tiny_config, tmp_path):
     assert results[0]["test_acc"] == results[1]["test_acc"]
     third = cached_run(tiny_config)  # the cache entry they left is whole and readable
     assert third["cached"] is True and third["test_acc"] == results[0]["test_acc"]
+
+
+def test_the_cache_is_bounded_in_size(tiny_config, monkeypatch):
+    from engine import cache
+
+    cached_run(tiny_config)
+    assert is_cached(tiny_config)
+    monkeypatch.setattr(cache, "CACHE_BYTES_LIMIT", 1)  # smaller than any entry: all are evicted
+    cached_run(tiny_config.replace(seed=1))
+    assert not is_cached(tiny_config) and not is_cached(tiny_config.replace(seed=1))

@@ -294,9 +294,16 @@ def _torch_method_step(method: type, params, masks: Masks, amount: float) -> Mas
 
 
 STRATEGIES: dict[str, Strategy] = {}
+# Options every strategy of a kind understands (added at registration).
+GUARD_OPTIONS = {"min_keep": (int, 0, 10**9, 0), "min_keep_fraction": (float, 0.0, 1.0, 0.0)}
+N_OF_M_OPTIONS = {"n": (int, 1, 64, 2), "m": (int, 2, 64, 4)}
 
 
 def register_strategy(strategy: Strategy) -> Strategy:
+    if strategy.scope == "global":
+        strategy = dataclasses.replace(strategy, options={**GUARD_OPTIONS, **strategy.options})
+    if strategy.granularity == "n:m":
+        strategy = dataclasses.replace(strategy, options={**N_OF_M_OPTIONS, **strategy.options})
     if strategy.method is None:
         if strategy.score not in SCORES:
             raise ValueError(f"strategy {strategy.name!r}: unknown score {strategy.score!r}")
@@ -308,26 +315,23 @@ def register_strategy(strategy: Strategy) -> Strategy:
     return strategy
 
 
-GUARD_OPTIONS = {"min_keep": (int, 0, 10**9, 0), "min_keep_fraction": (float, 0.0, 1.0, 0.0)}
-N_OF_M_OPTIONS = {"n": (int, 1, 64, 2), "m": (int, 2, 64, 4)}
-
 register_strategy(Strategy("layerwise", "l1", "layer",
                            description="L1 magnitude, unstructured; the same fraction cut in every layer"))
-register_strategy(Strategy("global", "l1", "global", options=GUARD_OPTIONS,
+register_strategy(Strategy("global", "l1", "global",
                            description="L1 magnitude, unstructured; weights ranked across all layers at once"))
 register_strategy(Strategy("random", "random", "layer",
                            description="random weights, the same fraction per layer: the baseline to beat"))
 register_strategy(Strategy("taylor-layerwise", "taylor", "layer",
                            description="|w·∂L/∂w| over a few training batches; the same fraction per layer"))
-register_strategy(Strategy("taylor-global", "taylor", "global", options=GUARD_OPTIONS,
+register_strategy(Strategy("taylor-global", "taylor", "global",
                            description="|w·∂L/∂w| over a few training batches, ranked across all layers"))
 register_strategy(Strategy("neuron-layerwise", "l1", "layer", "neuron",
                            description="whole hidden neurons by the L2 norm of their incoming weights; "
                                        "the same fraction of neurons per layer"))
-register_strategy(Strategy("neuron-global", "l1", "global", "neuron", options=GUARD_OPTIONS,
+register_strategy(Strategy("neuron-global", "l1", "global", "neuron",
                            description="whole hidden neurons by the L2 norm of their incoming weights, "
                                        "ranked across layers"))
-register_strategy(Strategy("n-of-m", "l1", "layer", "n:m", options=N_OF_M_OPTIONS,
+register_strategy(Strategy("n-of-m", "l1", "layer", "n:m",
                            description="N:M semi-structured (default 2:4): the N largest of every M "
                                        "consecutive inputs kept, in one step; amount is not used"))
 register_strategy(Strategy("sensitivity-guided", "l1", "sensitivity",

@@ -280,12 +280,15 @@ def _sensitivity_step(strategy: Strategy, params, masks: Masks, amount: float, c
     return new_masks
 
 
+def method_takes_amount(method: type) -> bool:
+    return "amount" in inspect.signature(method.__init__).parameters
+
+
 def _torch_method_step(method: type, params, masks: Masks, amount: float) -> Masks:
     """A torch BasePruningMethod applied to each parameter on its own, as
     ``prune.<method>(module, name)`` would: it is given the current mask and may only
     remove more. ``amount`` is passed when its constructor takes one."""
-    takes_amount = "amount" in inspect.signature(method.__init__).parameters
-    instance = method(amount=amount) if takes_amount else method()
+    instance = method(amount=amount) if method_takes_amount(method) else method()
     new_masks = dict(masks)
     for name, weight in params.items():
         computed = instance.compute_mask(weight.detach(), default_mask=masks[name].to(weight.dtype))

@@ -20,7 +20,8 @@ def heat_map(frame: pd.DataFrame) -> alt.FacetChart:
                     color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
                     tooltip=["tensor", "row", "column", "value"])
             .properties(width=180, height=120)
-            .facet(column=alt.Column("tensor:N", title=None)).resolve_scale(color="independent"))
+            .facet(column=alt.Column("tensor:N", title=None, sort=list(frame.tensor.unique())))
+            .resolve_scale(color="independent"))
 
 
 def show_module(module) -> None:
@@ -98,8 +99,8 @@ global_amount = st.slider("Global L1 amount over all five weight tensors", 0.05,
                           key="tutorial_global")
 rows = pd.DataFrame(tutorial.layer_sparsity_rows(tutorial.global_l1(tutorial.make_lenet(seed), global_amount)))
 st.write("One ranking over every weight: layers with many small weights lose the most. On a fresh "
-         "LeNet the default initialisation scales weights by 1/√fan-in, so fc1 (fan-in 256) is thinned "
-         "most and conv1 (fan-in 9) least.")
+         "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
+         "thinned most and conv1 (fan-in 9) least.")
 st.dataframe(rows, hide_index=True)
 st.altair_chart(alt.Chart(rows[rows.layer != "global"]).mark_bar()
                 .encode(x=alt.X("layer:N", sort=list(tutorial.LAYERS)),

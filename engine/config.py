@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import ENGINE_VERSION
+from .schedules import SCHEDULES
 
 
 class ConfigError(ValueError):
@@ -73,7 +74,6 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         from .plugins import load_plugins
         from .pruning import STRATEGIES  # late: pruning imports nothing from here but plugins may
-        from .schedules import SCHEDULES
 
         load_plugins()  # a plug-in strategy must be known wherever a config is checked
 
@@ -106,11 +106,11 @@ class RunConfig:
             raise ConfigError(f"prune_output=False is invalid with strategy {self.strategy!r}: a pruned "
                               "neuron's outgoing weights are masked in the next layer, the output layer "
                               "included (its own neurons, the classes, are never pruned)")
-        self._validate_schedule(SCHEDULES)
+        self._validate_schedule()
         return self
 
-    def _validate_schedule(self, schedules) -> None:
-        _choice("schedule", self.schedule, schedules)
+    def _validate_schedule(self) -> None:
+        _choice("schedule", self.schedule, SCHEDULES)
         if self.schedule == "iterative":
             if self.target_sparsity is not None:
                 raise ConfigError(f"target_sparsity={self.target_sparsity!r} is not used by "

@@ -3,6 +3,9 @@
     python -m engine run ...       progress lines, then ONE JSON object as the last line
     python -m engine compare ...   the same, one entry per strategy
     python -m engine inspect PATH  a checkpoint's config and per-layer table
+    python -m engine strategies    the registered strategies, plug-ins included
+    python -m engine sensitivity PATH   each layer of a checkpoint pruned alone
+    python -m engine lottery-control RUN_DIR   a lottery ticket vs. its mask on random weights
 
 Bad settings and bad files exit non-zero with one line naming the problem."""
 from __future__ import annotations
@@ -12,13 +15,19 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from .cache import cached_run
 from .checkpoints import CheckpointError, load_checkpoint
 from .comparison import compare
 from .config import ConfigError, RunConfig
-from .data import DatasetError
+from .data import DatasetError, load_dataset
 from .experiment import RunFailed
-from .pruning import STRATEGIES
+from .lottery import random_reinit_control
+from .plugins import load_plugins
+from .pruning import STRATEGIES, prunable_parameters
+from .schedules import SCHEDULES
+from .sensitivity import GRID, amounts_for_target, sensitivity_table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +46,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amount", type=float, default=d.amount,
                         help="fraction of the remaining weights cut per prune step, in (0, 1)")
     parser.add_argument("--cycles", type=int, default=d.cycles)
+    parser.add_argument("--schedule", default=d.schedule, help=" | ".join(SCHEDULES))
+    parser.add_argument("--target-sparsity", type=float, default=None,
+                        help="final sparsity for the one-shot and gradual schedules, in (0, 1)")
+    parser.add_argument("--rewind-epoch", type=int, default=None,
+                        help="lottery ticket: rewind survivors to this warm-up epoch after each cut (0 = init)")
     parser.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
     parser.add_argument("--epochs-per-cycle", type=int, default=d.epochs_per_cycle)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -72,6 +86,7 @@ def _config(args, strategy: str) -> RunConfig:
         batch_size=args.batch_size, lr=args.lr, finetune_lr_factor=args.finetune_lr_factor,
         optimizer=args.optimizer, prune_output=args.prune_output, prune_biases=args.prune_biases,
         seed=args.seed, device=args.device, extra=dict(_parse_option(o) for o in args.option),
+        schedule=args.schedule, target_sparsity=args.target_sparsity, rewind_epoch=args.rewind_epoch,
     ).validate()
 
 
@@ -119,6 +134,35 @@ def _inspect(path: str, as_json: bool) -> int:
     return 0
 
 
+def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
+    ckpt = load_checkpoint(path)
+    config = RunConfig.from_dict(ckpt.config) if ckpt.config else RunConfig()
+    data = load_dataset(config.dataset, config.rows, config.seed, config.data_path)
+    if data.n_features != ckpt.arch["in_features"] or data.n_classes != ckpt.arch["n_classes"]:
+        raise CheckpointError(f"{path}: its model takes {ckpt.arch['in_features']} features and "
+                              f"{ckpt.arch['n_classes']} classes, data set {config.dataset!r} has "
+                              f"{data.n_features} and {data.n_classes}")
+    model = ckpt.model()
+    params = prunable_parameters(model, config.prune_output, config.prune_biases)
+    masks = {name: ckpt.masks.get(name, torch.ones_like(p, dtype=torch.bool)) for name, p in params.items()}
+    table = sensitivity_table(model, params, masks, torch.from_numpy(data.x_val), torch.from_numpy(data.y_val))
+    remaining = {name: int(mask.sum()) for name, mask in masks.items()}
+    amounts = amounts_for_target(table, remaining, target) if target else None
+    if as_json:
+        print(json.dumps({"path": path, "table": table, "amounts": amounts}))
+        return 0
+    print(f"validation accuracy with one layer pruned alone (L1; unpruned {table[0]['base_acc']:.4f})")
+    print(f"{'layer':<12}" + "".join(f"{a:>7.0%}" for a in GRID))
+    for name in params:
+        accs = [r["val_acc"] for r in table if r["layer"] == name]
+        print(f"{name:<12}" + "".join(f"{acc:>7.3f}" for acc in accs))
+    if amounts:
+        print(f"per-layer amounts for {target:.0%} of the remaining weights overall:")
+        for name, amount in amounts.items():
+            print(f"  {name:<12}{amount:>7.1%}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -134,12 +178,31 @@ def main(argv: list[str] | None = None) -> int:
     inspect_parser.add_argument("path")
     inspect_parser.add_argument("--json", action="store_true")
     commands.add_parser("strategies", help="list the registered strategies")
+    sensitivity_parser = commands.add_parser("sensitivity", help="each layer of a checkpoint pruned alone")
+    sensitivity_parser.add_argument("path")
+    sensitivity_parser.add_argument("--target", type=float, default=None,
+                                    help="also derive per-layer amounts for this overall fraction")
+    sensitivity_parser.add_argument("--json", action="store_true")
+    lottery_parser = commands.add_parser("lottery-control", help="ticket vs. same mask on random weights")
+    lottery_parser.add_argument("run_dir")
     args = parser.parse_args(argv)
 
     try:
+        plugins = load_plugins()
         if args.command == "strategies":
             for s in STRATEGIES.values():
-                print(f"{s.name:<16} {s.score}×{s.scope}×{s.granularity}  {s.description}")
+                options = ", ".join(f"{k}={v[3]}" for k, v in s.options.items())
+                print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
+                      + (f"  [options: {options}]" if options else ""))
+            for file, message in plugins.errors.items():
+                print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
+            return 0
+        if args.command == "sensitivity":
+            if args.target is not None and not 0 < args.target < 1:
+                raise ConfigError(f"--target={args.target!r} is invalid: must be a number in (0, 1)")
+            return _sensitivity(args.path, args.target, args.json)
+        if args.command == "lottery-control":
+            print(json.dumps(random_reinit_control(args.run_dir)))
             return 0
         if args.command == "inspect":
             return _inspect(args.path, args.json)

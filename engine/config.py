@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import ENGINE_VERSION
+from .schedules import SCHEDULES
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,10 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     extra: dict = field(default_factory=dict)  # strategy-specific options (plain values only)
+    schedule: str = "iterative"      # iterative | one-shot | gradual (engine/schedules.py)
+    target_sparsity: float | None = None  # final sparsity for the one-shot and gradual schedules
+    rewind_epoch: int | None = None  # lottery ticket: after each cut, rewind the surviving
+                                     # weights to their values after this warm-up epoch (0 = init)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -67,7 +72,10 @@ class RunConfig:
                 f"-a{self.amount:g}-c{self.cycles}-s{self.seed}-{self.key()}")
 
     def validate(self) -> "RunConfig":
+        from .plugins import load_plugins
         from .pruning import STRATEGIES  # late: pruning imports nothing from here but plugins may
+
+        load_plugins()  # a plug-in strategy must be known wherever a config is checked
 
         _choice("dataset", self.dataset, DATASETS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -92,8 +100,32 @@ class RunConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: must be true or false")
         if not isinstance(self.extra, dict):
             raise ConfigError(f"extra={self.extra!r} is invalid: must be a mapping of plain values")
-        STRATEGIES[self.strategy].validate_options(self.extra)
+        strategy = STRATEGIES[self.strategy]
+        strategy.validate_options(self.extra)
+        if strategy.granularity == "neuron" and not self.prune_output:
+            raise ConfigError(f"prune_output=False is invalid with strategy {self.strategy!r}: a pruned "
+                              "neuron's outgoing weights are masked in the next layer, the output layer "
+                              "included (its own neurons, the classes, are never pruned)")
+        self._validate_schedule()
         return self
+
+    def _validate_schedule(self) -> None:
+        _choice("schedule", self.schedule, SCHEDULES)
+        if self.schedule == "iterative":
+            if self.target_sparsity is not None:
+                raise ConfigError(f"target_sparsity={self.target_sparsity!r} is not used by "
+                                  "schedule='iterative' (amount sets the cut per cycle); leave it unset "
+                                  "or choose schedule 'one-shot' or 'gradual'")
+        elif self.target_sparsity is None:
+            raise ConfigError(f"target_sparsity=None is invalid with schedule={self.schedule!r}: "
+                              "give the final sparsity, a number in (0, 1)")
+        else:
+            _float_open("target_sparsity", self.target_sparsity, 0.0, 1.0)
+        if self.schedule != "iterative" and self.cycles < 1:
+            raise ConfigError(f"cycles={self.cycles!r} is invalid with schedule={self.schedule!r}: "
+                              "must be at least 1")
+        if self.rewind_epoch is not None:
+            _int_range("rewind_epoch", self.rewind_epoch, 0, self.warmup_epochs)
 
 
 def _choice(name, value, allowed):

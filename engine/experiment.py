@@ -3,6 +3,13 @@
     warm-up (cycle 0)
     for each cycle: evaluate pre-prune → prune → evaluate post-prune → fine-tune
 
+How much each cycle cuts comes from the schedule (engine/schedules.py); a cycle with
+nothing to cut only fine-tunes. With ``rewind_epoch`` set the run finds lottery tickets
+(Frankle & Carbin 2019): after each cut the surviving weights are rewound to their
+values after that warm-up epoch (0 = the initial weights) and the optimizer starts
+afresh, so the post-prune row is the rewound ticket; engine/lottery.py trains the same
+mask from fresh random weights as the control.
+
 Every metric recorded at a prune event is measured on ONE named model state: the
 ``pre_prune`` row holds train AND validation loss/accuracy of the model just before the
 cut, the ``post_prune`` row those of the model just after it. (The study this tool grew
@@ -27,13 +34,15 @@ from .config import RunConfig
 from .data import DataSplits, load_dataset
 from .models import MLP, pick_device
 from .paths import checkpoint_dir
-from .pruning import (STRATEGIES, ScoreContext, apply_masks, full_masks, layer_sparsity,
-                      prunable_parameters, sparsity_summary)
+from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
+                      layer_sparsity, prunable_parameters, sparsity_summary)
+from .schedules import step_amounts
 from .training import Trainer, TrainingDiverged, evaluate, make_optimizer, set_lr
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
 LAYER_COLUMNS = ["cycle", "layer", "weights", "nonzero", "sparsity"]
+SCORE_BATCHES, SCORE_BATCH_SIZE = 4, 256  # what data-driven scores (taylor) average over
 
 
 class RunFailed(RuntimeError):
@@ -56,6 +65,17 @@ def _to_device(data: DataSplits, device: torch.device) -> dict[str, torch.Tensor
     return {split: (torch.from_numpy(getattr(data, f"x_{split}")).to(device),
                     torch.from_numpy(getattr(data, f"y_{split}")).to(device))
             for split in ("train", "val", "test")}
+
+
+def score_batches(x: torch.Tensor, y: torch.Tensor, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A few shuffled training batches, different at every prune step (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(y.shape[0], generator=generator)[:SCORE_BATCHES * SCORE_BATCH_SIZE].to(x.device)
+    return [(x[idx], y[idx]) for idx in order.split(SCORE_BATCH_SIZE)]
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
@@ -82,12 +102,14 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed)
     trainer.set_masks(masks)
     config_dict = config.to_dict()
+    amounts = step_amounts(config.schedule, config.cycles, config.amount, config.target_sparsity)
+    rewind_state = _snapshot(model) if config.rewind_epoch == 0 else None
 
     history: list[dict] = []
     layers: list[dict] = [{"cycle": 0, **row} for row in layer_sparsity(model)]
     summary = sparsity_summary(model, masks)
     state = {"epoch": 0, "best_val_acc": -1.0, "best_epoch": 0, "best_state": None,
-             "best_label": ""}
+             "best_label": "", "rewind_state": rewind_state}
     status = {"status": "running"}
 
     atomic_write_json(run_dir / "config.json", {
@@ -112,13 +134,15 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     def train_one_epoch(cycle):
         train = trainer.train_epoch()
         state["epoch"] += 1
+        if config.rewind_epoch == state["epoch"]:  # only reachable during warm-up (validated)
+            state["rewind_state"] = _snapshot(model)
         val = evaluate(model, x_val, y_val)
         entry = row(cycle, "train", train, val)
         history.append(entry)
         if val[1] > state["best_val_acc"]:
             state.update(best_val_acc=val[1], best_epoch=state["epoch"],
                          best_label=f"cycle {cycle}, epoch {state['epoch']}",
-                         best_state={k: v.detach().clone() for k, v in model.state_dict().items()},
+                         best_state=_snapshot(model),
                          best_masks={k: v.clone() for k, v in masks.items()},
                          best_metrics=dict(entry))
         flush_tables()
@@ -130,6 +154,31 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
         entry = row(cycle, phase, train, val)
         history.append(entry)
         return entry
+
+    def prune(cycle, amount):
+        nonlocal masks, summary
+        pre = evaluate_state(cycle, "pre_prune")
+        checkpoint(f"cycle_{cycle:02d}_pre", pre)
+        step_seed = config.seed * 1000 + cycle
+        context = ScoreContext(model, torch.Generator().manual_seed(step_seed),
+                               batches=lambda: score_batches(x_train, y_train, step_seed),
+                               validation=(x_val, y_val), options=config.extra)
+        masks = strategy.prune_step(params, masks, amount, context)
+        if state["rewind_state"] is not None:
+            model.load_state_dict(state["rewind_state"])
+            optimizer.state.clear()  # Adam's moments belong to the old trajectory
+        apply_masks(model, masks)
+        trainer.set_masks(masks)
+        summary = sparsity_summary(model, masks)
+        post = evaluate_state(cycle, "post_prune")
+        checkpoint(f"cycle_{cycle:02d}_post", post)
+        cycle_layers = [{"cycle": cycle, **r} for r in layer_sparsity(model)]
+        layers.extend(cycle_layers)
+        flush_tables()
+        if cycle == 1:
+            set_lr(optimizer, config.lr * config.finetune_lr_factor)
+        return {"type": "prune", "cycle": cycle, "pre_prune": pre, "post_prune": post,
+                "layers": cycle_layers, "emptied_layers": emptied_layers(cycle_layers), **summary}
 
     def finish(final_status, message=""):
         status["status"] = final_status
@@ -144,7 +193,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
             result["test_loss"], result["test_acc"] = evaluate(model, x_test, y_test)
             checkpoint("final", {**history[-1], "test_acc": result["test_acc"]} if history else {})
             if state["best_state"] is not None:
-                live = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                live = _snapshot(model)
                 model.load_state_dict(state["best_state"])
                 result["best_test_acc"] = evaluate(model, x_test, y_test)[1]
                 save_checkpoint(run_dir / "best.pt", model, state["best_masks"], "best", config_dict,
@@ -162,24 +211,9 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
                "total_params": summary["total_params"], "config": config_dict}
         for _ in range(config.warmup_epochs):
             yield train_one_epoch(0)
-        for cycle in range(1, config.cycles + 1):
-            pre = evaluate_state(cycle, "pre_prune")
-            checkpoint(f"cycle_{cycle:02d}_pre", pre)
-            context = ScoreContext(model, torch.Generator().manual_seed(config.seed * 1000 + cycle),
-                                   batches=lambda: [(x_train[:1024], y_train[:1024])])
-            masks = strategy.prune_step(params, masks, config.amount, context)
-            apply_masks(model, masks)
-            trainer.set_masks(masks)
-            summary = sparsity_summary(model, masks)
-            post = evaluate_state(cycle, "post_prune")
-            checkpoint(f"cycle_{cycle:02d}_post", post)
-            cycle_layers = [{"cycle": cycle, **r} for r in layer_sparsity(model)]
-            layers.extend(cycle_layers)
-            flush_tables()
-            if cycle == 1:
-                set_lr(optimizer, config.lr * config.finetune_lr_factor)
-            yield {"type": "prune", "cycle": cycle, "pre_prune": pre, "post_prune": post,
-                   "layers": cycle_layers, **summary}
+        for cycle, amount in enumerate(amounts, start=1):
+            if amount > 0:
+                yield prune(cycle, amount)
             for _ in range(config.epochs_per_cycle):
                 yield train_one_epoch(cycle)
         flush_tables()

@@ -14,3 +14,9 @@ def checkpoint_dir() -> Path:
 
 def comparisons_dir() -> Path:
     return checkpoint_dir() / "_comparisons"
+
+
+def plugins_dir() -> Path:
+    """User pruning methods: every ``*.py`` here is loaded (engine/plugins.py)."""
+    default = Path(__file__).resolve().parents[1] / "plugins"
+    return Path(os.environ.get("PRUNING_EXPLORER_PLUGINS", default))

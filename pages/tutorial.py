@@ -1,0 +1,122 @@
+"""The PyTorch pruning tutorial, step by step, on a LeNet for the 8×8 digits. Layout only:
+every object shown is made by ``engine.tutorial``."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from engine import tutorial
+from engine.pruning import method_takes_amount
+
+st.title("Pruning tutorial, interactively")
+st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
+           "8×8 digit images: both convolutions are padded and only the first is pooled, so fc1 "
+           "takes 16·4·4 = 256 features. Every table below is read off the real module.")
+seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
+
+
+def heat_map(frame: pd.DataFrame) -> alt.FacetChart:
+    return (alt.Chart(frame).mark_rect()
+            .encode(x=alt.X("column:O", axis=None), y=alt.Y("row:O", title="output channel"),
+                    color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
+                    tooltip=["tensor", "row", "column", "value"])
+            .properties(width=180, height=120)
+            .facet(column=alt.Column("tensor:N", title=None, sort=list(frame.tensor.unique())))
+            .resolve_scale(color="independent"))
+
+
+def show_module(module) -> None:
+    info = tutorial.describe(module)
+    left, middle, right = st.columns(3)
+    left.write("**parameters**")
+    left.dataframe(pd.DataFrame(info["parameters"]), hide_index=True)
+    middle.write("**buffers**")
+    middle.dataframe(pd.DataFrame(info["buffers"], columns=["name", "shape"]), hide_index=True)
+    right.write("**forward pre-hooks**")
+    right.write(info["pre_hooks"] or "none")
+    st.write(info["attributes"])
+
+
+model = tutorial.make_lenet(seed)
+
+st.header("1 · Inspect a module")
+st.write("conv1 of the unpruned LeNet holds two parameters, `weight` and `bias`, and no buffers.")
+show_module(model.conv1)
+
+st.header("2 · Prune a parameter: `prune.random_unstructured`")
+amount = st.slider("Fraction of conv1's weights pruned at random", 0.05, 0.95, 0.3, 0.05, key="tutorial_random")
+tutorial.random_unstructured(model.conv1, amount)
+st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
+         "plain attribute.")
+show_module(model.conv1)
+st.altair_chart(heat_map(tutorial.reparametrization_frames(model.conv1)))
+
+st.header("3 · The forward pre-hook")
+st.write("Pruning installs a forward pre-hook that recomputes `weight = weight_orig × weight_mask` "
+         "before every forward pass.")
+if st.button("Zero one more mask entry, then run a forward pass on four digits", key="tutorial_hook"):
+    demo = tutorial.make_lenet(seed)  # a twin of the model above, so the steps below are unchanged
+    tutorial.random_unstructured(demo.conv1, amount)
+    result = tutorial.hook_recomputes_weight(demo, demo.conv1)
+    st.write(f"weight entry {result['index']}: {result['before']:.4f} before; still "
+             f"{result['after_mask_edit']:.4f} right after editing the mask; "
+             f"{result['after_forward']:.4f} after the forward pass.")
+
+st.header("4 · Prune the bias: `prune.l1_unstructured` with a count")
+count = st.slider("Number of conv1 biases to prune (smallest |b|)", 1, 6, 3, key="tutorial_bias")
+tutorial.l1_bias(model.conv1, count)
+st.dataframe(pd.DataFrame({"bias_orig": model.conv1.bias_orig.detach().numpy(),
+                           "bias_mask": model.conv1.bias_mask.numpy(),
+                           "bias": model.conv1.bias.detach().numpy()}), hide_index=False)
+
+st.header("5 · Iterative pruning: `prune.ln_structured` on top")
+structured = st.slider("Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, 0.5, 0.1,
+                       key="tutorial_structured")
+tutorial.ln_structured(model.conv1, structured)
+st.write(f"The hook on `weight` is now {tutorial.describe(model.conv1)['pre_hooks'][-1]}: its combined mask "
+         f"keeps the random cut and removes whole channels {tutorial.pruned_channels(model.conv1)}.")
+st.altair_chart(heat_map(tutorial.reparametrization_frames(model.conv1)))
+
+st.header("6 · Serialisation: the state_dict")
+st.write("Masks are buffers and the original tensors are parameters, so both are saved:")
+st.code("\n".join(model.state_dict().keys()))
+
+st.header("7 · Make it permanent: `prune.remove`")
+tutorial.remove(model.conv1, "weight")
+st.write("`weight` is a plain parameter again, zeros included; `weight_orig`, `weight_mask` and the "
+         "weight hook are gone (the bias stays pruned).")
+show_module(model.conv1)
+
+st.header("8 · Prune several parameters")
+left, right = st.columns(2)
+conv_amount = left.slider("L1 amount for every Conv2d", 0.05, 0.95, 0.2, 0.05, key="tutorial_conv")
+linear_amount = right.slider("L1 amount for every Linear", 0.05, 0.95, 0.4, 0.05, key="tutorial_linear")
+several = tutorial.prune_several(tutorial.make_lenet(seed), conv_amount, linear_amount)
+st.write("Buffers of the whole model:", list(dict(several.named_buffers()).keys()))
+st.dataframe(pd.DataFrame(tutorial.layer_sparsity_rows(several)), hide_index=True)
+
+st.header("9 · Global pruning")
+global_amount = st.slider("Global L1 amount over all five weight tensors", 0.05, 0.95, 0.2, 0.05,
+                          key="tutorial_global")
+rows = pd.DataFrame(tutorial.layer_sparsity_rows(tutorial.global_l1(tutorial.make_lenet(seed), global_amount)))
+st.write("One ranking over every weight: layers with many small weights lose the most. On a fresh "
+         "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
+         "thinned most and conv1 (fan-in 9) least.")
+st.dataframe(rows, hide_index=True)
+st.altair_chart(alt.Chart(rows[rows.layer != "global"]).mark_bar()
+                .encode(x=alt.X("layer:N", sort=list(tutorial.LAYERS)),
+                        y=alt.Y("sparsity:Q", axis=alt.Axis(format="%")), tooltip=["layer", "weights", "zeros"]))
+
+st.header("10 · A custom method")
+methods = tutorial.plugin_methods()
+if not methods:
+    st.info("No custom pruning method in the plug-in folder: add a BasePruningMethod subclass to "
+            "plugins/ (see plugins/every_other.py) and it appears here and as a strategy.")
+else:
+    name = st.selectbox("Plug-in method (from plugins/)", list(methods), key="tutorial_method")
+    custom = tutorial.make_lenet(seed)
+    method_amount = (st.slider("amount", 0.05, 0.95, 0.5, 0.05, key="tutorial_method_amount")
+                     if method_takes_amount(methods[name]) else None)
+    tutorial.apply_method(custom.fc3, "bias", methods[name], method_amount)
+    st.write(f"`{methods[name].__name__}` applied to fc3's bias with `{methods[name].__name__}.apply("
+             "model.fc3, 'bias')`: the same weight_orig/mask/pre-hook machinery.")
+    st.write("fc3.bias_mask:", custom.fc3.bias_mask.tolist())

@@ -125,6 +125,15 @@ def layer_grid(layers: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
+def layers_at_cycle(layers: pd.DataFrame, cycle: int) -> tuple[pd.DataFrame, float]:
+    """The layers after the cut of ``cycle`` with a flag for those cut harder than the
+    network as a whole (half a percentage point or more), and the overall sparsity."""
+    rows = layers[layers.cycle == cycle].copy()
+    overall = 1.0 - rows.nonzero.sum() / rows.weights.sum() if len(rows) else 0.0
+    rows["cut more than average"] = rows.sparsity >= overall + 0.005
+    return rows.reset_index(drop=True), float(overall)
+
+
 def collapsed_layers(layers_at_cycle: pd.DataFrame, threshold: float = 0.99) -> list[str]:
     """Layers at or above ``threshold`` sparsity: so few paths left that the network is all
     but cut in two there."""

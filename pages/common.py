@@ -3,6 +3,7 @@ controls bound to the URL, the live-run fragment, and the Altair charts. Layout 
 every number shown is computed in ``engine``."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import analysis
+from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
 from engine.pruning import STRATEGIES
 
@@ -122,6 +124,20 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
     except ConfigError as exc:
         st.error(str(exc))
         return None
+
+
+# --- checkpoints (one load per file, shared by reruns) --------------------------------------------
+@st.cache_resource(max_entries=16, show_spinner=False)
+def open_checkpoint(path: str, modified: float) -> Checkpoint:
+    """``modified`` keys the cache on the file's mtime: a rewritten file is read again."""
+    return load_checkpoint(path)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def open_upload(data: bytes, name: str) -> Checkpoint:
+    source = io.BytesIO(data)
+    source.name = name  # the name error messages use
+    return load_checkpoint(source)
 
 
 # --- charts --------------------------------------------------------------------------------------

@@ -11,10 +11,27 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from streamlit.runtime.pages_manager import PagesManager
+
 from engine import analysis
 from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
 from engine.pruning import STRATEGIES
+
+
+def _leave_pages_folder_mode() -> None:
+    """Streamlit treats a folder named pages/ as its old automatic multipage layout until
+    the first ``st.navigation`` call. So the first visit after a server start that lands on
+    /explorer (a shared link) would run the page without app.py: wrong menu, no page
+    config. Every page imports this module, so the first one switches that mode off for
+    the process and reruns through app.py."""
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()
+
 
 # --- colours -----------------------------------------------------------------------------------
 # Tableau 10, in registration order of the strategies: a strategy keeps its colour on every page.
@@ -26,9 +43,22 @@ def strategy_colors() -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(STRATEGIES)}
 
 
-def strategy_scale() -> alt.Scale:
+def strategy_color(names) -> alt.Color:
+    """Colour by strategy with the fixed colours; the legend lists only the strategies shown
+    (none when there is one: the page title says which)."""
     colors = strategy_colors()
-    return alt.Scale(domain=list(colors), range=list(colors.values()))
+    shown = [n for n in dict.fromkeys(names) if n in colors]
+    return alt.Color("strategy:N", title=None,
+                     scale=alt.Scale(domain=shown, range=[colors[n] for n in shown]),
+                     legend=alt.Legend() if len(shown) > 1 else None)
+
+
+def finish(chart, title: str, height: int):
+    """Title on the left, legends under the plot (side-by-side charts keep their width).
+    The height includes the legends."""
+    return chart.properties(height=height, title=alt.TitleParams(title, anchor="start", offset=10),
+                            padding={"top": 8, "left": 4, "right": 4, "bottom": 4}).configure_legend(
+        orient="bottom", direction="horizontal", labelLimit=220)
 
 
 # --- controls bound to the URL ---------------------------------------------------------------------
@@ -142,15 +172,16 @@ def open_upload(data: bytes, name: str) -> Checkpoint:
 
 # --- charts --------------------------------------------------------------------------------------
 PHASE_SHAPES = alt.Scale(domain=["pre_prune", "post_prune"], range=["circle", "triangle-down"])
+PHASE_LABELS = "datum.label == 'pre_prune' ? 'just before a cut' : 'just after it'"
 SPLIT_DASHES = alt.Scale(domain=["train", "validation"], range=[[5, 3], [1, 0]])
 
 
-def metric_chart(history: pd.DataFrame, metric: str, height: int = 260) -> alt.LayerChart:
+def metric_chart(history: pd.DataFrame, metric: str, height: int = 330) -> alt.LayerChart:
     """Loss or accuracy per epoch: validation solid, train dashed, coloured by strategy; a
     dotted rule at each prune event, ● just before the cut and ▼ just after it."""
     frame = analysis.curves(analysis.downsample(history, by="strategy"))
     frame = frame[frame.metric == metric]
-    color = alt.Color("strategy:N", scale=strategy_scale(), title="strategy")
+    color = strategy_color(history.strategy)
     title = "accuracy" if metric == "accuracy" else "loss (cross-entropy)"
     y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False),
               axis=alt.Axis(format="%" if metric == "accuracy" else "~g"))
@@ -158,24 +189,25 @@ def metric_chart(history: pd.DataFrame, metric: str, height: int = 260) -> alt.L
     tooltip = ["strategy:N", "split:N", "phase:N", "cycle:Q", "epoch:Q",
                alt.Tooltip("value:Q", format=".4f")]
     lines = alt.Chart(frame[frame.phase == "train"]).mark_line(strokeWidth=2).encode(
-        x=x, y=y, color=color, strokeDash=alt.StrokeDash("split:N", scale=SPLIT_DASHES, title="split"),
+        x=x, y=y, color=color, strokeDash=alt.StrokeDash("split:N", scale=SPLIT_DASHES, title=None),
         detail="split:N", tooltip=tooltip)
     marks = alt.Chart(frame[frame.phase != "train"]).mark_point(filled=True, size=45, opacity=0.9).encode(
-        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=PHASE_SHAPES, title="prune event"),
+        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=PHASE_SHAPES, title=None,
+                                                legend=alt.Legend(labelExpr=PHASE_LABELS)),
         tooltip=tooltip)
     rules = alt.Chart(analysis.prune_epochs(history).drop_duplicates("epoch")).mark_rule(
         color="#999999", strokeDash=[2, 3], opacity=0.7).encode(
         x="epoch:Q", tooltip=["cycle:Q", alt.Tooltip("sparsity:Q", format=".1%")])
-    return alt.layer(rules, lines, marks).properties(height=height, title=title.split(" ")[0].capitalize())
+    return finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height)
 
 
-def sparsity_chart(history: pd.DataFrame, height: int = 260) -> alt.Chart:
+def sparsity_chart(history: pd.DataFrame, height: int = 330) -> alt.Chart:
     """Validation accuracy against overall sparsity, one point per cycle: just after the
     cut (hollow) and after fine-tuning (filled, joined)."""
     frame = analysis.accuracy_vs_sparsity(history)
     if "strategy" not in frame:
         frame["strategy"] = history["strategy"].iloc[0] if len(history) else ""
-    color = alt.Color("strategy:N", scale=strategy_scale(), title="strategy")
+    color = strategy_color(history.strategy)
     x = alt.X("sparsity:Q", title="overall sparsity", scale=alt.Scale(domain=[0, 1]),
               axis=alt.Axis(format="%"))
     y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))
@@ -186,27 +218,28 @@ def sparsity_chart(history: pd.DataFrame, height: int = 260) -> alt.Chart:
         x=x, y=y, color=color, tooltip=tooltip)
     cut = alt.Chart(frame[frame.when == "just after the cut"]).mark_point(filled=False, size=40).encode(
         x=x, y=y, color=color, tooltip=tooltip)
-    return alt.layer(line, cut).properties(height=height, title="Accuracy vs sparsity")
+    return finish(alt.layer(line, cut), "Accuracy vs sparsity", height)
 
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
-            selected: int | None = None) -> alt.LayerChart:
+            selected: int | None = None, title: str = "Sparsity per layer and cycle") -> alt.LayerChart:
     """Layer × cycle sparsity. The cycle axis spans the whole run, so it fills in live."""
     grid = analysis.layer_grid(layers)
     order = list(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
-    x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))))
-    y = alt.Y("layer:N", title=None, sort=order, scale=alt.Scale(domain=order))
+    x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
+              axis=alt.Axis(labelAngle=0))
+    y = alt.Y("layer:N", title=None, sort=order, scale=alt.Scale(domain=order),
+              axis=alt.Axis(labelOverlap=False))
     cells = alt.Chart(grid).mark_rect().encode(
         x=x, y=y, color=alt.Color("sparsity:Q", title="sparsity", scale=alt.Scale(
-            domain=[0, 1], scheme="viridis", reverse=True), legend=alt.Legend(format="%")),
+            domain=[0, 1], scheme="viridis", reverse=True), legend=alt.Legend(format="%", gradientLength=160)),
         tooltip=["layer:N", "cycle:O", alt.Tooltip("sparsity:Q", format=".2%"),
                  alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",")])
     layers_ = [cells]
     if selected:
         pick = pd.DataFrame({"cycle": [selected]})
         layers_.append(alt.Chart(pick).mark_rect(fill=None, stroke="#e45756", strokeWidth=2).encode(x=x))
-    return alt.layer(*layers_).properties(height=height or max(120, 22 * len(order)),
-                                          title="Sparsity per layer and cycle")
+    return finish(alt.layer(*layers_), title, height or 90 + 26 * len(order))
 
 
 # --- live runs -------------------------------------------------------------------------------------

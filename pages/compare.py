@@ -77,22 +77,23 @@ def show(history, layers, summary=None):
                "measured on the same model state for train and validation.")
     left, right = st.columns(2)
     left.altair_chart(common.sparsity_chart(history), width="stretch")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
     cycles = int(layers.cycle.max()) if len(layers) else 0
-    for strategy, group in layers.groupby("strategy", sort=False):
-        if cycles:
-            right.altair_chart(common.heatmap(group, cycles, height=130).properties(
-                title=f"{strategy}: sparsity per layer and cycle"), width="stretch")
+    groups = list(layers.groupby("strategy", sort=False)) if cycles else []
+    for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
+        column.altair_chart(common.heatmap(group, cycles, title=f"{strategy}: sparsity per layer and cycle"),
+                            width="stretch")
     if summary is not None:
-        st.subheader("Final results")
-        st.dataframe(summary, hide_index=True, width="stretch", column_config={
+        right.markdown("**Final results**")
+        right.dataframe(summary.drop(columns=["run_id"]), hide_index=True, width="stretch", column_config={
             c: st.column_config.NumberColumn(format="percent") for c in
             ("final_sparsity", "final_val_acc", "best_val_acc", "test_acc", "best_test_acc")})
         for row in summary.itertuples():
             if pd.notna(row.collapse_cycle):
-                st.warning(f"**{row.strategy}** collapses at cycle {int(row.collapse_cycle)}: "
+                right.warning(f"**{row.strategy}** collapses at cycle {int(row.collapse_cycle)}: "
                            "accuracy falls to chance and fine-tuning does not bring it back.")
         if summary.collapse_cycle.isna().all():
-            st.success("No strategy collapsed to chance accuracy in this comparison.")
+            right.success("No strategy collapsed to chance accuracy in this comparison.")
 
 
 def render():

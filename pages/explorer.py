@@ -96,8 +96,9 @@ def show(history, layers, total_params):
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
     left.altair_chart(common.sparsity_chart(history), width="stretch")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
     if config.cycles:
-        right.altair_chart(common.heatmap(layers, config.cycles, height=260), width="stretch")
+        right.altair_chart(common.heatmap(layers, config.cycles, height=330), width="stretch")
 
 
 def render():

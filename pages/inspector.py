@@ -61,8 +61,9 @@ tiles = st.columns(4)
 tiles[0].metric("Sparsity (all layers)", f"{1 - nonzero / weights:.1%}")
 tiles[1].metric("Nonzero weights", f"{nonzero:,}", f"of {weights:,}", delta_color="off", delta_arrow="off")
 if "val_acc" in metrics:
-    tiles[2].metric("Validation accuracy", f"{metrics['val_acc']:.1%}",
-                    metrics.get("phase", "").replace("_", "-") or None, delta_color="off", delta_arrow="off")
+    when = metrics.get("when") or {"pre_prune": "just before the cut", "post_prune": "just after the cut"}.get(
+        metrics.get("phase"), f"epoch {metrics['epoch']}" if "epoch" in metrics else None)
+    tiles[2].metric("Validation accuracy", f"{metrics['val_acc']:.1%}", when, delta_color="off", delta_arrow="off")
 if "test_acc" in metrics:
     tiles[3].metric("Test accuracy", f"{metrics['test_acc']:.1%}")
 

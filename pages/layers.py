@@ -28,6 +28,8 @@ if last_cycle == 0:
 cycle = st.slider("After the cut of cycle", 0, last_cycle, last_cycle, key="cycle",
                   help="Cycle 0 is the trained network before any cut.")
 rows, overall = analysis.layers_at_cycle(tables.layers, cycle)
+HARDER, OTHER = "cut harder than the whole network", "the rest"
+rows["cut"] = rows["cut more than average"].map({True: HARDER, False: OTHER})
 
 collapsed = analysis.collapsed_layers(rows)
 if collapsed:
@@ -41,17 +43,17 @@ order = list(rows.layer)
 bars = alt.Chart(rows).mark_bar().encode(
     x=alt.X("layer:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
     y=alt.Y("sparsity:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="sparsity"),
-    color=alt.Color("cut more than average:N", scale=alt.Scale(domain=[True, False], range=[color, "#c7c7c7"]),
-                    legend=alt.Legend(title="cut more than the network", orient="bottom")),
+    color=alt.Color("cut:N", scale=alt.Scale(domain=[HARDER, OTHER], range=[color, "#c7c7c7"]),
+                    legend=alt.Legend(title=None, orient="bottom")),
     tooltip=["layer:N", alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
              alt.Tooltip("weights:Q", format=",")])
 average = alt.Chart(rows.head(1).assign(overall=overall)).mark_rule(strokeDash=[4, 3]).encode(
     y="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".2%", title="whole network")])
 left, right = st.columns(2)
-left.altair_chart((bars + average).properties(height=300, title=f"Sparsity per layer after cycle {cycle} "
-                                                                  f"(dashed: whole network, {overall:.1%})"),
+left.altair_chart(common.finish(bars + average, f"Sparsity per layer after cycle {cycle}", 330),
                   width="stretch")
-right.altair_chart(common.heatmap(tables.layers, last_cycle, height=300, selected=cycle or None),
+left.caption(f"Dashed line: the whole network, {overall:.1%} sparse.")
+right.altair_chart(common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
                    width="stretch")
 
 st.subheader("Weight magnitudes")

@@ -19,8 +19,11 @@ if not runs:
     st.stop()
 
 run_id = st.selectbox("Run", list(runs), key="run", bind="query-params",
-                      format_func=lambda r: f"{r}  ({runs[r]['status']})")
+                      help="Newest first. The name holds data set, strategy, depth×width, amount, "
+                           "cycles and seed.")
 tables = load_run(runs[run_id]["run_dir"])
+if tables.status != "complete":
+    st.caption(f"This run is {tables.status}: it shows the cycles it reached.")
 last_cycle = int(tables.layers.cycle.max()) if len(tables.layers) else 0
 if last_cycle == 0:
     common.empty_state("This run has not made a cut yet: nothing to show per layer.")

@@ -2,6 +2,8 @@
 lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
+from engine.live import leave_a_core_for_the_ui
+
 st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
 
 PAGES = [
@@ -12,4 +14,5 @@ PAGES = [
     st.Page("pages/inspector.py", title="Checkpoint inspector", icon=":material/search:"),
 ]
 
+leave_a_core_for_the_ui()
 st.navigation(PAGES).run()

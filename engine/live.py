@@ -15,9 +15,12 @@ each poll reads what is new. Nothing here blocks the caller:
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Callable
+
+import torch
 
 from .cache import cached_run
 from .comparison import compare
@@ -27,6 +30,19 @@ from .experiment import RunFailed
 # A paused run nobody resumes (its browser tab was closed) is stopped after this long, so
 # its thread does not wait forever.
 PAUSE_LIMIT_SECONDS = 30 * 60
+
+
+
+def leave_a_core_for_the_ui() -> int:
+    """Let torch use all CPU cores but one, which stays free for the web server and the
+    browser's redraws. On a busy 2-core machine this matters most: two intra-op threads
+    that must meet at every small matmul wait on each other when another process holds a
+    core (an epoch of the default digits run measured 5-10× slower with 2 threads than 1;
+    docs/benchmarks-app.md). Returns the thread count set."""
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(threads)
+    return threads
+
 
 Work = Callable[[Callable[[dict], None], Callable[[], bool]], dict]
 

@@ -1,0 +1,116 @@
+"""How live the Explorer feels on this machine, for the default digits run (depth 8, width 256).
+
+    python benchmarks/app_latency.py [--repeats 3] [--no-browser]
+
+1. Engine side, no UI: a live job (the app's code path: worker thread → cached_run with
+   the cache bypassed) from start() to its first epoch event (the first chart's data), and
+   the time per prune + fine-tune cycle (between consecutive post-prune rows: pre-prune
+   evaluation, the cut, post-prune evaluation, two checkpoints, 5 fine-tune epochs).
+2. In the browser: `streamlit run app.py` on a loopback port, Chromium opens the Explorer
+   with the default settings, clicks Run and waits for the first chart to be drawn.
+Runtime output goes to a temporary folder."""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def engine_latency(repeats: int) -> None:
+    import torch
+
+    from engine.config import RunConfig
+    from engine.live import leave_a_core_for_the_ui, live_run
+
+    leave_a_core_for_the_ui()  # as app.py does
+    config = RunConfig()  # the default digits run: depth 8, width 256, 10 cycles of 5 epochs
+    firsts, cycles = [], []
+    for seed in range(repeats):
+        job = live_run(config.replace(seed=seed), use_cache=False)
+        started = time.perf_counter()
+        job.start()
+        while not any(e["type"] == "epoch" for e in job.events):
+            assert not job.finished, job.message
+            time.sleep(0.002)
+        firsts.append(time.perf_counter() - started)
+        assert job.join(600) and job.status == "done", job.message
+        post = [e["post_prune"]["seconds"] for e in job.events if e["type"] == "prune"]
+        cycles.extend(b - a for a, b in zip(post, post[1:]))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"start → first epoch event: median {statistics.median(firsts):.3f} s "
+          f"(runs: {', '.join(f'{t:.3f}' for t in firsts)})")
+    print(f"prune + fine-tune cycle (5 epochs): median {statistics.median(cycles):.3f} s, "
+          f"min {min(cycles):.3f} s, max {max(cycles):.3f} s over {len(cycles)} cycles")
+
+
+def browser_latency(repeats: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(tempfile.mkdtemp(prefix="app-latency-"))
+    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
+           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless",
+                               "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.set_default_timeout(120_000)
+            times = []
+            for seed in range(repeats):
+                page.goto(f"{url}/explorer?seed={100 + seed}")
+                page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+                page.get_by_text("No run with these settings yet").wait_for()
+                started = time.perf_counter()
+                page.get_by_role("button", name="Run", exact=True).click()
+                page.get_by_test_id("stVegaLiteChart").first.locator("canvas, svg").first.wait_for()
+                times.append(time.perf_counter() - started)
+                page.get_by_role("button", name="Stop", exact=True).click()
+                page.get_by_text("Stopped.").wait_for()
+            browser.close()
+        print(f"browser: Run pressed → first chart drawn: median {statistics.median(times):.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PRUNING_EXPLORER_CACHE"] = f"{tmp}/cache"
+        os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = f"{tmp}/checkpoints"
+        engine_latency(args.repeats)
+    if not args.no_browser:
+        browser_latency(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

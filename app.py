@@ -2,7 +2,7 @@
 lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
-from engine.live import leave_a_core_for_the_ui
+from engine.live import prepare_process
 
 st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
 
@@ -14,5 +14,5 @@ PAGES = [
     st.Page("pages/inspector.py", title="Checkpoint inspector", icon=":material/search:"),
 ]
 
-leave_a_core_for_the_ui()
+prepare_process()
 st.navigation(PAGES).run()

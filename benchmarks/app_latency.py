@@ -30,9 +30,9 @@ def engine_latency(repeats: int) -> None:
     import torch
 
     from engine.config import RunConfig
-    from engine.live import leave_a_core_for_the_ui, live_run
+    from engine.live import live_run, prepare_process
 
-    leave_a_core_for_the_ui()  # as app.py does
+    prepare_process()  # as app.py does
     config = RunConfig()  # the default digits run: depth 8, width 256, 10 cycles of 5 epochs
     firsts, cycles = [], []
     for seed in range(repeats):

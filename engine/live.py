@@ -15,6 +15,8 @@ each poll reads what is new. Nothing here blocks the caller:
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import threading
 import time
@@ -33,14 +35,23 @@ PAUSE_LIMIT_SECONDS = 30 * 60
 
 
 
-def leave_a_core_for_the_ui() -> int:
-    """Let torch use all CPU cores but one, which stays free for the web server and the
-    browser's redraws. On a busy 2-core machine this matters most: two intra-op threads
-    that must meet at every small matmul wait on each other when another process holds a
-    core (an epoch of the default digits run measured 5-10× slower with 2 threads than 1;
-    docs/benchmarks-app.md). Returns the thread count set."""
+@functools.cache
+def prepare_process() -> int:
+    """Once per app process, before the first run:
+
+    - torch gets all CPU cores but one, which stays free for the web server and the
+      browser's redraws. On a busy 2-core machine this matters most: two intra-op threads
+      that must meet at every small matmul wait on each other whenever another process
+      holds a core (an epoch of the default digits run measured 5-10x slower with 2 threads
+      than with 1; docs/benchmarks-app.md).
+    - The first optimizer built in a process imports torch._dynamo (2.5 s here); doing that
+      on a background thread now keeps it out of the first Run.
+
+    Returns the torch thread count."""
     threads = max(1, (os.cpu_count() or 2) - 1)
     torch.set_num_threads(threads)
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
+                     name="warm-up-import").start()
     return threads
 
 
@@ -88,6 +99,7 @@ class LiveJob:
         self._go = threading.Event()
         self._stop = threading.Event()
         self._pause_after: int | None = None
+        self._first_epoch = threading.Event()  # set at the first epoch or at the end
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None
 
@@ -136,6 +148,11 @@ class LiveJob:
         self._stop.set()
         self._go.set()
 
+    def wait_for_first_epoch(self, timeout: float) -> bool:
+        """Block at most ``timeout`` s until there is an epoch to draw (or the job ended),
+        so a page can show its first chart in the same rerun as the Run click."""
+        return self._first_epoch.wait(timeout)
+
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
             self._thread.join(timeout)
@@ -144,6 +161,8 @@ class LiveJob:
     # --- worker side -------------------------------------------------------------------
     def _on_event(self, event: dict) -> None:
         self.events.append(event)
+        if event["type"] == "epoch":
+            self._first_epoch.set()
         if self.stages is not None:
             self.stages.see(event)
             if self._pause_after is not None and self.stages.done >= self._pause_after \
@@ -163,6 +182,8 @@ class LiveJob:
         except Exception as exc:  # shown to the user as one line; the page keeps working
             self.message = f"{type(exc).__name__}: {exc}"
             self._status = "failed"
+        finally:
+            self._first_epoch.set()
 
 
 def _epochs(config: RunConfig) -> int:

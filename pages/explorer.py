@@ -9,6 +9,7 @@ from engine.runs import load_run
 from pages import common
 
 JOB = "explorer_job"
+FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
 
 st.title("Prune and recover")
 st.sidebar.header("Settings")
@@ -35,6 +36,7 @@ def start():
         return
     st.session_state[JOB] = live_run(config, use_cache=not is_cached(config))
     st.session_state[JOB].start()
+    st.session_state[JOB].wait_for_first_epoch(FIRST_CHART_WAIT)
 
 
 def step():

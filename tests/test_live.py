@@ -99,3 +99,13 @@ def test_invalid_config_is_refused_before_any_thread():
 
     with pytest.raises(ConfigError, match="amount"):
         live_run(TINY.replace(amount=1.5))
+
+
+def test_wait_for_first_epoch_returns_once_there_is_something_to_draw():
+    job = live_run(TINY.replace(seed=4))
+    assert not job.wait_for_first_epoch(0.01)  # not started
+    job.start()
+    assert job.wait_for_first_epoch(60)
+    assert any(e["type"] == "epoch" for e in job.events)
+    job.stop()
+    job.join(30)

@@ -172,7 +172,7 @@ def open_upload(data: bytes, name: str) -> Checkpoint:
 
 # --- charts --------------------------------------------------------------------------------------
 PHASE_SHAPES = alt.Scale(domain=["pre_prune", "post_prune"], range=["circle", "triangle-down"])
-PHASE_LABELS = "datum.label == 'pre_prune' ? 'just before a cut' : 'just after it'"
+PHASE_LABELS = "datum.label == 'pre_prune' ? 'pre-prune' : 'post-prune'"
 SPLIT_DASHES = alt.Scale(domain=["train", "validation"], range=[[5, 3], [1, 0]])
 
 

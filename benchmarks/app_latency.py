@@ -1,6 +1,6 @@
 """How live the Explorer feels on this machine, for the default digits run (depth 8, width 256).
 
-    python benchmarks/app_latency.py [--repeats 3] [--no-browser]
+    python benchmarks/app_latency.py [--repeats 3] [--no-browser] [--threads N]
 
 1. Engine side, no UI: a live job (the app's code path: worker thread → cached_run with
    the cache bypassed) from start() to its first epoch event (the first chart's data), and
@@ -26,13 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def engine_latency(repeats: int) -> None:
+def engine_latency(repeats: int, threads: int | None) -> None:
     import torch
 
     from engine.config import RunConfig
     from engine.live import live_run, prepare_process
 
     prepare_process()  # as app.py does
+    if threads:
+        torch.set_num_threads(threads)
+    time.sleep(3)  # the warm-up import finishes while a user reads the page
     config = RunConfig()  # the default digits run: depth 8, width 256, 10 cycles of 5 epochs
     firsts, cycles = [], []
     for seed in range(repeats):
@@ -103,11 +106,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for the engine part (default: as the app sets them)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PRUNING_EXPLORER_CACHE"] = f"{tmp}/cache"
         os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = f"{tmp}/checkpoints"
-        engine_latency(args.repeats)
+        engine_latency(args.repeats, args.threads)
     if not args.no_browser:
         browser_latency(args.repeats)
 

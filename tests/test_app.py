@@ -62,7 +62,14 @@ def test_home_presets_open_the_explorer_and_start_it():
     at.button[1].click().run()  # gentle pruning
     assert_fine(at)
     job = at.session_state["explorer_job"]
-    assert job.status in ("running", "paused", "done")
+    assert job.identity == RunConfig(strategy="global", amount=0.1, cycles=10).key()
+    job.stop()
+    job.join(60)
+    at = open_page("pages/home.py")
+    at.button[0].click().run()  # the original study
+    assert_fine(at)
+    job = at.session_state["compare_job"]
+    assert job.identity == default_name(["layerwise", "global"], RunConfig(strategy="layerwise"))
     job.stop()
     job.join(60)
 

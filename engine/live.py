@@ -4,7 +4,7 @@ The work runs on a worker thread through the same call the CLI makes
 (``engine.cache.cached_run`` or ``engine.comparison.compare``), so a run finished in the
 app is in the run cache like any other, and there is one code path for training.
 The UI polls: progress events are appended to ``events`` (``list.append`` is atomic), and
-each poll reads what is new. Nothing here blocks the caller:
+each poll draws from them. Nothing here blocks the caller:
 
 - Pause: the worker blocks inside its progress callback, i.e. between epochs.
 - Step: run on until the next stage ends (the warm-up, then one prune + fine-tune cycle),
@@ -19,7 +19,6 @@ import functools
 import importlib
 import os
 import threading
-import time
 from typing import Callable
 
 import torch
@@ -32,7 +31,6 @@ from .experiment import RunFailed
 # A paused run nobody resumes (its browser tab was closed) is stopped after this long, so
 # its thread does not wait forever.
 PAUSE_LIMIT_SECONDS = 30 * 60
-
 
 
 @functools.cache
@@ -101,7 +99,6 @@ class LiveJob:
         self._pause_after: int | None = None
         self._first_epoch = threading.Event()  # set at the first epoch or at the end
         self._thread: threading.Thread | None = None
-        self.started_at: float | None = None
 
     @property
     def status(self) -> str:
@@ -112,7 +109,7 @@ class LiveJob:
     @property
     def fraction(self) -> float:
         """Share of the work done, counted in epochs (a prune step is cheap next to one)."""
-        if self.finished and self._status == "done":
+        if self._status == "done":
             return 1.0
         epochs = sum(1 for e in self.events if e["type"] == "epoch")
         return min(1.0, epochs / self.total_epochs) if self.total_epochs else 0.0
@@ -123,7 +120,7 @@ class LiveJob:
 
     def start(self) -> None:
         if self._thread is None:
-            self._status, self.started_at = "running", time.perf_counter()
+            self._status = "running"
             self._go.set()
             self._thread = threading.Thread(target=self._main, daemon=True, name="pruning-live-run")
             self._thread.start()

@@ -3,6 +3,7 @@ controls bound to the URL, the live-run fragment, and the Altair charts. Layout 
 every number shown is computed in ``engine``."""
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Callable
@@ -176,74 +177,100 @@ PHASE_LABELS = "datum.label == 'pre_prune' ? 'pre-prune' : 'post-prune'"
 SPLIT_DASHES = alt.Scale(domain=["train", "validation"], range=[[5, 3], [1, 0]])
 
 
-def metric_chart(history: pd.DataFrame, metric: str, height: int = 330) -> alt.LayerChart:
+def chart(template: dict, **frames: pd.DataFrame) -> dict:
+    """A Vega-LiteSpec: a cached template plus this tick's data as named datasets. Building
+    Altair objects costs ~50 ms per chart (schema validation) and the live view redraws
+    every tick, so the specs are built once per shape and only the data changes."""
+    return {**template, "datasets": frames}
+
+
+def metric_chart(history: pd.DataFrame, metric: str, height: int = 330) -> dict:
     """Loss or accuracy per epoch: validation solid, train dashed, coloured by strategy; a
     dotted rule at each prune event, ● just before the cut and ▼ just after it."""
     frame = analysis.curves(analysis.downsample(history, by="strategy"))
     frame = frame[frame.metric == metric]
-    color = strategy_color(history.strategy)
+    return chart(_metric_template(metric, tuple(dict.fromkeys(history.strategy)), height),
+                 lines=frame[frame.phase == "train"], marks=frame[frame.phase != "train"],
+                 rules=analysis.prune_epochs(history).drop_duplicates("epoch"))
+
+
+@functools.lru_cache(maxsize=32)
+def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
+    color = strategy_color(strategies)
     title = "accuracy" if metric == "accuracy" else "loss (cross-entropy)"
     y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False),
               axis=alt.Axis(format="%" if metric == "accuracy" else "~g"))
     x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1))
     tooltip = ["strategy:N", "split:N", "phase:N", "cycle:Q", "epoch:Q",
                alt.Tooltip("value:Q", format=".4f")]
-    lines = alt.Chart(frame[frame.phase == "train"]).mark_line(strokeWidth=2).encode(
+    lines = alt.Chart(alt.NamedData("lines")).mark_line(strokeWidth=2).encode(
         x=x, y=y, color=color, strokeDash=alt.StrokeDash("split:N", scale=SPLIT_DASHES, title=None),
         detail="split:N", tooltip=tooltip)
-    marks = alt.Chart(frame[frame.phase != "train"]).mark_point(filled=True, size=45, opacity=0.9).encode(
-        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=PHASE_SHAPES, title=None,
-                                                legend=alt.Legend(labelExpr=PHASE_LABELS)),
+    # Several strategies: their legend takes the room and the page's caption explains ● ▼.
+    phase_legend = alt.Legend(labelExpr=PHASE_LABELS) if len(strategies) == 1 else None
+    marks = alt.Chart(alt.NamedData("marks")).mark_point(filled=True, size=45, opacity=0.9).encode(
+        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=PHASE_SHAPES, title=None, legend=phase_legend),
         tooltip=tooltip)
-    rules = alt.Chart(analysis.prune_epochs(history).drop_duplicates("epoch")).mark_rule(
+    rules = alt.Chart(alt.NamedData("rules")).mark_rule(
         color="#999999", strokeDash=[2, 3], opacity=0.7).encode(
         x="epoch:Q", tooltip=["cycle:Q", alt.Tooltip("sparsity:Q", format=".1%")])
-    return finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height)
+    return finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height).to_dict()
 
 
-def sparsity_chart(history: pd.DataFrame, height: int = 330) -> alt.Chart:
+def sparsity_chart(history: pd.DataFrame, height: int = 330) -> dict:
     """Validation accuracy against overall sparsity, one point per cycle: just after the
     cut (hollow) and after fine-tuning (filled, joined)."""
     frame = analysis.accuracy_vs_sparsity(history)
     if "strategy" not in frame:
         frame["strategy"] = history["strategy"].iloc[0] if len(history) else ""
-    color = strategy_color(history.strategy)
+    return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height),
+                 tuned=frame[frame.when == "after fine-tuning"],
+                 cut=frame[frame.when == "just after the cut"])
+
+
+@functools.lru_cache(maxsize=32)
+def _sparsity_template(strategies: tuple, height: int) -> dict:
+    color = strategy_color(strategies)
     x = alt.X("sparsity:Q", title="overall sparsity", scale=alt.Scale(domain=[0, 1]),
               axis=alt.Axis(format="%"))
     y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))
     tooltip = ["strategy:N", "cycle:Q", "when:N", alt.Tooltip("sparsity:Q", format=".2%"),
                alt.Tooltip("val_acc:Q", format=".2%")]
-    tuned = frame[frame.when == "after fine-tuning"]
-    line = alt.Chart(tuned).mark_line(point=alt.OverlayMarkDef(filled=True, size=40)).encode(
+    line = alt.Chart(alt.NamedData("tuned")).mark_line(point=alt.OverlayMarkDef(filled=True, size=40)).encode(
         x=x, y=y, color=color, tooltip=tooltip)
-    cut = alt.Chart(frame[frame.when == "just after the cut"]).mark_point(filled=False, size=40).encode(
+    cut = alt.Chart(alt.NamedData("cut")).mark_point(filled=False, size=40).encode(
         x=x, y=y, color=color, tooltip=tooltip)
-    return finish(alt.layer(line, cut), "Accuracy vs sparsity", height)
+    return finish(alt.layer(line, cut), "Accuracy vs sparsity", height).to_dict()
 
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
-            selected: int | None = None, title: str = "Sparsity per layer and cycle") -> alt.LayerChart:
+            selected: int | None = None, title: str = "Sparsity per layer and cycle") -> dict:
     """Layer × cycle sparsity. The cycle axis spans the whole run, so it fills in live."""
-    grid = analysis.layer_grid(layers)
-    order = list(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
+    order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
+    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), selected or 0, title),
+                 cells=analysis.layer_grid(layers))
+
+
+@functools.lru_cache(maxsize=32)
+def _heatmap_template(order: tuple, cycles: int, height: int, selected: int, title: str) -> dict:
     x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
               axis=alt.Axis(labelAngle=0))
-    y = alt.Y("layer:N", title=None, sort=order, scale=alt.Scale(domain=order),
+    y = alt.Y("layer:N", title=None, sort=list(order), scale=alt.Scale(domain=list(order)),
               axis=alt.Axis(labelOverlap=False))
-    cells = alt.Chart(grid).mark_rect().encode(
+    cells = alt.Chart(alt.NamedData("cells")).mark_rect().encode(
         x=x, y=y, color=alt.Color("sparsity:Q", title="sparsity", scale=alt.Scale(
             domain=[0, 1], scheme="viridis", reverse=True), legend=alt.Legend(format="%", gradientLength=160)),
         tooltip=["layer:N", "cycle:O", alt.Tooltip("sparsity:Q", format=".2%"),
                  alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",")])
-    layers_ = [cells]
+    parts = [cells]
     if selected:
         pick = pd.DataFrame({"cycle": [selected]})
-        layers_.append(alt.Chart(pick).mark_rect(fill=None, stroke="#e45756", strokeWidth=2).encode(x=x))
-    return finish(alt.layer(*layers_), title, height or 90 + 26 * len(order))
+        parts.append(alt.Chart(pick).mark_rect(fill=None, stroke="#e45756", strokeWidth=2).encode(x=x))
+    return finish(alt.layer(*parts), title, height).to_dict()
 
 
 # --- live runs -------------------------------------------------------------------------------------
-TICK_SECONDS = 0.5
+TICK_SECONDS = 1.0
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
 

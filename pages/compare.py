@@ -71,27 +71,32 @@ def show(history, layers, summary=None):
         st.caption("Loading the data and building the model…")
         return
     left, right = st.columns(2)
-    left.altair_chart(common.metric_chart(history, "accuracy"), width="stretch")
-    right.altair_chart(common.metric_chart(history, "loss"), width="stretch")
+    left.vega_lite_chart(spec=common.metric_chart(history, "accuracy"), width="stretch")
+    right.vega_lite_chart(spec=common.metric_chart(history, "loss"), width="stretch")
     st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
                "measured on the same model state for train and validation.")
     left, right = st.columns(2)
-    left.altair_chart(common.sparsity_chart(history), width="stretch")
+    left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
     cycles = int(layers.cycle.max()) if len(layers) else 0
     groups = list(layers.groupby("strategy", sort=False)) if cycles else []
     for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
-        column.altair_chart(common.heatmap(group, cycles, title=f"{strategy}: sparsity per layer and cycle"),
-                            width="stretch")
+        column.vega_lite_chart(spec=common.heatmap(group, cycles, title=f"{strategy}: sparsity per layer and cycle"),
+                               width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
-        right.dataframe(summary.drop(columns=["run_id"]), hide_index=True, width="stretch", column_config={
-            c: st.column_config.NumberColumn(format="percent") for c in
-            ("final_sparsity", "final_val_acc", "best_val_acc", "test_acc", "best_test_acc")})
+        percent = {"final_sparsity": "sparsity", "final_val_acc": "val acc", "best_val_acc": "best val",
+                   "test_acc": "test acc", "best_test_acc": "best test"}
+        right.dataframe(summary, hide_index=True, width="stretch", column_order=[
+            "strategy", *percent, "nonzero_params", "collapse_cycle"], column_config={
+            **{c: st.column_config.NumberColumn(label, format="percent") for c, label in percent.items()},
+            "nonzero_params": st.column_config.NumberColumn("nonzero", format="localized"),
+            "collapse_cycle": st.column_config.NumberColumn("collapse", help="cycle of collapse, if any")})
+        right.caption("best: the state with the best validation accuracy; test: on the test split.")
         for row in summary.itertuples():
             if pd.notna(row.collapse_cycle):
                 right.warning(f"**{row.strategy}** collapses at cycle {int(row.collapse_cycle)}: "
-                           "accuracy falls to chance and fine-tuning does not bring it back.")
+                              "accuracy falls to chance and fine-tuning does not bring it back.")
         if summary.collapse_cycle.isna().all():
             right.success("No strategy collapsed to chance accuracy in this comparison.")
 

@@ -81,8 +81,9 @@ def show(history, layers, total_params):
         return
     tiles = st.columns(5)
     tiles[0].metric("Overall sparsity", f"{values['sparsity']:.1%}")
+    smaller = values["times_smaller"]
     tiles[1].metric("Nonzero parameters", f"{values['nonzero_params']:,}",
-                    f"{values['times_smaller']:.1f}× smaller", delta_color="off", delta_arrow="off")
+                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off")
     tiles[2].metric("Validation accuracy", f"{values['val_acc']:.1%}")
     tiles[3].metric("Best validation accuracy", f"{values['best_val_acc']:.1%}")
     drop = values["last_drop"]
@@ -91,16 +92,18 @@ def show(history, layers, total_params):
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
     left, right = st.columns(2)
-    left.altair_chart(common.metric_chart(history, "loss"), width="stretch")
-    right.altair_chart(common.metric_chart(history, "accuracy"), width="stretch")
+    left.vega_lite_chart(spec=common.metric_chart(history, "loss"), width="stretch")
+    right.vega_lite_chart(spec=common.metric_chart(history, "accuracy"), width="stretch")
     st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
                "after it. Train and validation values at each marker come from the same model "
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
-    left.altair_chart(common.sparsity_chart(history), width="stretch")
+    left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
-    if config.cycles:
-        right.altair_chart(common.heatmap(layers, config.cycles, height=330), width="stretch")
+    if config.cycles and layers.empty:
+        right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
+    elif config.cycles:
+        right.vega_lite_chart(spec=common.heatmap(layers, config.cycles, height=330), width="stretch")
 
 
 def render():

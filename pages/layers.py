@@ -56,7 +56,7 @@ left, right = st.columns(2)
 left.altair_chart(common.finish(bars + average, f"Sparsity per layer after cycle {cycle}", 330),
                   width="stretch")
 left.caption(f"Dashed line: the whole network, {overall:.1%} sparse.")
-right.altair_chart(common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
+right.vega_lite_chart(spec=common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
                    width="stretch")
 
 st.subheader("Weight magnitudes")

@@ -9,9 +9,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from engine.cache import cached_run, is_cached
-from engine.comparison import compare, default_name
+from engine.comparison import default_name
 from engine.config import RunConfig
-from engine.experiment import run_dir_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/explorer.py", "pages/compare.py", "pages/layers.py",

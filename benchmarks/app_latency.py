@@ -7,7 +7,8 @@
    the time per prune + fine-tune cycle (between consecutive post-prune rows: pre-prune
    evaluation, the cut, post-prune evaluation, two checkpoints, 5 fine-tune epochs).
 2. In the browser: `streamlit run app.py` on a loopback port, Chromium opens the Explorer
-   with the default settings, clicks Run and waits for the first chart to be drawn.
+   with the default settings, clicks Run and waits for the first chart to be drawn (then
+   Stop); finally one whole run watched live, until the page shows the finished run.
 Runtime output goes to a temporary folder."""
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def engine_latency(repeats: int, threads: int | None) -> None:
         torch.set_num_threads(threads)
     time.sleep(3)  # the warm-up import finishes while a user reads the page
     config = RunConfig()  # the default digits run: depth 8, width 256, 10 cycles of 5 epochs
-    firsts, cycles = [], []
+    firsts, cycles, wholes = [], [], []
     for seed in range(repeats):
         job = live_run(config.replace(seed=seed), use_cache=False)
         started = time.perf_counter()
@@ -47,6 +48,7 @@ def engine_latency(repeats: int, threads: int | None) -> None:
             time.sleep(0.002)
         firsts.append(time.perf_counter() - started)
         assert job.join(600) and job.status == "done", job.message
+        wholes.append(job.result["train_seconds"])
         post = [e["post_prune"]["seconds"] for e in job.events if e["type"] == "prune"]
         cycles.extend(b - a for a, b in zip(post, post[1:]))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -55,6 +57,7 @@ def engine_latency(repeats: int, threads: int | None) -> None:
           f"(runs: {', '.join(f'{t:.3f}' for t in firsts)})")
     print(f"prune + fine-tune cycle (5 epochs): median {statistics.median(cycles):.3f} s, "
           f"min {min(cycles):.3f} s, max {max(cycles):.3f} s over {len(cycles)} cycles")
+    print(f"whole run, no UI: median {statistics.median(wholes):.1f} s")
 
 
 def browser_latency(repeats: int) -> None:
@@ -94,9 +97,16 @@ def browser_latency(repeats: int) -> None:
                 times.append(time.perf_counter() - started)
                 page.get_by_role("button", name="Stop", exact=True).click()
                 page.get_by_text("Stopped.").wait_for()
+            page.goto(f"{url}/explorer?seed=99")
+            page.get_by_text("No run with these settings yet").wait_for()
+            started = time.perf_counter()
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("From the run cache").wait_for(timeout=600_000)
+            whole = time.perf_counter() - started
             browser.close()
         print(f"browser: Run pressed → first chart drawn: median {statistics.median(times):.2f} s "
               f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+        print(f"browser: whole run watched live, Run pressed → final view: {whole:.1f} s")
     finally:
         server.terminate()
         server.wait(10)

@@ -212,6 +212,7 @@ def bad_files(good: bytes, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
             "plain-pickle.pt": (pickle.dumps(Payload(marker)), "")}
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the plain pickle, refused
 def test_inspector_refuses_bad_files_and_keeps_working(finished_run, tmp_path):
     good = (finished_run / "final.pt").read_bytes()
     at = open_page("pages/inspector.py", source="Upload a .pt file")
@@ -225,3 +226,25 @@ def test_inspector_refuses_bad_files_and_keeps_working(finished_run, tmp_path):
     upload(at, "final.pt", good)  # and the page still opens a good one
     assert_fine(at)
     assert at.metric
+
+
+@pytest.fixture
+def extra_strategy():
+    from engine.pruning import STRATEGIES, Strategy, register_strategy
+
+    register_strategy(Strategy("global-random", "random", "global", description="test only"))
+    yield "global-random"
+    del STRATEGIES["global-random"]
+
+
+def test_strategies_come_from_the_registry_with_one_colour_each(extra_strategy):
+    from pages.common import strategy_colors
+
+    at = open_page("pages/explorer.py", strategy=extra_strategy)
+    assert_fine(at)
+    assert extra_strategy in at.selectbox(key="strategy").options
+    assert at.selectbox(key="strategy").value == extra_strategy
+    compare = open_page("pages/compare.py")
+    assert extra_strategy in compare.multiselect(key="strategies").options
+    colors = strategy_colors()
+    assert extra_strategy in colors and len(set(colors.values())) == len(colors)

@@ -1,5 +1,5 @@
 """What the pages share: the strategy colours (one place, so every page agrees), the run
-controls bound to the URL, the live-run fragment, and the Altair charts. Layout only:
+controls bound to the URL, the live-run fragment, and the charts. Layout only:
 every number shown is computed in ``engine``."""
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Callable
 import altair as alt
 import pandas as pd
 import streamlit as st
-
 from streamlit.runtime.pages_manager import PagesManager
 
 from engine import analysis

@@ -34,7 +34,8 @@ def _read_json(path: Path) -> dict:
 
 def list_runs(root: str | Path | None = None) -> list[dict]:
     """Run folders, newest first: run_id, run_dir, strategy, dataset, status, final_sparsity,
-    final_val_acc. Folders without a readable config.json are not runs and are skipped."""
+    final_val_acc, checkpoints (how many; none before the first cut). Folders without a
+    readable config.json are not runs and are skipped."""
     root = Path(root or checkpoint_dir())
     if not root.is_dir():
         return []
@@ -50,6 +51,7 @@ def list_runs(root: str | Path | None = None) -> list[dict]:
                      "status": summary.get("status", "unfinished"),
                      "final_sparsity": summary.get("final_sparsity"),
                      "final_val_acc": summary.get("final_val_acc"),
+                     "checkpoints": len(list_checkpoints(folder)),
                      "modified": (folder / "config.json").stat().st_mtime})
     return sorted(runs, key=lambda r: r["modified"], reverse=True)
 

@@ -26,9 +26,10 @@ if source == UPLOAD:
     data, name = upload.getvalue(), upload.name
     opener = lambda: common.open_upload(data, name)  # noqa: E731
 else:
-    runs = {r["run_id"]: r for r in list_runs()}
+    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}  # runs that made a cut
     if not runs:
-        common.empty_state("No runs yet. Run one in the Explorer, or upload a checkpoint file.")
+        common.empty_state("No runs yet that have made a cut. Run one in the Explorer, or upload "
+                           "a checkpoint file.")
         st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")
         st.stop()
     left, right = st.columns(2)

@@ -11,9 +11,9 @@ st.markdown("Global pruning ranks all weights together, so it is free to cut som
             "more than others; per-layer pruning takes the same share everywhere. Pick a run "
             "and a cycle to see what each layer has left.")
 
-runs = {r["run_id"]: r for r in list_runs()}
+runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}  # runs that made a cut
 if not runs:
-    common.empty_state("No runs yet. Run one in the Explorer (or try a preset on the home page) "
+    common.empty_state("No runs yet that have made a cut. Run one in the Explorer (or try a preset on the home page) "
                        "and come back to see which layers it cut.")
     st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")
     st.stop()

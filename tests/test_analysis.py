@@ -160,6 +160,7 @@ def test_list_runs_and_checkpoints(tiny_run, tmp_path):
     runs = list_runs()
     assert [r["run_id"] for r in runs] == [result["run_id"]]
     assert runs[0]["status"] == "complete" and runs[0]["strategy"] == TINY.strategy
+    assert runs[0]["checkpoints"] == 6
     names = [p.name for p in list_checkpoints(result["run_dir"])]
     assert names == ["cycle_01_pre.pt", "cycle_01_post.pt", "cycle_02_pre.pt", "cycle_02_post.pt",
                      "final.pt", "best.pt"]

@@ -83,21 +83,15 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
 st.caption("Zero rows are output units with no input left (dead units); zero columns are inputs "
            "no unit reads any more. Mean |w| and std are over the weights that survive.")
 
-left, right = st.columns([3, 2])
-with left:
-    st.markdown("**Weight histograms** (surviving weights)")
-    histograms = analysis.weight_histograms(ckpt)
-    st.altair_chart(alt.Chart(histograms).mark_bar(color=common.PALETTE[0]).encode(
-        x=alt.X("left:Q", title="w"), x2="right:Q", y=alt.Y("count:Q", title=None, axis=alt.Axis(tickCount=2)),
-        tooltip=["layer:N", alt.Tooltip("left:Q", format=".3f"), alt.Tooltip("right:Q", format=".3f"), "count:Q"],
-    ).properties(height=70, width=200).facet(
-        facet=alt.Facet("layer:N", sort=list(table.layer), title=None), columns=3).resolve_scale(
-        x="independent", y="independent"))
-with right:
-    layer = st.selectbox("Mask of layer", list(table.layer), index=min(1, len(table) - 1))
-    image = analysis.mask_image(ckpt, layer)
-    st.image(image, caption=f"{layer}: white = kept, black = cut (rows: units, columns: inputs)",
-             width=min(480, image.shape[1]))
+st.markdown("**Weight histograms** (surviving weights)")
+histograms = analysis.weight_histograms(ckpt)
+st.altair_chart(alt.Chart(histograms).mark_bar(color=common.PALETTE[0]).encode(
+    x=alt.X("left:Q", bin="binned", title="w"), x2="right:Q",
+    y=alt.Y("count:Q", title=None, axis=alt.Axis(tickCount=2)),
+    tooltip=["layer:N", alt.Tooltip("left:Q", format=".3f"), alt.Tooltip("right:Q", format=".3f"), "count:Q"],
+).properties(height=70, width=220).facet(
+    facet=alt.Facet("layer:N", sort=list(table.layer), title=None), columns=3).resolve_scale(
+    x="independent", y="independent"))
 
 
 @st.cache_data(show_spinner="Scoring the test split…", max_entries=16)
@@ -105,8 +99,13 @@ def confusion(digest: str, _ckpt):
     return analysis.confusion_matrix(_ckpt)
 
 
-left, right = st.columns([3, 2])
-with left:
+mask, matrix_column, right = st.columns([4, 5, 3])
+with mask:
+    layer = st.selectbox("Mask of layer", list(table.layer), index=min(1, len(table) - 1))
+    image = analysis.mask_image(ckpt, layer)
+    st.image(image, caption=f"{layer}: white = kept, black = cut (rows: units, columns: inputs)",
+             width="stretch")
+with matrix_column:
     st.markdown("**Confusion matrix on the test split**")
     try:
         matrix, accuracy = confusion(digest, ckpt)

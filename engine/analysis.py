@@ -68,7 +68,7 @@ def curves(history: pd.DataFrame) -> pd.DataFrame:
             part["split"], part["metric"] = split, metric
             part["value"] = history[f"{prefix}_{suffix}"].to_numpy()
             parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
 
 
 def prune_epochs(history: pd.DataFrame) -> pd.DataFrame:

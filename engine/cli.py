@@ -19,7 +19,7 @@ import torch
 
 from .cache import cached_run
 from .checkpoints import CheckpointError, load_checkpoint
-from .comparison import compare
+from .comparison import compare, default_name
 from .config import ConfigError, RunConfig
 from .data import DatasetError, load_dataset
 from .experiment import RunFailed
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         base = _config(args, strategies[0] if strategies else "")
-        name = args.name or f"{base.dataset}-{'-vs-'.join(strategies)}-{base.key()}"
+        name = args.name or default_name(strategies, base)
         report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress)
         print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
                           "seconds": report["seconds"],

@@ -43,6 +43,12 @@ def collapse_cycle(history: pd.DataFrame, n_classes: int) -> int | None:
     return None
 
 
+def default_name(strategies: list[str], base: RunConfig) -> str:
+    """The folder name a comparison gets unless one is given: data set, strategies and the
+    hash of the settings, so the same comparison always lands in the same folder."""
+    return f"{base.dataset}-{'-vs-'.join(strategies)}-{base.replace(strategy=strategies[0]).key()}"
+
+
 def compare(strategies: list[str], base: RunConfig, name: str, root=None, use_cache=True,
             on_event=None, should_stop=None) -> dict:
     validate_name(name)

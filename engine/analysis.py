@@ -1,0 +1,240 @@
+"""What the app shows, computed without Streamlit: chart frames from a run's history and
+layer tables (live events or CSVs), downsampled; summary tiles; and a checkpoint's
+anatomy (per-layer table, weight histograms, masks, confusion matrix, size on disk)."""
+from __future__ import annotations
+
+import gzip
+import io
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .checkpoints import Checkpoint
+from .config import ConfigError, RunConfig
+from .data import load_dataset
+from .experiment import HISTORY_COLUMNS, LAYER_COLUMNS
+from .training import predict
+
+MAX_POINTS = 2000  # per series sent to a chart
+
+
+class AnalysisError(ValueError):
+    """A view cannot be computed for this input; the message says why."""
+
+
+# --- run tables ------------------------------------------------------------------------------
+def tables_from_events(events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """history and layers frames (the CSV columns, plus ``strategy`` when the events carry
+    one, as a comparison's do) from the progress events of ``engine.experiment``."""
+    history, layers = [], []
+    for event in events:
+        tag = {"strategy": event["strategy"]} if "strategy" in event else {}
+        if event["type"] == "epoch":
+            history.append({**{k: event[k] for k in HISTORY_COLUMNS}, **tag})
+        elif event["type"] == "prune":
+            history.append({**event["pre_prune"], **tag})
+            history.append({**event["post_prune"], **tag})
+            layers.extend({**row, **tag} for row in event["layers"])
+    extra = ["strategy"] if any("strategy" in e for e in events) else []
+    return (pd.DataFrame(history, columns=HISTORY_COLUMNS + extra),
+            pd.DataFrame(layers, columns=LAYER_COLUMNS + extra))
+
+
+def downsample(history: pd.DataFrame, max_points: int = MAX_POINTS, by: str | None = None) -> pd.DataFrame:
+    """At most ``max_points`` training rows per series (evenly spaced, the last one kept);
+    every pre/post-prune row is kept, they are the events the charts are about."""
+    groups = [history] if by is None or by not in history else [g for _, g in history.groupby(by, sort=False)]
+    kept = []
+    for group in groups:
+        train = group[group.phase == "train"]
+        if len(train) > max_points:
+            index = np.unique(np.linspace(0, len(train) - 1, max_points).round().astype(int))
+            train = train.iloc[index]
+        kept.append(pd.concat([train, group[group.phase != "train"]]))
+    if not kept:
+        return history
+    return pd.concat(kept).sort_index(kind="stable")
+
+
+def curves(history: pd.DataFrame) -> pd.DataFrame:
+    """Long frame for the loss and accuracy charts: one row per (row, split, metric) with
+    columns epoch, cycle, phase, split (train/validation), metric (loss/accuracy), value."""
+    keep = ["epoch", "cycle", "phase"] + (["strategy"] if "strategy" in history else [])
+    parts = []
+    for split, prefix in (("train", "train"), ("validation", "val")):
+        for metric, suffix in (("loss", "loss"), ("accuracy", "acc")):
+            part = history[keep].copy()
+            part["split"], part["metric"] = split, metric
+            part["value"] = history[f"{prefix}_{suffix}"].to_numpy()
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def prune_epochs(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per prune event: cycle, epoch (the rule's position), sparsity after it."""
+    post = history[history.phase == "post_prune"]
+    cols = ["cycle", "epoch", "sparsity"] + (["strategy"] if "strategy" in history else [])
+    return post[cols].reset_index(drop=True)
+
+
+def accuracy_vs_sparsity(history: pd.DataFrame) -> pd.DataFrame:
+    """Per cycle: overall sparsity, validation accuracy just after the cut and after
+    fine-tuning (the last epoch of the cycle; cycle 0 = warm-up, no cut)."""
+    by = ["strategy"] if "strategy" in history else []
+    rows = []
+    for keys, group in history.groupby(by + ["cycle"], sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        tag = dict(zip(by, keys[:-1]))
+        cycle = int(keys[-1])
+        post = group[group.phase == "post_prune"]
+        if len(post):
+            rows.append({**tag, "cycle": cycle, "sparsity": float(post.sparsity.iloc[-1]),
+                         "when": "just after the cut", "val_acc": float(post.val_acc.iloc[-1])})
+        last = group.iloc[-1]
+        if last.phase == "train" or cycle == 0:
+            rows.append({**tag, "cycle": cycle, "sparsity": float(last.sparsity),
+                         "when": "after fine-tuning", "val_acc": float(last.val_acc)})
+    return pd.DataFrame(rows, columns=by + ["cycle", "sparsity", "when", "val_acc"])
+
+
+def tiles(history: pd.DataFrame, total_params: int) -> dict:
+    """The numbers on the metric tiles. Empty history → {}."""
+    if history.empty:
+        return {}
+    last = history.iloc[-1]
+    nonzero = int(last.nonzero_params)
+    out = {"sparsity": float(last.sparsity), "nonzero_params": nonzero,
+           "total_params": int(total_params),
+           "times_smaller": total_params / nonzero if nonzero else float("inf"),
+           "val_acc": float(last.val_acc), "best_val_acc": float(history.val_acc.max()),
+           "last_drop": None, "last_cut_cycle": None}
+    pre, post = history[history.phase == "pre_prune"], history[history.phase == "post_prune"]
+    if len(post):
+        out["last_drop"] = float(post.val_acc.iloc[-1] - pre.val_acc.iloc[-1])
+        out["last_cut_cycle"] = int(post.cycle.iloc[-1])
+    return out
+
+
+def layer_grid(layers: pd.DataFrame) -> pd.DataFrame:
+    """Layer × cycle sparsity for the heatmap: cut cycles only (cycle 0 is all dense), with
+    the layer order of the model kept as a rank for sorting."""
+    grid = layers[layers.cycle > 0].copy()
+    order = {name: i for i, name in enumerate(dict.fromkeys(layers.layer))}
+    grid["order"] = grid.layer.map(order)
+    return grid
+
+
+def layers_at_cycle(layers: pd.DataFrame, cycle: int) -> tuple[pd.DataFrame, float]:
+    """The layers after the cut of ``cycle`` with a flag for those cut harder than the
+    network as a whole (half a percentage point or more), and the overall sparsity."""
+    rows = layers[layers.cycle == cycle].copy()
+    overall = 1.0 - rows.nonzero.sum() / rows.weights.sum() if len(rows) else 0.0
+    rows["cut more than average"] = rows.sparsity >= overall + 0.005
+    return rows.reset_index(drop=True), float(overall)
+
+
+def collapsed_layers(layers_at_cycle: pd.DataFrame, threshold: float = 0.99) -> list[str]:
+    """Layers at or above ``threshold`` sparsity: so few paths left that the network is all
+    but cut in two there."""
+    return layers_at_cycle.loc[layers_at_cycle.sparsity >= threshold, "layer"].tolist()
+
+
+# --- checkpoint anatomy ----------------------------------------------------------------------
+def _weights(ckpt: Checkpoint) -> list[tuple[str, torch.Tensor]]:
+    return [(name, ckpt.state_dict[f"{name}.weight"].float()) for name in ckpt.model().layer_names]
+
+
+def layer_table(ckpt: Checkpoint) -> pd.DataFrame:
+    """Per layer: shape, weights, nonzero, sparsity %, rows and columns that are entirely
+    zero (dead units / unused inputs), mean |w| and std of the weights that survive."""
+    rows = []
+    for name, w in _weights(ckpt):
+        kept = w[w != 0]
+        nonzero = int(kept.numel())
+        rows.append({"layer": name, "shape": "×".join(map(str, w.shape)), "weights": w.numel(),
+                     "nonzero": nonzero, "sparsity %": 100.0 * (1 - nonzero / w.numel()),
+                     "zero rows": int((w == 0).all(dim=1).sum()),
+                     "zero columns": int((w == 0).all(dim=0).sum()),
+                     "mean |w| (kept)": float(kept.abs().mean()) if nonzero else 0.0,
+                     "std (kept)": float(kept.std()) if nonzero > 1 else 0.0})
+    return pd.DataFrame(rows)
+
+
+def weight_histograms(ckpt: Checkpoint, bins: int = 40) -> pd.DataFrame:
+    """Histogram of the surviving (nonzero) weights of each layer: layer, left, right, count."""
+    frames = []
+    for name, w in _weights(ckpt):
+        kept = w[w != 0].numpy()
+        if kept.size == 0:
+            continue
+        counts, edges = np.histogram(kept, bins=bins)
+        frames.append(pd.DataFrame({"layer": name, "left": edges[:-1], "right": edges[1:],
+                                    "count": counts}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["layer", "left", "right", "count"])
+
+
+def magnitude_histograms(ckpt: Checkpoint, bins: int = 30) -> pd.DataFrame:
+    """log10 |w| of the surviving weights per layer, on one shared set of bins, so layers can
+    be compared: layer, log10_abs (bin centre), share (fraction of that layer's kept weights)."""
+    logs = {name: np.log10(w[w != 0].abs().numpy()) for name, w in _weights(ckpt)}
+    logs = {name: v for name, v in logs.items() if v.size}
+    if not logs:
+        return pd.DataFrame(columns=["layer", "log10_abs", "share"])
+    low = min(v.min() for v in logs.values())
+    high = max(v.max() for v in logs.values())
+    edges = np.linspace(low, high + 1e-9, bins + 1)
+    frames = [pd.DataFrame({"layer": name, "log10_abs": (edges[:-1] + edges[1:]) / 2,
+                            "share": np.histogram(v, bins=edges)[0] / v.size})
+              for name, v in logs.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def mask_image(ckpt: Checkpoint, layer: str, max_side: int = 512) -> np.ndarray:
+    """The layer's kept weights as a uint8 image (rows = output units, columns = inputs;
+    white = kept, black = cut), each weight a square block so small layers stay visible."""
+    weight = ckpt.state_dict.get(f"{layer}.weight")
+    if weight is None:
+        raise AnalysisError(f"layer={layer!r} is not in this checkpoint")
+    mask = ckpt.masks.get(f"{layer}.weight", weight != 0) & (weight != 0)
+    image = mask.numpy().astype(np.uint8) * 255
+    scale = max(1, max_side // max(image.shape))
+    return np.kron(image, np.ones((scale, scale), dtype=np.uint8))
+
+
+def confusion_matrix(ckpt: Checkpoint) -> tuple[pd.DataFrame, float]:
+    """Confusion matrix on the test split of the data the checkpoint was trained on (data
+    reloaded from its config: same data set, rows and seed, so the same split). Returns a
+    long frame (true, predicted, count) and the test accuracy."""
+    if not ckpt.config:
+        raise AnalysisError("this checkpoint carries no run config, so its test split is unknown")
+    try:
+        config = RunConfig.from_dict(ckpt.config).validate()
+    except (ConfigError, TypeError) as exc:
+        raise AnalysisError(f"its run config is not usable: {exc}") from None
+    data = load_dataset(config.dataset, config.rows, config.seed, config.data_path)
+    if (data.n_features, data.n_classes) != (ckpt.arch["in_features"], ckpt.arch["n_classes"]):
+        raise AnalysisError(
+            f"its architecture ({ckpt.arch['in_features']} inputs, {ckpt.arch['n_classes']} classes) "
+            f"does not fit data set {config.dataset!r} ({data.n_features} features, "
+            f"{data.n_classes} classes)")
+    predicted = predict(ckpt.model(), torch.from_numpy(data.x_test)).numpy()
+    counts = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
+    np.add.at(counts, (data.y_test, predicted), 1)
+    names = data.class_names
+    frame = pd.DataFrame([{"true": names[t], "predicted": names[p], "count": int(counts[t, p])}
+                          for t in range(data.n_classes) for p in range(data.n_classes)])
+    return frame, float(np.trace(counts) / counts.sum())
+
+
+def sizes_on_disk(saved: bytes, ckpt: Checkpoint) -> dict:
+    """Bytes of the checkpoint as saved; of its state_dict alone with the masks baked into
+    the weights (what you would ship); and of that gzip-compressed (zeros compress; the
+    plain dense format does not shrink when weights are cut)."""
+    baked = {k: (v * ckpt.masks[k] if k in ckpt.masks else v) for k, v in ckpt.state_dict.items()}
+    buffer = io.BytesIO()
+    torch.save(baked, buffer)
+    baked_bytes = buffer.getvalue()
+    return {"as saved": len(saved), "masks baked in": len(baked_bytes),
+            "gzip-compressed": len(gzip.compress(baked_bytes, compresslevel=6, mtime=0))}

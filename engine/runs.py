@@ -1,0 +1,94 @@
+"""Finished and unfinished runs on disk: listing them, reading their tables, naming their
+checkpoints. A run folder is what ``engine.experiment`` writes under ``checkpoint_dir()``."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .paths import checkpoint_dir
+
+
+@dataclass
+class RunTables:
+    run_dir: Path
+    info: dict            # config.json: run_id, config, arch, data, device, strategy
+    history: pd.DataFrame
+    layers: pd.DataFrame
+    summary: dict         # summary.json; {} while the run has not ended
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unfinished")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def list_runs(root: str | Path | None = None) -> list[dict]:
+    """Run folders, newest first: run_id, run_dir, strategy, dataset, status, final_sparsity,
+    final_val_acc, checkpoints (how many; none before the first cut). Folders without a
+    readable config.json are not runs and are skipped."""
+    root = Path(root or checkpoint_dir())
+    if not root.is_dir():
+        return []
+    runs = []
+    for folder in root.iterdir():
+        info = _read_json(folder / "config.json") if folder.is_dir() else {}
+        if not info.get("config"):
+            continue
+        summary = _read_json(folder / "summary.json")
+        runs.append({"run_id": folder.name, "run_dir": str(folder),
+                     "strategy": info["config"].get("strategy"),
+                     "dataset": info["config"].get("dataset"),
+                     "status": summary.get("status", "unfinished"),
+                     "final_sparsity": summary.get("final_sparsity"),
+                     "final_val_acc": summary.get("final_val_acc"),
+                     "checkpoints": len(list_checkpoints(folder)),
+                     "modified": (folder / "config.json").stat().st_mtime})
+    return sorted(runs, key=lambda r: r["modified"], reverse=True)
+
+
+def load_run(run_dir: str | Path) -> RunTables:
+    run_dir = Path(run_dir)
+    info = _read_json(run_dir / "config.json")
+    if not info:
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no readable config.json)")
+    history = (pd.read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file()
+               else pd.DataFrame())
+    layers = (pd.read_csv(run_dir / "layers.csv") if (run_dir / "layers.csv").is_file()
+              else pd.DataFrame())
+    return RunTables(run_dir, info, history, layers, _read_json(run_dir / "summary.json"))
+
+
+def checkpoint_label(path: Path) -> str:
+    """cycle_03_pre.pt -> 'cycle 3, before the cut'; best.pt -> 'best (by validation)'."""
+    stem = path.stem
+    if stem.startswith("cycle_"):
+        _, number, when = stem.split("_", 2)
+        return f"cycle {int(number)}, {'before' if when == 'pre' else 'after'} the cut"
+    return {"best": "best (by validation accuracy)", "final": "final (end of the run)"}.get(stem, stem)
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """A run's checkpoints in the order they were written: cycles pre/post, final, best."""
+    run_dir = Path(run_dir)
+    cycles = sorted(run_dir.glob("cycle_*_pre.pt")) + sorted(run_dir.glob("cycle_*_post.pt"))
+    cycles.sort(key=lambda p: (p.stem.split("_")[1], p.stem.endswith("post")))
+    ends = [run_dir / name for name in ("final.pt", "best.pt") if (run_dir / name).is_file()]
+    return cycles + ends
+
+
+def checkpoint_after_cycle(run_dir: str | Path, cycle: int, last_cycle: int) -> Path | None:
+    """The model at the end of ``cycle`` (after its fine-tuning; cycle 0 = warm-up): it is
+    saved as the next cycle's pre-prune checkpoint, or as final.pt after the last cycle."""
+    run_dir = Path(run_dir)
+    path = run_dir / ("final.pt" if cycle >= last_cycle else f"cycle_{cycle + 1:02d}_pre.pt")
+    return path if path.is_file() else None

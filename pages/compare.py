@@ -1,0 +1,125 @@
+"""Compare strategies: the same network, initial weights and data order, cut differently."""
+import pandas as pd
+import streamlit as st
+
+from engine import analysis
+from engine.comparison import default_name, list_comparisons, load_comparison
+from engine.live import live_comparison
+from engine.pruning import STRATEGIES
+from pages import common
+
+JOB = "compare_job"
+
+st.title("Compare strategies")
+st.sidebar.header("Settings")
+default = [s for s in ("layerwise", "global") if s in STRATEGIES] or list(STRATEGIES)[:2]
+strategies = st.sidebar.multiselect(
+    "Strategies (two or three)", list(STRATEGIES), default=default, max_selections=3,
+    key="strategies", bind="query-params",
+    help="\n".join(f"- **{s.name}**: {s.description}" for s in STRATEGIES.values()))
+base = common.run_controls(st.sidebar, strategy=False)
+if base is None:
+    st.stop()
+saved = list_comparisons()
+opened = st.sidebar.selectbox("Or open a saved comparison", ["—"] + saved, key="open",
+                              bind="query-params")
+
+if opened != "—":
+    name = opened
+elif len(strategies) < 2:
+    common.empty_state("Pick two or three strategies in the sidebar to compare them.")
+    st.stop()
+else:
+    name = default_name(strategies, base)
+
+job = st.session_state.get(JOB)
+if job is not None and job.identity != name:
+    job.stop()
+    del st.session_state[JOB]
+    job = None
+if job is not None and job.status == "done":
+    st.toast(f"Comparison saved as {name}.")
+    del st.session_state[JOB]
+    job = None
+    saved = list_comparisons()
+
+
+def start():
+    st.session_state[JOB] = live_comparison(strategies, base, name)
+    st.session_state[JOB].start()
+
+
+def stop():
+    st.session_state[JOB].stop()
+    st.session_state[JOB].join(timeout=5)
+
+
+if st.session_state.pop(common.COMPARE_AUTOSTART, False) and job is None and name not in saved:
+    start()
+    job = st.session_state[JOB]
+
+running = job is not None and not job.finished
+if opened == "—":
+    buttons = st.columns([1, 1, 4])
+    buttons[0].button("Run comparison", type="primary", on_click=start, disabled=running or name in saved,
+                      width="stretch")
+    buttons[1].button("Stop", on_click=stop, disabled=not running, width="stretch")
+
+
+def show(history, layers, summary=None):
+    if history.empty:
+        st.caption("Loading the data and building the model…")
+        return
+    left, right = st.columns(2)
+    left.vega_lite_chart(spec=common.metric_chart(history, "accuracy"), width="stretch")
+    right.vega_lite_chart(spec=common.metric_chart(history, "loss"), width="stretch")
+    st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
+               "measured on the same model state for train and validation.")
+    left, right = st.columns(2)
+    left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
+    cycles = int(layers.cycle.max()) if len(layers) else 0
+    groups = list(layers.groupby("strategy", sort=False)) if cycles else []
+    for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
+        column.vega_lite_chart(spec=common.heatmap(group, cycles, title=f"{strategy}: sparsity per layer and cycle"),
+                               width="stretch")
+    if summary is not None:
+        right.markdown("**Final results**")
+        percent = {"final_sparsity": "sparsity", "final_val_acc": "val acc", "best_val_acc": "best val",
+                   "test_acc": "test acc", "best_test_acc": "best test"}
+        right.dataframe(summary, hide_index=True, width="stretch", column_order=[
+            "strategy", *percent, "nonzero_params", "collapse_cycle"], column_config={
+            **{c: st.column_config.NumberColumn(label, format="percent") for c, label in percent.items()},
+            "nonzero_params": st.column_config.NumberColumn("nonzero", format="localized"),
+            "collapse_cycle": st.column_config.NumberColumn("collapse", help="cycle of collapse, if any")})
+        right.caption("best: the state with the best validation accuracy; test: on the test split.")
+        for row in summary.itertuples():
+            if pd.notna(row.collapse_cycle):
+                right.warning(f"**{row.strategy}** collapses at cycle {int(row.collapse_cycle)}: "
+                              "accuracy falls to chance and fine-tuning does not bring it back.")
+        if summary.collapse_cycle.isna().all():
+            right.success("No strategy collapsed to chance accuracy in this comparison.")
+
+
+def render():
+    current = st.session_state.get(JOB)
+    if current is not None:
+        st.progress(current.fraction, text=common.progress_text(current))
+        if current.status == "failed":
+            st.error(f"The comparison failed: {current.message}")
+        elif current.status == "stopped":
+            st.warning("Stopped. Finished strategies stay in the run cache; nothing else was saved.")
+        show(*analysis.tables_from_events(current.events))
+    elif name in saved:
+        report = load_comparison(name)
+        config = report["config"]
+        st.caption(f"Saved comparison **{name}**: {config['dataset']}, depth {config['depth']}, "
+                   f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
+                   f"seed {config['seed']}.")
+        show(report["history"], report["layers"], report["summary"])
+    else:
+        common.empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
+                           "the same initial weights and sees the data in the same order.")
+
+
+common.follow(job, "compare_live", render)

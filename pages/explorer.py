@@ -1,0 +1,133 @@
+"""Explorer: one network pruned and fine-tuned, live. Settings live in the URL."""
+import streamlit as st
+
+from engine import analysis
+from engine.cache import is_cached
+from engine.experiment import run_dir_for
+from engine.live import live_run
+from engine.runs import load_run
+from pages import common
+
+JOB = "explorer_job"
+FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
+
+st.title("Prune and recover")
+st.sidebar.header("Settings")
+config = common.run_controls(st.sidebar)
+if config is None:
+    st.stop()
+
+job = st.session_state.get(JOB)
+if job is not None and job.identity != config.key():
+    job.stop()  # a moved control starts over, as in TensorFlow Playground
+    del st.session_state[JOB]
+    job = None
+if job is not None and job.status == "done":
+    st.toast(f"Run complete in {job.result['seconds']:.1f} s; stored in the run cache.")
+    del st.session_state[JOB]  # its results are in the cache now: shown from there
+    job = None
+cached = job is None and is_cached(config)
+
+
+def start():
+    current = st.session_state.get(JOB)
+    if current is not None and current.status == "paused":
+        current.start()
+        return
+    st.session_state[JOB] = live_run(config, use_cache=not is_cached(config))
+    st.session_state[JOB].start()
+    st.session_state[JOB].wait_for_first_epoch(FIRST_CHART_WAIT)
+
+
+def step():
+    current = st.session_state.get(JOB)
+    if current is None or current.finished:
+        current = st.session_state[JOB] = live_run(config, use_cache=not is_cached(config))
+    current.step()
+
+
+def stop():
+    st.session_state[JOB].stop()
+    st.session_state[JOB].join(timeout=5)  # stops between epochs: well under a second
+
+
+def reset():
+    stop()
+    del st.session_state[JOB]
+
+
+if st.session_state.pop(common.EXPLORER_AUTOSTART, False) and job is None and not cached:
+    start()
+    job = st.session_state[JOB]
+
+status = job.status if job is not None else "idle"
+buttons = st.columns([1, 1, 1, 1, 1, 3])
+buttons[0].button("Resume" if status == "paused" else ("Run again" if cached else "Run"),
+                  type="primary", on_click=start, disabled=status == "running", width="stretch",
+                  help="Retrain live and refresh the cache" if cached else "Train, then prune and fine-tune")
+buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
+                  disabled=status != "running", width="stretch")
+buttons[2].button("Step", on_click=step, width="stretch",
+                  help="Run to the end of the next stage (the warm-up, then one prune + fine-tune cycle)")
+buttons[3].button("Stop", on_click=stop, disabled=status not in ("running", "paused"), width="stretch")
+buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
+                  help="Stop and forget the live run")
+
+
+def show(history, layers, total_params):
+    values = analysis.tiles(history, total_params)
+    if not values:
+        st.caption("Loading the data and building the model…")
+        return
+    tiles = st.columns(5)
+    tiles[0].metric("Overall sparsity", f"{values['sparsity']:.1%}")
+    smaller = values["times_smaller"]
+    tiles[1].metric("Nonzero parameters", f"{values['nonzero_params']:,}",
+                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off")
+    tiles[2].metric("Validation accuracy", f"{values['val_acc']:.1%}")
+    tiles[3].metric("Best validation accuracy", f"{values['best_val_acc']:.1%}")
+    drop = values["last_drop"]
+    tiles[4].metric("Drop at the last cut", "—" if drop is None else f"{drop:+.1%}",
+                    None if drop is None else f"cycle {values['last_cut_cycle']}",
+                    delta_color="off", delta_arrow="off",
+                    help="Validation accuracy just after the last cut minus just before it")
+    left, right = st.columns(2)
+    left.vega_lite_chart(spec=common.metric_chart(history, "loss"), width="stretch")
+    right.vega_lite_chart(spec=common.metric_chart(history, "accuracy"), width="stretch")
+    st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
+               "after it. Train and validation values at each marker come from the same model "
+               "state. Train lines are the mean over each epoch.")
+    left, right = st.columns(2)
+    left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
+    if config.cycles and layers.empty:
+        right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
+    elif config.cycles:
+        right.vega_lite_chart(spec=common.heatmap(layers, config.cycles, height=330), width="stretch")
+
+
+def render():
+    current = st.session_state.get(JOB)
+    if current is not None:
+        st.progress(current.fraction, text=common.progress_text(current))
+        if current.status == "failed":
+            st.error(f"The run failed: {current.message}")
+        elif current.status == "stopped":
+            st.warning("Stopped. The run folder keeps what was written; nothing was cached.")
+        history, layers = analysis.tables_from_events(current.events)
+        start_event = next((e for e in current.events if e["type"] == "start"), None)
+        show(history.assign(strategy=config.strategy), layers,
+             start_event["total_params"] if start_event else 0)
+    elif cached:
+        tables = load_run(run_dir_for(config))
+        summary = tables.summary
+        st.caption(f"From the run cache (trained in {summary['train_seconds']:.1f} s). Test accuracy: "
+                   f"final {summary['test_acc']:.1%}, best-by-validation {summary['best_test_acc']:.1%}.")
+        show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
+    else:
+        common.empty_state("No run with these settings yet. Press **Run** to train the network, "
+                           "then watch it being pruned and fine-tuned; **Step** goes one cycle at "
+                           "a time. Runs you have done come back at once from the cache.")
+
+
+common.follow(job, "explorer_live", render)

@@ -1,0 +1,170 @@
+"""The numbers the app shows: chart frames, tiles, checkpoint anatomy, run listing."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from engine import analysis
+from engine.checkpoints import Checkpoint, load_checkpoint
+from engine.config import RunConfig
+from engine.experiment import run
+from engine.models import MLP
+from engine.pruning import full_masks, prunable_parameters
+from engine.runs import (checkpoint_after_cycle, checkpoint_label, list_checkpoints, list_runs,
+                         load_run)
+
+TINY = RunConfig(dataset="digits", depth=2, width=16, cycles=2, warmup_epochs=2,
+                 epochs_per_cycle=2, amount=0.5, seed=0)
+
+
+@pytest.fixture
+def tiny_run():
+    events = []
+    result = run(TINY, on_event=events.append)
+    return result, events
+
+
+def test_tables_from_events_match_the_run_folder(tiny_run):
+    result, events = tiny_run
+    history, layers = analysis.tables_from_events(events)
+    saved = load_run(result["run_dir"])
+    pd.testing.assert_frame_equal(history.reset_index(drop=True), saved.history, check_dtype=False)
+    pd.testing.assert_frame_equal(layers, saved.layers[saved.layers.cycle > 0].reset_index(drop=True),
+                                  check_dtype=False)
+
+
+def test_events_with_a_strategy_tag_keep_it():
+    events = [{"type": "epoch", "strategy": "global", **{c: 0 for c in
+               ["cycle", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "sparsity",
+                "nonzero_params", "lr", "seconds"]}, "phase": "train"}]
+    history, layers = analysis.tables_from_events(events)
+    assert list(history.strategy) == ["global"] and "strategy" in layers
+
+
+def test_downsample_caps_train_rows_and_keeps_every_prune_row():
+    train = pd.DataFrame({"epoch": range(10_000), "phase": "train", "cycle": 0})
+    cuts = pd.DataFrame({"epoch": [100, 100, 5000, 5000], "phase": ["pre_prune", "post_prune"] * 2,
+                         "cycle": [1, 1, 2, 2]})
+    frame = pd.concat([train, cuts], ignore_index=True)
+    small = analysis.downsample(frame, max_points=500)
+    assert (small.phase == "train").sum() <= 500
+    assert (small.phase != "train").sum() == 4
+    assert small[small.phase == "train"].epoch.max() == 9999  # the last point survives
+    both = pd.concat([frame.assign(strategy="a"), frame.assign(strategy="b")], ignore_index=True)
+    per_strategy = analysis.downsample(both, max_points=300, by="strategy")
+    assert per_strategy.groupby("strategy").phase.apply(lambda p: (p == "train").sum()).max() <= 300
+
+
+def test_accuracy_vs_sparsity_has_one_point_per_cycle(tiny_run):
+    result, events = tiny_run
+    history, _ = analysis.tables_from_events(events)
+    points = analysis.accuracy_vs_sparsity(history)
+    tuned = points[points.when == "after fine-tuning"]
+    cut = points[points.when == "just after the cut"]
+    assert list(tuned.cycle) == [0, 1, 2] and list(cut.cycle) == [1, 2]
+    assert tuned.sparsity.iloc[0] == 0 and cut.sparsity.iloc[-1] == pytest.approx(result["final_sparsity"])
+    assert tuned.val_acc.iloc[-1] == pytest.approx(result["final_val_acc"])
+
+
+def test_tiles(tiny_run):
+    result, events = tiny_run
+    history, _ = analysis.tables_from_events(events)
+    values = analysis.tiles(history, result["total_params"])
+    pre = history[(history.phase == "pre_prune") & (history.cycle == 2)].val_acc.item()
+    post = history[(history.phase == "post_prune") & (history.cycle == 2)].val_acc.item()
+    assert values["last_drop"] == pytest.approx(post - pre) and values["last_cut_cycle"] == 2
+    assert values["times_smaller"] == pytest.approx(result["total_params"] / result["nonzero_params"])
+    assert values["best_val_acc"] == pytest.approx(history.val_acc.max())
+    assert analysis.tiles(history.iloc[:0], 10) == {}
+
+
+def test_layers_at_cycle_flags_the_layers_cut_hardest_and_collapse():
+    layers = pd.DataFrame({"cycle": [1, 1, 1], "layer": ["fc1", "fc2", "out"],
+                           "weights": [1000, 1000, 100], "nonzero": [500, 5, 90],
+                           "sparsity": [0.5, 0.995, 0.1]})
+    rows, overall = analysis.layers_at_cycle(layers, 1)
+    assert overall == pytest.approx(1 - 595 / 2100)
+    assert list(rows["cut more than average"]) == [False, True, False]
+    assert analysis.collapsed_layers(rows) == ["fc2"]
+
+
+def _checkpoint_with_holes() -> Checkpoint:
+    torch.manual_seed(0)
+    model = MLP(4, 1, 3, 2)
+    masks = full_masks(prunable_parameters(model))
+    masks["fc1.weight"][0, :] = False   # unit 0 gets no input: a zero row
+    masks["fc1.weight"][:, 2] = False   # input 2 is read by nobody: a zero column
+    with torch.no_grad():
+        model.fc1.weight.mul_(masks["fc1.weight"])
+    return Checkpoint(arch=model.arch, state_dict=model.state_dict(), masks=masks)
+
+
+def test_layer_table_counts_dead_rows_and_columns():
+    ckpt = _checkpoint_with_holes()
+    table = analysis.layer_table(ckpt).set_index("layer")
+    fc1 = table.loc["fc1"]
+    assert (fc1["shape"], fc1["weights"], fc1["nonzero"]) == ("3×4", 12, 6)
+    assert (fc1["zero rows"], fc1["zero columns"]) == (1, 1)
+    kept = ckpt.state_dict["fc1.weight"][ckpt.state_dict["fc1.weight"] != 0]
+    assert fc1["mean |w| (kept)"] == pytest.approx(float(kept.abs().mean()))
+    assert fc1["sparsity %"] == pytest.approx(50.0)
+    assert table.loc["out", "zero rows"] == 0
+
+
+def test_histograms_and_mask_image():
+    ckpt = _checkpoint_with_holes()
+    hist = analysis.weight_histograms(ckpt, bins=5)
+    assert hist.groupby("layer")["count"].sum().to_dict() == {"fc1": 6, "out": 6}
+    magnitudes = analysis.magnitude_histograms(ckpt, bins=8)
+    assert magnitudes.groupby("layer").share.sum().round(6).to_dict() == {"fc1": 1.0, "out": 1.0}
+    image = analysis.mask_image(ckpt, "fc1", max_side=12)
+    assert image.shape == (9, 12) and image.dtype == np.uint8
+    assert (image[:3] == 0).all() and (image[3:, 6:9] == 0).all() and image[3:, :6].min() == 255
+    with pytest.raises(analysis.AnalysisError, match="fc9"):
+        analysis.mask_image(ckpt, "fc9")
+
+
+def test_confusion_matrix_reproduces_the_saved_test_accuracy(tiny_run):
+    result, _ = tiny_run
+    ckpt = load_checkpoint(f"{result['run_dir']}/final.pt")
+    matrix, accuracy = analysis.confusion_matrix(ckpt)
+    assert accuracy == pytest.approx(result["test_acc"])
+    assert matrix["count"].sum() == json.load(open(f"{result['run_dir']}/config.json"))["data"]["test"]
+    assert len(matrix) == 100  # 10 × 10 digit classes
+
+
+def test_confusion_matrix_refuses_what_it_cannot_score(tiny_run):
+    with pytest.raises(analysis.AnalysisError, match="no run config"):
+        analysis.confusion_matrix(_checkpoint_with_holes())
+    other = _checkpoint_with_holes()
+    other.config = TINY.to_dict()  # a 4-input model claiming to be a digits run
+    with pytest.raises(analysis.AnalysisError, match="does not fit"):
+        analysis.confusion_matrix(other)
+
+
+def test_sizes_on_disk_show_what_compression_buys(tiny_run):
+    result, _ = tiny_run
+    path = f"{result['run_dir']}/final.pt"
+    data = open(path, "rb").read()
+    sizes = analysis.sizes_on_disk(data, load_checkpoint(path))
+    assert sizes["as saved"] == len(data)
+    assert sizes["gzip-compressed"] < sizes["masks baked in"] < sizes["as saved"]
+
+
+def test_list_runs_and_checkpoints(tiny_run, tmp_path):
+    result, _ = tiny_run
+    (tmp_path / "checkpoints" / "junk").mkdir()
+    (tmp_path / "checkpoints" / "_comparisons").mkdir()
+    runs = list_runs()
+    assert [r["run_id"] for r in runs] == [result["run_id"]]
+    assert runs[0]["status"] == "complete" and runs[0]["strategy"] == TINY.strategy
+    assert runs[0]["checkpoints"] == 6
+    names = [p.name for p in list_checkpoints(result["run_dir"])]
+    assert names == ["cycle_01_pre.pt", "cycle_01_post.pt", "cycle_02_pre.pt", "cycle_02_post.pt",
+                     "final.pt", "best.pt"]
+    assert checkpoint_after_cycle(result["run_dir"], 0, 2).name == "cycle_01_pre.pt"
+    assert checkpoint_after_cycle(result["run_dir"], 2, 2).name == "final.pt"
+    assert checkpoint_label(list_checkpoints(result["run_dir"])[1]) == "cycle 1, after the cut"
+    assert list_runs(tmp_path / "nowhere") == []

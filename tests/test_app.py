@@ -1,0 +1,250 @@
+"""Every page through Streamlit's AppTest: renders on a fresh install, controls change what
+is shown, a tiny run completes, the inspector opens checkpoints and refuses bad files."""
+import io
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from engine.cache import cached_run, is_cached
+from engine.comparison import default_name
+from engine.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["pages/home.py", "pages/explorer.py", "pages/compare.py", "pages/layers.py",
+         "pages/inspector.py"]
+TINY = RunConfig(dataset="digits", depth=2, width=16, cycles=2, warmup_epochs=1,
+                 epochs_per_cycle=1, amount=0.5, seed=0, strategy="global")
+TINY_QUERY = {"depth": "2", "width": "16", "cycles": "2", "warmup_epochs": "1",
+              "epochs_per_cycle": "1", "amount": "0.5", "strategy": "global"}
+
+
+def open_page(page: str, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page(page)
+    at.query_params.update(query)
+    return at.run()
+
+
+def assert_fine(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success")
+             for e in at.get(kind)]
+    return "\n".join(map(str, parts))
+
+
+def chart_specs(at: AppTest) -> list[str]:
+    return [chart.proto.spec for chart in at.get("vega_lite_chart")]
+
+
+def charts(at: AppTest) -> int:
+    return len(chart_specs(at))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_a_fresh_install(page):
+    at = open_page(page)
+    assert_fine(at)
+    if page != "pages/home.py":
+        assert at.info, "an empty state should offer what to do"
+
+
+def test_home_presets_open_the_explorer_and_start_it():
+    at = open_page("pages/home.py")
+    labels = [b.label for b in at.button]
+    assert labels == ["Try it"] * 3
+    at.button[1].click().run()  # gentle pruning
+    assert_fine(at)
+    job = at.session_state["explorer_job"]
+    assert job.identity == RunConfig(strategy="global", amount=0.1, cycles=10).key()
+    job.stop()
+    job.join(60)
+    at = open_page("pages/home.py")
+    at.button[0].click().run()  # the original study
+    assert_fine(at)
+    job = at.session_state["compare_job"]
+    assert job.identity == default_name(["layerwise", "global"], RunConfig(strategy="layerwise"))
+    job.stop()
+    job.join(60)
+
+
+def test_explorer_controls_come_from_the_url_and_a_bad_value_is_named():
+    at = open_page("pages/explorer.py", depth="3", width="32", amount="0.3", strategy="random")
+    assert_fine(at)
+    assert at.slider(key="depth").value == 3 and at.select_slider(key="width").value == 32
+    assert at.slider(key="amount").value == pytest.approx(0.3)
+    assert at.selectbox(key="strategy").value == "random"
+    at = open_page("pages/explorer.py", depth="99")
+    assert "depth='99' is invalid: must be a number in [1, 16]" in texts(at)
+    assert at.slider(key="depth").value == 8
+
+
+def test_explorer_tiny_run_completes_then_comes_back_from_the_cache():
+    at = open_page("pages/explorer.py", **TINY_QUERY)
+    assert_fine(at)
+    assert "No run with these settings yet" in texts(at) and not at.metric
+    at.button[0].click().run()  # Run
+    job = at.session_state["explorer_job"]
+    assert job.join(120) and job.status == "done", job.message
+    at.run()
+    assert_fine(at)
+    assert "explorer_job" not in at.session_state  # finished: shown from the cache
+    assert is_cached(TINY)
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Overall sparsity"] == "75.0%"
+    assert charts(at) >= 4 and "From the run cache" in texts(at)
+    at.number_input(key="seed").set_value(1).run()
+    assert "No run with these settings yet" in texts(at) and not at.metric  # another config
+    at.number_input(key="seed").set_value(0).run()
+    assert {m.label: m.value for m in at.metric}["Overall sparsity"] == "75.0%"  # at once
+
+
+def test_explorer_step_pauses_and_stop_stops():
+    at = open_page("pages/explorer.py", **{**TINY_QUERY, "cycles": "20", "seed": "3"})
+    at.button[2].click().run()  # Step: the warm-up
+    job = at.session_state["explorer_job"]
+    for _ in range(600):
+        if job.status == "paused":
+            break
+        job.join(0.1)
+    assert job.status == "paused" and job.stages.done == 1
+    at.run()
+    assert [b.label for b in at.button][:2] == ["Resume", "Pause"]
+    at.button[3].click().run()  # Stop
+    assert_fine(at)
+    assert job.status == "stopped" and "Stopped" in texts(at)
+    assert not is_cached(TINY.replace(cycles=20, seed=3))
+    at.button[4].click().run()  # Reset
+    assert "explorer_job" not in at.session_state and "No run with these settings yet" in texts(at)
+
+
+def test_compare_runs_two_strategies_and_reopens_the_saved_comparison():
+    query = {k: v for k, v in TINY_QUERY.items() if k != "strategy"}
+    at = open_page("pages/compare.py", **query)
+    assert_fine(at)
+    assert at.multiselect(key="strategies").value == ["layerwise", "global"]
+    at.button[0].click().run()
+    job = at.session_state["compare_job"]
+    assert job.join(180) and job.status == "done", job.message
+    at.run()
+    assert_fine(at)
+    table = at.dataframe[0].value
+    assert list(table.strategy) == ["layerwise", "global"]
+    assert charts(at) >= 3
+    name = default_name(["layerwise", "global"], TINY.replace(strategy="layerwise"))
+    again = open_page("pages/compare.py", open=name)
+    assert_fine(again)
+    assert f"Saved comparison **{name}**" in texts(again)
+
+
+def test_layers_page_follows_the_cycle_slider_and_warns_of_collapse():
+    cached_run(TINY.replace(strategy="layerwise", amount=0.95, cycles=2))
+    at = open_page("pages/layers.py")
+    assert_fine(at)
+    assert "Layer collapse" in texts(at)  # 99.75% in every layer
+    at.slider(key="cycle").set_value(0).run()
+    assert_fine(at)
+    assert "Layer collapse" not in texts(at)
+    assert "end of cycle 0" in texts(at)
+
+
+@pytest.fixture
+def finished_run():
+    result = cached_run(TINY)
+    return Path(result["run_dir"])
+
+
+def test_inspector_opens_a_run_checkpoint_and_switches_checkpoints(finished_run):
+    at = open_page("pages/inspector.py")
+    assert_fine(at)
+    assert at.selectbox(key="checkpoint").value == "best.pt"
+    at.selectbox(key="checkpoint").set_value("cycle_01_pre.pt").run()
+    assert_fine(at)
+    assert {m.label: m.value for m in at.metric}["Sparsity (all layers)"] == "0.0%"
+    at.selectbox(key="checkpoint").set_value("final.pt").run()
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Sparsity (all layers)"] == "75.0%"
+    assert {"as saved", "masks baked in", "gzip-compressed"} <= set(tiles)
+    layers = at.dataframe[0].value
+    assert list(layers.layer) == ["fc1", "fc2", "out"]
+    assert any("test accuracy" in spec for spec in chart_specs(at))  # the confusion matrix
+    assert at.get("download_button")
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader[0].set_value((name, data, "application/octet-stream"))
+    return at.run()
+
+
+def test_inspector_opens_an_uploaded_checkpoint(finished_run):
+    at = open_page("pages/inspector.py", source="Upload a .pt file")
+    assert_fine(at)
+    upload(at, "final.pt", (finished_run / "final.pt").read_bytes())
+    assert_fine(at)
+    assert {m.label: m.value for m in at.metric}["Sparsity (all layers)"] == "75.0%"
+
+
+class Payload:
+    """Unpickling this would run ``Path(marker).touch()``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def bad_files(good: bytes, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
+    marker = tmp_path / "pwned"
+    evil = io.BytesIO()
+    torch.save({"format": "pruning-explorer-checkpoint", "state_dict": Payload(marker)}, evil)
+    conv = io.BytesIO()
+    torch.save(torch.nn.Conv2d(3, 8, 3).state_dict(), conv)
+    return {"truncated.pt": (good[: len(good) // 2], "not a readable PyTorch checkpoint"),
+            "notes.pt": (b"just some text, not a checkpoint\n" * 10, "not a readable PyTorch checkpoint"),
+            "conv.pt": (conv.getvalue(), "another architecture"),
+            "evil.pt": (evil.getvalue(), "refused"),
+            "plain-pickle.pt": (pickle.dumps(Payload(marker)), "")}
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the plain pickle, refused
+def test_inspector_refuses_bad_files_and_keeps_working(finished_run, tmp_path):
+    good = (finished_run / "final.pt").read_bytes()
+    at = open_page("pages/inspector.py", source="Upload a .pt file")
+    for name, (data, expected) in bad_files(good, tmp_path).items():
+        upload(at, name, data)
+        assert_fine(at)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and name in errors[0] and expected in errors[0], (name, errors)
+        assert not at.metric
+    assert not (tmp_path / "pwned").exists()  # nothing from a file was executed
+    upload(at, "final.pt", good)  # and the page still opens a good one
+    assert_fine(at)
+    assert at.metric
+
+
+@pytest.fixture
+def extra_strategy():
+    from engine.pruning import STRATEGIES, Strategy, register_strategy
+
+    register_strategy(Strategy("global-random", "random", "global", description="test only"))
+    yield "global-random"
+    del STRATEGIES["global-random"]
+
+
+def test_strategies_come_from_the_registry_with_one_colour_each(extra_strategy):
+    from pages.common import strategy_colors
+
+    at = open_page("pages/explorer.py", strategy=extra_strategy)
+    assert_fine(at)
+    assert extra_strategy in at.selectbox(key="strategy").options
+    assert at.selectbox(key="strategy").value == extra_strategy
+    compare = open_page("pages/compare.py")
+    assert extra_strategy in compare.multiselect(key="strategies").options
+    colors = strategy_colors()
+    assert extra_strategy in colors and len(set(colors.values())) == len(colors)

@@ -1,0 +1,139 @@
+"""The app in a real browser: `streamlit run app.py` on a loopback port, driven by Playwright
+with Debian's Chromium. Screenshots go to tests/artifacts/ (git-ignored)."""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+PAGES = {"home": "", "explorer": "explorer", "compare": "compare", "layers": "layers",
+         "inspector": "inspector"}
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason=f"Debian's Chromium is not installed at {CHROMIUM}")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
+           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
+    log = open(root / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, (root / "streamlit.log").read_text()
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "streamlit did not become healthy in 90 s"
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    yield page
+    context.close()
+
+
+def settle(page) -> None:
+    """Wait until the script has run (twice over: a first run may trigger a rerun)."""
+    page.wait_for_selector(IDLE)
+    page.wait_for_timeout(500)
+    page.wait_for_selector(IDLE)
+
+
+def check(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {name}"
+
+
+def test_every_page_loads_with_no_runs(server, page):
+    # A deep link first: the first request after a server start must still go through app.py.
+    for name, path in [("explorer", "explorer")] + list(PAGES.items()):
+        page.goto(f"{server}/{path}")
+        settle(page)
+        nav = page.get_by_test_id("stSidebarNav")
+        assert nav.get_by_text("Explorer", exact=True).count() == 1
+        assert nav.get_by_text("common").count() == 0  # the helper module is not a page
+        check(page, f"page-{name}")
+    assert page.get_by_text("Try it").count() == 0  # last page: the inspector's empty state
+    assert page.get_by_text("No runs yet").count() == 1
+
+
+def test_slider_link_and_a_tiny_run_with_charts(server, page):
+    page.goto(f"{server}/explorer?depth=2&width=16&cycles=3&warmup_epochs=2&epochs_per_cycle=2"
+              "&amount=0.5&strategy=layerwise")
+    settle(page)
+    assert page.get_by_text("No run with these settings yet").count() == 1
+    depth = page.get_by_test_id("stSlider").filter(has_text="Hidden layers").get_by_role("slider")
+    depth.focus()
+    depth.press("ArrowRight")  # 2 → 3 hidden layers
+    page.wait_for_url(re.compile(r"depth=3"))
+    settle(page)
+    started = time.monotonic()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_test_id("stVegaLiteChart").first.wait_for()
+    first_chart = time.monotonic() - started
+    page.get_by_text("From the run cache").wait_for(timeout=180_000)  # done, stored, redrawn
+    settle(page)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    assert charts.count() == 4
+    for index in range(4):
+        charts.nth(index).locator("canvas, svg").first.wait_for()
+    assert page.get_by_test_id("stMetricValue").first.inner_text() == "87.5%"  # 1 - 0.5³
+    check(page, "explorer-after-run")
+    print(f"first chart {first_chart:.2f} s after pressing Run")
+    for name in ("layers", "inspector"):  # the run is now there to show
+        page.goto(f"{server}/{name}")
+        settle(page)
+        assert page.get_by_test_id("stVegaLiteChart").count() >= 2
+        check(page, f"{name}-after-run")

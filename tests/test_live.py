@@ -1,0 +1,111 @@
+"""Live jobs: Run / Pause / Step / Stop from another thread, results in the run cache."""
+import json
+import time
+
+import pytest
+
+from engine.cache import is_cached
+from engine.comparison import default_name, list_comparisons
+from engine.config import RunConfig
+from engine.experiment import run_dir_for
+from engine.live import Stages, live_comparison, live_run
+
+TINY = RunConfig(dataset="digits", depth=2, width=16, cycles=3, warmup_epochs=2,
+                 epochs_per_cycle=2, amount=0.3, seed=0)
+
+
+def wait_for(job, status, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while job.status != status and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert job.status == status, f"{job.status} after {timeout} s: {job.message}"
+
+
+def test_stages_count_warmup_then_cycles():
+    config = TINY.replace(warmup_epochs=1, epochs_per_cycle=1, cycles=2)
+    stages = Stages(config)
+    events = [{"type": "start"}, {"type": "epoch", "cycle": 0}, {"type": "prune", "cycle": 1},
+              {"type": "epoch", "cycle": 1}, {"type": "prune", "cycle": 2}, {"type": "epoch", "cycle": 2}]
+    done = []
+    for event in events:
+        stages.see(event)
+        done.append(stages.done)
+    assert done == [0, 1, 1, 2, 2, 3] and stages.total == 3
+    no_epochs = Stages(config.replace(warmup_epochs=0, epochs_per_cycle=0))
+    for event in ({"type": "start"}, {"type": "prune", "cycle": 1}):
+        no_epochs.see(event)
+    assert no_epochs.done == 2
+
+
+def test_step_runs_one_stage_at_a_time_then_completes_into_the_cache():
+    job = live_run(TINY)
+    job.step()
+    wait_for(job, "paused")
+    assert job.stages.done == 1 and [e["type"] for e in job.events] == ["start", "epoch", "epoch"]
+    job.step()
+    wait_for(job, "paused")
+    assert job.stages.done == 2 and [e["type"] for e in job.events][-3:] == ["prune", "epoch", "epoch"]
+    assert 0 < job.fraction < 1
+    job.start()  # Run resumes to the end
+    assert job.join(60) and job.status == "done", job.message
+    assert job.fraction == 1.0 and job.result["status"] == "complete"
+    assert is_cached(TINY)
+
+
+def test_pause_holds_the_worker_between_epochs():
+    job = live_run(TINY.replace(seed=1))
+    job.start()
+    job.pause()
+    time.sleep(0.5)
+    seen = len(job.events)
+    time.sleep(0.5)
+    assert job.status == "paused" and len(job.events) == seen
+    job.start()
+    assert job.join(60) and job.status == "done"
+
+
+def test_stop_really_stops_and_caches_nothing():
+    config = TINY.replace(cycles=30, seed=2)
+    job = live_run(config)
+    job.step()
+    wait_for(job, "paused")
+    job.stop()
+    assert job.join(30) and job.status == "stopped"
+    assert not is_cached(config)
+    summary = json.loads((run_dir_for(config) / "summary.json").read_text())
+    assert summary["status"] == "cancelled"
+    assert len([e for e in job.events if e["type"] == "epoch"]) == TINY.warmup_epochs
+
+
+def test_a_failed_setting_is_reported_not_raised():
+    job = live_run(TINY.replace(dataset="covertype", data_path="/nonexistent/covtype.data.gz"))
+    job.start()
+    assert job.join(60) and job.status == "failed"
+    assert "no such file" in job.message
+
+
+def test_live_comparison_saves_a_comparison():
+    base = TINY.replace(cycles=1)
+    name = default_name(["layerwise", "random"], base)
+    job = live_comparison(["layerwise", "random"], base, name)
+    job.start()
+    assert job.join(120) and job.status == "done", job.message
+    assert list_comparisons() == [name]
+    assert {e.get("strategy") for e in job.events} == {"layerwise", "random"}
+
+
+def test_invalid_config_is_refused_before_any_thread():
+    from engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match="amount"):
+        live_run(TINY.replace(amount=1.5))
+
+
+def test_wait_for_first_epoch_returns_once_there_is_something_to_draw():
+    job = live_run(TINY.replace(seed=4))
+    assert not job.wait_for_first_epoch(0.01)  # not started
+    job.start()
+    assert job.wait_for_first_epoch(60)
+    assert any(e["type"] == "epoch" for e in job.events)
+    job.stop()
+    job.join(30)

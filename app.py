@@ -3,6 +3,7 @@ lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
 from engine.live import prepare_process
+from engine.plugins import load_plugins
 
 st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
 
@@ -12,7 +13,11 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare strategies", icon=":material/compare_arrows:"),
     st.Page("pages/layers.py", title="Where does it cut?", icon=":material/stacked_bar_chart:"),
     st.Page("pages/inspector.py", title="Checkpoint inspector", icon=":material/search:"),
+    st.Page("pages/tutorial.py", title="torch.nn.utils.prune tutorial", icon=":material/school:"),
 ]
 
 prepare_process()
+# Plug-in strategies must be registered before any page lists STRATEGIES.
+for file_name, reason in load_plugins().errors.items():
+    st.sidebar.warning(f"Plug-in plugins/{file_name} was skipped: {reason}")
 st.navigation(PAGES).run()

@@ -34,13 +34,21 @@ _leave_pages_folder_mode()
 
 
 # --- colours -----------------------------------------------------------------------------------
-# Tableau 10, in registration order of the strategies: a strategy keeps its colour on every page.
+# Tableau 10 then its lighter partners, in registration order of the strategies: a strategy
+# keeps its colour on every page. Past 20 strategies, hues step by the golden angle.
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2",
-           "#ff9da6", "#9d755d", "#bab0ac"]
+           "#ff9da6", "#9d755d", "#bab0ac", "#9ecae9", "#ffbf79", "#88d27a", "#ff9d98",
+           "#83bcb6", "#f2cf5b", "#d6a5c9", "#fcbfd2", "#d8b5a5", "#79706e"]
+
+
+def _color(index: int) -> str:
+    if index < len(PALETTE):
+        return PALETTE[index]
+    return f"hsl({(index * 137.508) % 360:.0f}, 55%, 50%)"
 
 
 def strategy_colors() -> dict[str, str]:
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(STRATEGIES)}
+    return {name: _color(i) for i, name in enumerate(STRATEGIES)}
 
 
 def strategy_color(names) -> alt.Color:

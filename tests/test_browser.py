@@ -17,7 +17,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 PAGES = {"home": "", "explorer": "explorer", "compare": "compare", "layers": "layers",
-         "inspector": "inspector"}
+         "tutorial": "tutorial", "inspector": "inspector"}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 pytestmark = [pytest.mark.browser,
@@ -105,6 +105,8 @@ def test_every_page_loads_with_no_runs(server, page):
         assert nav.get_by_text("Explorer", exact=True).count() == 1
         assert nav.get_by_text("common").count() == 0  # the helper module is not a page
         check(page, f"page-{name}")
+        if name == "tutorial":
+            assert page.get_by_text("9 · Global pruning").count() == 1
     assert page.get_by_text("Try it").count() == 0  # last page: the inspector's empty state
     assert page.get_by_text("No runs yet").count() == 1
 

@@ -18,6 +18,7 @@ class ConfigError(ValueError):
 DATASETS = ("digits", "covertype", "synthetic")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     extra: dict = field(default_factory=dict)  # strategy-specific options (plain values only)
+    # Speed: each fast path is used where it helps (see engine.training.fast_paths); these
+    # switch them off. fused_optimizer, cuda_graphs and tf32 only act on a CUDA device.
+    precision: str = "auto"          # auto (bf16 autocast on a bf16 GPU, else fp32) | fp32 | bf16
+    fused_optimizer: bool = True
+    cuda_graphs: bool = True
+    tf32: bool = True
+    num_threads: int | None = None   # torch.set_num_threads for training; None = torch's default
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,7 +95,10 @@ class RunConfig:
         _float_open("lr", self.lr, 0.0, 10.0, upper_inclusive=True)
         _float_open("finetune_lr_factor", self.finetune_lr_factor, 0.0, 100.0, upper_inclusive=True)
         _int_range("seed", self.seed, 0, 2**31 - 1)
-        for name in ("prune_output", "prune_biases"):
+        _choice("precision", self.precision, PRECISIONS)
+        if self.num_threads is not None:
+            _int_range("num_threads", self.num_threads, 1, 1024)
+        for name in ("prune_output", "prune_biases", "fused_optimizer", "cuda_graphs", "tf32"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: must be true or false")
         if not isinstance(self.extra, dict):

@@ -28,7 +28,7 @@ from .models import MLP, pick_device
 from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, full_masks, layer_sparsity,
                       prunable_parameters, sparsity_summary)
-from .training import Trainer, TrainingDiverged, evaluate, make_optimizer, set_lr
+from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_optimizer, set_lr
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
@@ -77,8 +77,9 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     params = prunable_parameters(model, config.prune_output, config.prune_biases)
     masks = full_masks(params)
     strategy = STRATEGIES[config.strategy]
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed)
+    fast = fast_paths(config, device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, fast)
+    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
     trainer.set_masks(masks)
     config_dict = config.to_dict()
 
@@ -92,7 +93,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     atomic_write_json(run_dir / "config.json", {
         "run_id": run_dir.name, "engine_version": ENGINE_VERSION, "config": config_dict,
         "arch": model.arch, "data": {"name": data.name, **data.sizes(), "class_names": data.class_names},
-        "device": str(device), "strategy": {"name": strategy.name, "score": strategy.score,
+        "device": str(device), "fast_paths": fast.describe(), "strategy": {"name": strategy.name, "score": strategy.score,
                                             "scope": strategy.scope, "granularity": strategy.granularity}})
 
     def row(cycle, phase, train, val):
@@ -157,7 +158,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
 
     try:
         yield {"type": "start", "run_id": run_dir.name, "run_dir": str(run_dir), "arch": model.arch,
-               "device": str(device), "data": data.sizes(), "layers": model.layer_names,
+               "device": str(device), "fast_paths": fast.describe(), "data": data.sizes(), "layers": model.layer_names,
                "total_params": summary["total_params"], "config": config_dict}
         for _ in range(config.warmup_epochs):
             yield train_one_epoch(0)

@@ -43,7 +43,8 @@ class RunConfig:
     device: str = "auto"
     extra: dict = field(default_factory=dict)  # strategy-specific options (plain values only)
     # Speed: each fast path is used where it helps (see engine.training.fast_paths); these
-    # switch them off. fused_optimizer, cuda_graphs and tf32 only act on a CUDA device.
+    # switch them off. cuda_graphs and tf32 only act on CUDA; fused_optimizer on CUDA and
+    # with bf16 on the CPU.
     precision: str = "auto"          # auto (bf16 autocast on a bf16 GPU, else fp32) | fp32 | bf16
     fused_optimizer: bool = True
     cuda_graphs: bool = True

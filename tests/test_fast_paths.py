@@ -46,7 +46,8 @@ def _pruned_training(digits, fast: FastPaths, device="cpu", epochs=6):
 
 def test_bf16_autocast_matches_fp32_and_keeps_pruned_weights_zero(digits):
     _, _, acc32 = _pruned_training(digits, FastPaths())
-    trainer, masks, acc16 = _pruned_training(digits, FastPaths(autocast=torch.bfloat16))
+    bf16 = FastPaths(autocast=torch.bfloat16, fused_optimizer=True)
+    trainer, masks, acc16 = _pruned_training(digits, bf16)
     assert acc32 > 0.85 and abs(acc32 - acc16) < 0.05
     named = dict(trainer.model.named_parameters())
     for name, mask in masks.items():
@@ -72,12 +73,14 @@ def test_cuda_only_settings_are_unused_on_cpu():
     fast = fast_paths(config, torch.device("cpu"))
     assert fast == FastPaths()  # auto precision is fp32 on the CPU: numbers unchanged
     assert fast.describe()["precision"] == "fp32"
-    assert fast_paths(config.replace(precision="bf16"), torch.device("cpu")).autocast is torch.bfloat16
+    opted_in = fast_paths(config.replace(precision="bf16"), torch.device("cpu"))
+    assert opted_in == FastPaths(autocast=torch.bfloat16, fused_optimizer=True)
 
 
 def test_cuda_switches_do_not_change_cpu_results(tiny_config):
     a = run(tiny_config.replace(cycles=1))
-    b = run(tiny_config.replace(cycles=1, cuda_graphs=False, fused_optimizer=False, tf32=False, precision="fp32"))
+    b = run(tiny_config.replace(cycles=1, cuda_graphs=False, fused_optimizer=False, tf32=False,
+                                precision="fp32"))
     for key in ("final_val_acc", "test_acc", "final_sparsity", "nonzero_params"):
         assert a[key] == b[key]
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
 from .data import DatasetError, load_dataset
+from .paths import checkpoint_dir
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
 EXACT_ATOL = 1e-4          # exact forms: logits within this of the dense model's
@@ -32,6 +33,19 @@ CHECK_ROWS = 1024
 LATENCY_BATCHES = (1, 1024)
 LATENCY_THREADS = 1
 SEMI_STRUCTURED_MIN_DIM = 256  # smaller layers are not worth 2:4 kernels
+
+
+def runs_with_checkpoints(root: str | Path | None = None) -> dict[str, list[Path]]:
+    """{run id: its .pt files, final.pt first} for every run folder that has any."""
+    root = Path(root or checkpoint_dir())
+    if not root.is_dir():
+        return {}
+    runs = {}
+    for run_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        files = sorted(run_dir.glob("*.pt"), key=lambda p: (p.name != "final.pt", p.name))
+        if files:
+            runs[run_dir.name] = files
+    return runs
 
 
 # --- the forms ---------------------------------------------------------------------------------
@@ -181,10 +195,11 @@ def parameter_counts(ckpt: Checkpoint, forms: Forms | None = None) -> dict:
             "shrunk_params": shrunk, "shrunk_widths": widths}
 
 
-def size_table(ckpt: Checkpoint, forms: Forms | None = None) -> list[dict]:
-    """Bytes of each form (serialized with torch.save, as a file would hold them)."""
+def size_table(ckpt: Checkpoint, forms: Forms | None = None, saved_bytes: int | None = None) -> list[dict]:
+    """Bytes of each form (serialized with torch.save, as a file would hold them).
+    ``saved_bytes``: the size of the file as saved, when the caller has its bytes."""
     forms = forms or Forms.of(ckpt)
-    saved = _saved_file_bytes(ckpt)
+    saved = saved_bytes or _saved_file_bytes(ckpt)
     baked = _saved_bytes(_layer_dict(forms.dense))
     int8 = _saved_bytes(forms.int8.state_dict())
     rows = [("as saved (weights + masks + metadata)", saved),

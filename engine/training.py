@@ -101,6 +101,7 @@ class Trainer:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_lrs: tuple = ()
         self._graph_idx: torch.Tensor | None = None
+        self._graph_error = ""  # why capture failed, if it did: then every step runs eagerly
         self._eager_full_steps = 0
         if fast.num_threads:
             torch.set_num_threads(fast.num_threads)
@@ -146,9 +147,14 @@ class Trainer:
         lrs = tuple(group["lr"] for group in self.optimizer.param_groups)
         if self._graph is not None and lrs != self._graph_lrs:
             self._graph = None  # the learning rate is a constant inside the graph
-        if self._graph is None and self._eager_full_steps >= GRAPH_WARMUP_STEPS:
-            self._capture()
-            self._graph_lrs = lrs
+        if self._graph is None and not self._graph_error and self._eager_full_steps >= GRAPH_WARMUP_STEPS:
+            try:
+                self._capture()
+                self._graph_lrs = lrs
+            except RuntimeError as exc:  # capture recorded nothing that ran: carry on eagerly
+                self._graph, self._graph_error = None, str(exc).splitlines()[0]
+                warnings.warn(f"CUDA graph capture failed; training continues without graphs: "
+                              f"{self._graph_error}", RuntimeWarning)
         return self._graph is not None
 
     def _capture(self) -> None:
@@ -157,20 +163,22 @@ class Trainer:
         # untouched until replay.
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: another thread's CUDA work (an app session) cannot break the capture.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self._step(self._graph_idx)
         self._graph = graph
 
     def _eager_step(self, idx: torch.Tensor) -> None:
-        if not self.fast.cuda_graphs:
-            return self._step(idx)
-        # Warm-up before capture runs on a side stream, as CUDA graph capture requires.
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*capturable=True.*")
+        if self.fast.cuda_graphs and self.device.type == "cuda":
+            # Steps before capture run on a side stream, as CUDA graph capture requires.
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*capturable=True.*")
+                self._step(idx)
+            torch.cuda.current_stream(self.device).wait_stream(stream)
+        else:
             self._step(idx)
-        torch.cuda.current_stream(self.device).wait_stream(stream)
         self._eager_full_steps += idx.shape[0] == self.batch_size
 
     def train_epoch(self) -> tuple[float, float]:

@@ -104,6 +104,51 @@ def test_speed_settings_are_validated(changes, words):
         RunConfig(**changes).validate()
 
 
+class ReplayStep:
+    """Stands in for a CUDA graph on the CPU: replaying runs the recorded step again on
+    the static index buffer, which is exactly what a captured graph does."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def replay(self):
+        self.trainer._step(self.trainer._graph_idx)
+
+
+def test_graph_control_flow_matches_the_plain_loop(digits, monkeypatch):
+    """The graph path's bookkeeping (warm-up, static index buffer, partial last batch,
+    running sums, recapture when the learning rate changes, masks copied in place) gives
+    bit-identical results to the plain loop when replay is emulated on the CPU."""
+    captures = []
+
+    def capture(self):
+        self._graph_idx = torch.zeros(self.batch_size, dtype=torch.long)
+        self._graph = ReplayStep(self)
+        captures.append(self.optimizer.param_groups[0]["lr"])
+
+    monkeypatch.setattr(Trainer, "_capture", capture)
+    x, y, _, _ = digits
+    results = []
+    for fast in (FastPaths(), FastPaths(cuda_graphs=True)):
+        torch.manual_seed(0)
+        model = MLP(64, 2, 16, 10)
+        params = prunable_parameters(model)
+        trainer = Trainer(model, x, y, 100, make_optimizer("adam", model.parameters(), 1e-3), 0, fast)
+        trainer.set_masks(full_masks(params))
+        epochs = [trainer.train_epoch()]
+        masks = STRATEGIES["global"].prune_step(params, full_masks(params), 0.5,
+                                               ScoreContext(model, torch.Generator().manual_seed(0)))
+        trainer.set_masks(masks)
+        epochs.append(trainer.train_epoch())
+        trainer.optimizer.param_groups[0]["lr"] = 5e-4
+        epochs.append(trainer.train_epoch())
+        results.append((epochs, [p.detach().clone() for p in model.parameters()]))
+    (plain_epochs, plain_params), (graph_epochs, graph_params) = results
+    assert graph_epochs == plain_epochs
+    assert all(torch.equal(a, b) for a, b in zip(plain_params, graph_params))
+    assert captures == [1e-3, 5e-4]  # masks changed in place: no recapture; new lr: recapture
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graphs_match_eager_on_gpu(digits):
     plain = FastPaths(fused_optimizer=True)
@@ -115,3 +160,19 @@ def test_cuda_graphs_match_eager_on_gpu(digits):
     named = dict(trainer.model.named_parameters())
     for name, mask in masks.items():
         assert torch.all(named[name][~mask.to("cuda")] == 0)
+
+
+def test_failed_capture_falls_back_to_eager_steps(digits, monkeypatch):
+    def capture(self):
+        raise RuntimeError("operation not permitted when stream is capturing\ndetails")
+
+    monkeypatch.setattr(Trainer, "_capture", capture)
+    x, y, _, _ = digits
+    torch.manual_seed(0)
+    model = MLP(64, 2, 16, 10)
+    trainer = Trainer(model, x, y, 100, make_optimizer("adam", model.parameters(), 1e-3), 0,
+                      FastPaths(cuda_graphs=True))
+    with pytest.warns(RuntimeWarning, match="training continues without graphs"):
+        loss, acc = trainer.train_epoch()
+    assert trainer._graph is None and "not permitted" in trainer._graph_error
+    assert trainer.train_epoch()[0] < loss  # still training, eagerly

@@ -18,8 +18,9 @@ import torch
 from harness import (ReferenceLoop, best_epoch_seconds, engine_loop, machine, matmul_peak,
                      pruned_model, synthetic_train_rows, weight_count)
 
+from engine.config import RunConfig
 from engine.models import pick_device
-from engine.training import FastPaths
+from engine.training import fast_paths
 
 COVERTYPE_TRAIN_ROWS = 464_809
 
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024, help="the engine's batch size")
     parser.add_argument("--reference-batch-size", type=int, default=256)
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA) | fp32 | bf16")
+    parser.add_argument("--fused", action="store_true", default=None,
+                        help="fused optimizer on the CPU in fp32 too (automatic on CUDA and with bf16)")
     parser.add_argument("--repeats", type=int, default=2, help="timings per loop; the best is kept")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -43,15 +46,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    cuda = device.type == "cuda"
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and cuda)
-    fast = FastPaths(autocast=torch.bfloat16 if bf16 else None, fused_optimizer=cuda or bf16,
-                     cuda_graphs=cuda, tf32=cuda)
-    peak = matmul_peak(device, torch.bfloat16 if bf16 else torch.float32)
+    fast = fast_paths(RunConfig(precision=args.precision, fused_optimizer=args.fused).validate(), device)
+    peak = matmul_peak(device, fast.autocast or torch.float32)
     x, y = synthetic_train_rows(args.rows)
     print(f"machine: {machine()}; device {device}")
     print(f"{args.rows:,} training rows x {x.shape[1]} features, {int(y.max()) + 1} classes; engine "
-          f"{fast.describe()['precision']}, batch {args.batch_size}; measured "
+          f"{fast.describe()}, batch {args.batch_size}; measured "
           f"{fast.describe()['precision']} matmul peak {peak / 1e9:,.1f} GFLOP/s; best of {args.repeats}")
     ref_small, ref_same = f"ref b{args.reference_batch_size}", f"ref b{args.batch_size}"
     print(f"{'depth':>5}{'width':>6}{'weights':>11}{'engine s':>10}{'samples/s':>12}{'% peak':>8}"

@@ -14,8 +14,9 @@ import torch
 from harness import (ReferenceLoop, best_epoch_seconds, digits_train_rows, engine_loop, machine,
                      matmul_peak, pruned_model, synthetic_train_rows, weight_count)
 
+from engine.config import RunConfig
 from engine.models import pick_device
-from engine.training import FastPaths
+from engine.training import fast_paths
 
 
 def main() -> None:
@@ -31,28 +32,30 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    cuda = device.type == "cuda"
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16)
     print(f"machine: {machine()}; device {device}")
     print(f"measured matmul peak: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s")
     print(f"model: depth {args.depth}, width {args.width}, batch {args.batch_size}, "
           f"{int(100 * 0.2)}% pruned (global L1); best of {args.repeats}")
-    fp32 = FastPaths(fused_optimizer=cuda, cuda_graphs=cuda, tf32=cuda)
-    bf16 = FastPaths(autocast=torch.bfloat16, fused_optimizer=True, cuda_graphs=cuda, tf32=cuda)
-    print(f"{'data':<18}{'loop':<26}{'samples/s':>12}{'epoch s':>10}{'x reference':>13}{'% of peak':>11}")
+    defaults = RunConfig(precision="fp32")
+    fp32 = fast_paths(defaults, device)
+    fused = fast_paths(defaults.replace(fused_optimizer=True), device)
+    bf16 = fast_paths(defaults.replace(precision="bf16"), device)
+    print(f"{'data':<18}{'loop':<28}{'samples/s':>12}{'epoch s':>10}{'x reference':>13}{'% of peak':>11}")
     for label, (x, y) in {"digits": digits_train_rows(),
                           f"synthetic {args.rows}": synthetic_train_rows(args.rows)}.items():
         model, masks = pruned_model(x.shape[1], args.depth, args.width, int(y.max()) + 1)
         loops = {"reference (study style)": ReferenceLoop(model, x, y, args.batch_size, device),
                  "engine fp32": engine_loop(model, masks, x, y, args.batch_size, device, fp32),
+                 "engine fp32 fused Adam": engine_loop(model, masks, x, y, args.batch_size, device, fused),
                  "engine bf16 (opt-in)": engine_loop(model, masks, x, y, args.batch_size, device, bf16)}
         seconds = best_epoch_seconds(loops, len(y), args.repeats, min_samples=20_000)
         flops_per_sample = 6 * weight_count(model)
         for name, s in seconds.items():
             rate = len(y) / s
             peak = peak16 if "bf16" in name else peak32
-            print(f"{label:<18}{name:<26}{rate:>12,.0f}{s:>10.3f}"
+            print(f"{label:<18}{name:<28}{rate:>12,.0f}{s:>10.3f}"
                   f"{seconds['reference (study style)'] / s:>12.2f}x{100 * rate * flops_per_sample / peak:>10.1f}%",
                   flush=True)
 

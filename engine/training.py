@@ -46,10 +46,10 @@ class FastPaths:
 
 def fast_paths(config, device: torch.device) -> FastPaths:
     """Resolve a RunConfig's speed settings for a device. "auto" precision is bf16
-    autocast on a GPU that supports it and fp32 elsewhere, so CPU numbers do not change
-    unless bf16 is asked for. CUDA graphs and TF32 exist only on CUDA; the fused
-    optimizer is used on CUDA and, on the CPU, together with bf16 (whose numbers differ
-    from the fp32 defaults anyway)."""
+    autocast on a GPU that supports it and fp32 elsewhere. The fused optimizer is
+    automatic on CUDA and with bf16; on the CPU in fp32 it is opt-in (fused_optimizer=True),
+    so default CPU numbers stay bit-for-bit what they were. CUDA graphs and TF32 exist
+    only on CUDA."""
     from .config import ConfigError
 
     cuda = device.type == "cuda"
@@ -59,7 +59,8 @@ def fast_paths(config, device: torch.device) -> FastPaths:
                           "it has no bf16 support; use precision='fp32' or 'auto'")
     bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda and bf16_ok)
     return FastPaths(autocast=torch.bfloat16 if bf16 else None,
-                     fused_optimizer=config.fused_optimizer and (cuda or bf16),
+                     fused_optimizer=(cuda or bf16) if config.fused_optimizer is None
+                     else config.fused_optimizer,
                      cuda_graphs=cuda and config.cuda_graphs, tf32=cuda and config.tf32,
                      num_threads=config.num_threads)
 

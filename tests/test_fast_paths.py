@@ -68,19 +68,29 @@ def test_epoch_mean_loss_counts_every_row_once(digits):
     assert acc == pytest.approx(evaluate(model, x, y)[1])
 
 
-def test_cuda_only_settings_are_unused_on_cpu():
-    config = RunConfig(fused_optimizer=True, cuda_graphs=True, tf32=True).validate()
-    fast = fast_paths(config, torch.device("cpu"))
-    assert fast == FastPaths()  # auto precision is fp32 on the CPU: numbers unchanged
+def test_cpu_defaults_are_plain_fp32_and_speedups_are_opt_in():
+    config = RunConfig(cuda_graphs=True, tf32=True).validate()
+    cpu = torch.device("cpu")
+    fast = fast_paths(config, cpu)
+    assert fast == FastPaths()  # CUDA-only paths unused, fp32, foreach optimizer: numbers unchanged
     assert fast.describe()["precision"] == "fp32"
-    opted_in = fast_paths(config.replace(precision="bf16"), torch.device("cpu"))
-    assert opted_in == FastPaths(autocast=torch.bfloat16, fused_optimizer=True)
+    assert fast_paths(config.replace(precision="bf16"), cpu) == FastPaths(
+        autocast=torch.bfloat16, fused_optimizer=True)
+    assert fast_paths(config.replace(precision="bf16", fused_optimizer=False), cpu).fused_optimizer is False
+    assert fast_paths(config.replace(fused_optimizer=True), cpu) == FastPaths(fused_optimizer=True)
+
+
+def test_fused_optimizer_on_cpu_matches_foreach(digits):
+    _, _, foreach_acc = _pruned_training(digits, FastPaths())
+    trainer, masks, fused_acc = _pruned_training(digits, FastPaths(fused_optimizer=True))
+    assert trainer.optimizer.defaults["fused"] and abs(foreach_acc - fused_acc) < 0.03
+    named = dict(trainer.model.named_parameters())
+    assert all(torch.all(named[name][~mask] == 0) for name, mask in masks.items())
 
 
 def test_cuda_switches_do_not_change_cpu_results(tiny_config):
     a = run(tiny_config.replace(cycles=1))
-    b = run(tiny_config.replace(cycles=1, cuda_graphs=False, fused_optimizer=False, tf32=False,
-                                precision="fp32"))
+    b = run(tiny_config.replace(cycles=1, cuda_graphs=False, tf32=False, precision="fp32"))
     for key in ("final_val_acc", "test_acc", "final_sparsity", "nonzero_params"):
         assert a[key] == b[key]
 
@@ -96,7 +106,7 @@ def test_num_threads_is_respected(tiny_config, keep_threads):
     ({"precision": "fp16"}, "precision='fp16' is invalid: must be one of auto, fp32, bf16"),
     ({"num_threads": 0}, "num_threads=0 is invalid: must be an integer in [1, 1024]"),
     ({"cuda_graphs": "yes"}, "cuda_graphs='yes' is invalid: must be true or false"),
-    ({"fused_optimizer": 1}, "fused_optimizer=1 is invalid"),
+    ({"fused_optimizer": 1}, "fused_optimizer=1 is invalid: must be true, false or null"),
 ])
 def test_speed_settings_are_validated(changes, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")

@@ -35,7 +35,7 @@ def main() -> None:
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16)
     print(f"machine: {machine()}; device {device}")
-    print(f"measured matmul peak: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s")
+    print(f"measured matmul peak so far: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s")
     print(f"model: depth {args.depth}, width {args.width}, batch {args.batch_size}, "
           f"{int(100 * 0.2)}% pruned (global L1); best of {args.repeats}")
     defaults = RunConfig(precision="fp32")
@@ -51,6 +51,10 @@ def main() -> None:
                  "engine fp32 fused Adam": engine_loop(model, masks, x, y, args.batch_size, device, fused),
                  "engine bf16 (opt-in)": engine_loop(model, masks, x, y, args.batch_size, device, bf16)}
         seconds = best_epoch_seconds(loops, len(y), args.repeats, min_samples=20_000)
+        # The peak is re-measured after each timing and the best kept: on a shared machine a
+        # single measurement can land in a busy moment and understate it.
+        peak32 = max(peak32, matmul_peak(device, torch.float32))
+        peak16 = max(peak16, matmul_peak(device, torch.bfloat16))
         flops_per_sample = 6 * weight_count(model)
         for name, s in seconds.items():
             rate = len(y) / s
@@ -58,6 +62,8 @@ def main() -> None:
             print(f"{label:<18}{name:<28}{rate:>12,.0f}{s:>10.3f}"
                   f"{seconds['reference (study style)'] / s:>12.2f}x{100 * rate * flops_per_sample / peak:>10.1f}%",
                   flush=True)
+    print(f"matmul peak used (best of all measurements): fp32 {peak32 / 1e9:.1f} GFLOP/s, "
+          f"bf16 {peak16 / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ class Trainer:
         lrs = tuple(group["lr"] for group in self.optimizer.param_groups)
         if self._graph is not None and lrs != self._graph_lrs:
             self._graph = None  # the learning rate is a constant inside the graph
-        if self._graph is None and not self._graph_error and self._eager_full_steps >= GRAPH_WARMUP_STEPS:
+        due = self._eager_full_steps >= GRAPH_WARMUP_STEPS and not self._graph_error
+        if self._graph is None and due:
             try:
                 self._capture()
                 self._graph_lrs = lrs

@@ -15,6 +15,8 @@ EXPLANATION = """
 
 - **Unstructured sparsity alone gives no speedup with dense kernels.** A zero weight in a
   dense matrix is still multiplied; the masked model runs exactly as fast as the unpruned one.
+  Sparse kernels (the CSR row) can turn very high sparsity into some speed on a CPU, mostly at
+  large batches; on GPUs only the 2:4 pattern has hardware support.
 - **It shrinks files only when compressed or stored sparse.** Saved densely, a 90%-pruned model
   is as large as the original; gzip or a sparse (CSR) format is what turns the zeros into savings.
   Sparse CSR pays 4 bytes of index per kept weight, so it wins only at high sparsity.

@@ -76,18 +76,21 @@ except CheckpointError as exc:
 
 tiles = st.columns(4)
 tiles[0].metric("Dense parameters", f"{counts['dense_params']:,}")
-tiles[1].metric("Nonzero", f"{counts['nonzero_params']:,}", f"{counts['sparsity']:.1%} sparse",
-                delta_color="off")
+tiles[1].metric(f"Nonzero ({counts['sparsity']:.1%} sparse)", f"{counts['nonzero_params']:,}")
 tiles[2].metric("After structured shrink", f"{counts['shrunk_params']:,}",
-                f"hidden widths {counts['shrunk_widths']}", delta_color="off")
-tiles[3].metric("INT8 + gzip vs dense fp32", f"{factor:.1f}× smaller")
+                help=f"Hidden widths after removing neurons that cannot matter: {counts['shrunk_widths']}")
+tiles[3].metric("INT8 + gzip: × smaller", f"{factor:.1f}×", help="than the dense fp32 file")
 
 st.subheader("Bytes on disk")
-st.dataframe(sizes.rename(columns={"smaller_than_dense": "× smaller than dense fp32"}),
-             hide_index=True, column_config={"bytes": st.column_config.NumberColumn(format="localized")})
+st.dataframe(sizes, hide_index=True, column_config={
+    "bytes": st.column_config.NumberColumn(format="localized"),
+    "smaller_than_dense": st.column_config.NumberColumn("× smaller than dense fp32", format="%.1f×")})
 st.subheader("Same predictions?")
 st.caption(f"Each form against the masked dense model on {checked_on}.")
-st.dataframe(agreement, hide_index=True)
+st.dataframe(agreement, hide_index=True, column_config={
+    "same_predictions": st.column_config.NumberColumn("same predictions", format="percent"),
+    "max_abs_logit_diff": st.column_config.NumberColumn("max |Δ logit|", format="%.2g"),
+    "accuracy": st.column_config.NumberColumn(format="percent")})
 
 st.subheader("CPU latency")
 if st.button("Measure latency (a few seconds)", key="measure"):
@@ -98,7 +101,10 @@ if st.button("Measure latency (a few seconds)", key="measure"):
 measured = st.session_state.get(f"latency-{key}")
 if measured:
     st.caption(f"Best of repeated forward passes, {measured['cpu'][0]['threads']} CPU thread.")
-    st.dataframe(pd.DataFrame(measured["cpu"]), hide_index=True)
+    st.dataframe(pd.DataFrame(measured["cpu"]), hide_index=True, column_config={
+        "ms": st.column_config.NumberColumn(format="%.3f"),
+        "samples_per_s": st.column_config.NumberColumn("samples/s", format="compact"),
+        "speedup_vs_dense": st.column_config.NumberColumn("vs dense", format="%.2f×")})
     semi = measured["gpu_2to4"]
     st.caption(f"GPU 2:4 semi-structured weights: {semi.get('skipped') or semi['verdict']}")
 else:

@@ -24,12 +24,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
-from .data import DatasetError, load_dataset
-from .paths import checkpoint_dir
+from .data import DatasetError, covtype_local_path, load_dataset
+from .paths import cache_dir, checkpoint_dir
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
 EXACT_ATOL = 1e-4          # exact forms: logits within this of the dense model's
 CHECK_ROWS = 1024
+CHECK_MAX_SYNTHETIC_ROWS = 200_000  # larger synthetic sets are not regenerated for a check
 LATENCY_BATCHES = (1, 1024)
 LATENCY_THREADS = 1
 SEMI_STRUCTURED_MIN_DIM = 256  # smaller layers are not worth 2:4 kernels
@@ -234,6 +235,8 @@ def check_inputs(ckpt: Checkpoint, rows: int = CHECK_ROWS, seed: int = 0):
     here, else standard-normal rows (the engine's data are standardized) and y=None."""
     config = ckpt.config
     try:
+        if not _loads_quickly_offline(config):
+            raise DatasetError("not available here")
         data = load_dataset(config["dataset"], config.get("rows"), config.get("seed", 0),
                             config.get("data_path"))
         if data.n_features == ckpt.arch["in_features"]:
@@ -244,6 +247,19 @@ def check_inputs(ckpt: Checkpoint, rows: int = CHECK_ROWS, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
     return (torch.randn(rows, ckpt.arch["in_features"], generator=generator), None,
             f"{rows} random standard-normal rows (the checkpoint's data set is not available)")
+
+
+def _loads_quickly_offline(config: dict) -> bool:
+    """Never start a download or a huge generation just to check predictions."""
+    name, rows = config.get("dataset"), config.get("rows")
+    if name == "digits":
+        return True
+    if name == "synthetic":
+        return rows is None or (isinstance(rows, int) and rows <= CHECK_MAX_SYNTHETIC_ROWS)
+    if name == "covertype":
+        local = [config.get("data_path"), covtype_local_path(), cache_dir() / "sklearn" / "covertype"]
+        return any(path and Path(path).exists() for path in local)
+    return False
 
 
 @torch.inference_mode()

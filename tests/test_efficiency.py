@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import efficiency as eff
-from engine.checkpoints import load_checkpoint
+from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import RunConfig
 from engine.experiment import run
 
@@ -116,3 +116,12 @@ def test_two_four_mask_keeps_two_of_every_four():
     kept_min = weight.abs()[mask].reshape(8, 4, 2).min(-1).values
     dropped_max = weight.abs()[~mask].reshape(8, 4, 2).max(-1).values
     assert torch.all(kept_min >= dropped_max)
+
+
+def test_check_inputs_never_download(sparse_ckpt):
+    """Covertype without a local copy (and huge synthetic sets) fall back to random rows."""
+    for config in ({"dataset": "covertype"}, {"dataset": "synthetic", "rows": 5_000_000}, {}):
+        sparse_ckpt_like = Checkpoint(sparse_ckpt.arch, sparse_ckpt.state_dict, sparse_ckpt.masks,
+                                      config=config)
+        x, y, source = eff.check_inputs(sparse_ckpt_like)
+        assert y is None and "random" in source and x.shape[1] == sparse_ckpt.arch["in_features"]

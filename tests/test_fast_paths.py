@@ -1,5 +1,7 @@
 """Fast paths of the training loop agree with the plain fp32 loop (CPU; the CUDA-graph
 test runs only where a GPU is present)."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -186,3 +188,20 @@ def test_failed_capture_falls_back_to_eager_steps(digits, monkeypatch):
         loss, acc = trainer.train_epoch()
     assert trainer._graph is None and "not permitted" in trainer._graph_error
     assert trainer.train_epoch()[0] < loss  # still training, eagerly
+
+
+def test_cli_speed_flags(capsys, keep_threads):
+    import json
+
+    from engine.cli import main
+
+    args = ["run", "--depth", "2", "--width", "16", "--cycles", "1", "--warmup-epochs", "1",
+            "--epochs-per-cycle", "1", "--precision", "bf16", "--fused-optimizer", "off",
+            "--num-threads", "1", "--no-cuda-graphs", "--no-tf32"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    config = json.loads((Path(result["run_dir"]) / "config.json").read_text())
+    assert config["fast_paths"] == {"precision": "bf16", "fused_optimizer": False,
+                                    "cuda_graphs": False, "tf32": False, "num_threads": 1}
+    assert main(["run", "--precision", "fp16"]) == 2
+    assert "precision='fp16' is invalid" in capsys.readouterr().err

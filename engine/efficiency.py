@@ -379,17 +379,3 @@ def _cuda_seconds(model: nn.Module, x: torch.Tensor, runs: int = 50) -> float:
     end.record()
     torch.cuda.synchronize()
     return start.elapsed_time(end) / 1e3 / runs
-
-
-def efficiency_report(ckpt: Checkpoint, with_latency: bool = True) -> dict:
-    """Everything above for one checkpoint (the page and the benchmark script use it)."""
-    forms = Forms.of(ckpt)
-    sizes = size_table(ckpt, forms)
-    x, y, source = check_inputs(ckpt)
-    report = {"params": parameter_counts(ckpt, forms), "sizes": sizes,
-              "agreement": agreement_table(forms, x, y), "checked_on": source,
-              "int8_gzip_factor": int8_gzip_factor(sizes)}
-    if with_latency:
-        report["latency"] = latency_table(forms)
-        report["semi_structured"] = semi_structured_report(forms)
-    return report

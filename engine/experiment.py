@@ -93,8 +93,9 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     atomic_write_json(run_dir / "config.json", {
         "run_id": run_dir.name, "engine_version": ENGINE_VERSION, "config": config_dict,
         "arch": model.arch, "data": {"name": data.name, **data.sizes(), "class_names": data.class_names},
-        "device": str(device), "fast_paths": fast.describe(), "strategy": {"name": strategy.name, "score": strategy.score,
-                                            "scope": strategy.scope, "granularity": strategy.granularity}})
+        "device": str(device), "strategy": {"name": strategy.name, "score": strategy.score,
+                                            "scope": strategy.scope, "granularity": strategy.granularity},
+        "fast_paths": fast.describe()})
 
     def row(cycle, phase, train, val):
         return {"cycle": cycle, "epoch": state["epoch"], "phase": phase,
@@ -158,8 +159,9 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
 
     try:
         yield {"type": "start", "run_id": run_dir.name, "run_dir": str(run_dir), "arch": model.arch,
-               "device": str(device), "fast_paths": fast.describe(), "data": data.sizes(), "layers": model.layer_names,
-               "total_params": summary["total_params"], "config": config_dict}
+               "device": str(device), "data": data.sizes(), "layers": model.layer_names,
+               "total_params": summary["total_params"], "config": config_dict,
+               "fast_paths": fast.describe()}
         for _ in range(config.warmup_epochs):
             yield train_one_epoch(0)
         for cycle in range(1, config.cycles + 1):

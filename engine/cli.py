@@ -62,6 +62,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prune-biases", action="store_true")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--device", default=d.device, help="auto | cpu | cuda")
+    parser.add_argument("--precision", default=d.precision, help="auto | fp32 | bf16 (autocast)")
+    parser.add_argument("--fused-optimizer", choices=("auto", "on", "off"), default="auto",
+                        help="fused Adam/AdamW/SGD kernels (auto: on CUDA and with bf16)")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="CUDA: run every training step eagerly")
+    parser.add_argument("--no-tf32", dest="tf32", action="store_false",
+                        help="CUDA: full fp32 matmuls instead of TF32")
+    parser.add_argument("--num-threads", type=int, default=None, help="CPU threads for training")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="strategy-specific option (repeatable)")
     parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
@@ -87,6 +95,9 @@ def _config(args, strategy: str) -> RunConfig:
         optimizer=args.optimizer, prune_output=args.prune_output, prune_biases=args.prune_biases,
         seed=args.seed, device=args.device, extra=dict(_parse_option(o) for o in args.option),
         schedule=args.schedule, target_sparsity=args.target_sparsity, rewind_epoch=args.rewind_epoch,
+        precision=args.precision,
+        fused_optimizer={"auto": None, "on": True, "off": False}[args.fused_optimizer],
+        cuda_graphs=args.cuda_graphs, tf32=args.tf32, num_threads=args.num_threads,
     ).validate()
 
 

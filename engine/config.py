@@ -19,6 +19,7 @@ class ConfigError(ValueError):
 DATASETS = ("digits", "covertype", "synthetic")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class RunConfig:
     target_sparsity: float | None = None  # final sparsity for the one-shot and gradual schedules
     rewind_epoch: int | None = None  # lottery ticket: after each cut, rewind the surviving
                                      # weights to their values after this warm-up epoch (0 = init)
+    # Speed: each fast path is used where it helps (see engine.training.fast_paths); these
+    # switch them off. cuda_graphs and tf32 only act on CUDA.
+    precision: str = "auto"          # auto (bf16 autocast on a bf16 GPU, else fp32) | fp32 | bf16
+    fused_optimizer: bool | None = None  # None: fused on CUDA and with bf16; True/False: always/never
+    cuda_graphs: bool = True
+    tf32: bool = True
+    num_threads: int | None = None   # torch.set_num_threads for training; None = torch's default
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,7 +103,13 @@ class RunConfig:
         _float_open("lr", self.lr, 0.0, 10.0, upper_inclusive=True)
         _float_open("finetune_lr_factor", self.finetune_lr_factor, 0.0, 100.0, upper_inclusive=True)
         _int_range("seed", self.seed, 0, 2**31 - 1)
-        for name in ("prune_output", "prune_biases"):
+        _choice("precision", self.precision, PRECISIONS)
+        if self.num_threads is not None:
+            _int_range("num_threads", self.num_threads, 1, 1024)
+        if self.fused_optimizer is not None and not isinstance(self.fused_optimizer, bool):
+            raise ConfigError(f"fused_optimizer={self.fused_optimizer!r} is invalid: must be "
+                              "true, false or null (automatic)")
+        for name in ("prune_output", "prune_biases", "cuda_graphs", "tf32"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: must be true or false")
         if not isinstance(self.extra, dict):

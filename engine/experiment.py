@@ -37,7 +37,7 @@ from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
 from .schedules import step_amounts
-from .training import Trainer, TrainingDiverged, evaluate, make_optimizer, set_lr
+from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_optimizer, set_lr
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
@@ -98,8 +98,9 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     params = prunable_parameters(model, config.prune_output, config.prune_biases)
     masks = full_masks(params)
     strategy = STRATEGIES[config.strategy]
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed)
+    fast = fast_paths(config, device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, fast)
+    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
     trainer.set_masks(masks)
     config_dict = config.to_dict()
     amounts = step_amounts(config.schedule, config.cycles, config.amount, config.target_sparsity)
@@ -116,7 +117,8 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
         "run_id": run_dir.name, "engine_version": ENGINE_VERSION, "config": config_dict,
         "arch": model.arch, "data": {"name": data.name, **data.sizes(), "class_names": data.class_names},
         "device": str(device), "strategy": {"name": strategy.name, "score": strategy.score,
-                                            "scope": strategy.scope, "granularity": strategy.granularity}})
+                                            "scope": strategy.scope, "granularity": strategy.granularity},
+        "fast_paths": fast.describe()})
 
     def row(cycle, phase, train, val):
         return {"cycle": cycle, "epoch": state["epoch"], "phase": phase,
@@ -166,7 +168,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
         masks = strategy.prune_step(params, masks, amount, context)
         if state["rewind_state"] is not None:
             model.load_state_dict(state["rewind_state"])
-            optimizer.state.clear()  # Adam's moments belong to the old trajectory
+            trainer.reset_optimizer_state()  # Adam's moments belong to the old trajectory
         apply_masks(model, masks)
         trainer.set_masks(masks)
         summary = sparsity_summary(model, masks)
@@ -208,7 +210,8 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     try:
         yield {"type": "start", "run_id": run_dir.name, "run_dir": str(run_dir), "arch": model.arch,
                "device": str(device), "data": data.sizes(), "layers": model.layer_names,
-               "total_params": summary["total_params"], "config": config_dict}
+               "total_params": summary["total_params"], "config": config_dict,
+               "fast_paths": fast.describe()}
         for _ in range(config.warmup_epochs):
             yield train_one_epoch(0)
         for cycle, amount in enumerate(amounts, start=1):

@@ -1,10 +1,19 @@
 """One readable training loop. The whole data set lives on the device; each epoch
 shuffles indices once and slices batches (no DataLoader for in-memory tensors). After
 every optimizer step the masks are re-applied, so pruned weights stay exactly zero
-whatever the optimizer's momentum says."""
+whatever the optimizer's momentum says.
+
+Fast paths (see RunConfig's speed settings), each chosen automatically and each
+switchable off: bf16 autocast (weights stay fp32, so masks keep them exactly zero),
+TF32 matmuls, a fused optimizer, and on CUDA the fixed-shape training step replayed as
+a CUDA graph. An epoch is always one pass over every training row: full batches may
+run as graph replays, the last partial batch runs eagerly, and the mean loss is the
+row-weighted mean over all of them."""
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -13,21 +22,61 @@ from torch.nn import functional as F
 from .pruning import Masks
 
 EVAL_BATCH = 8192
+GRAPH_WARMUP_STEPS = 3  # eager steps before capture: optimizer state and cuBLAS set up
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+@dataclass(frozen=True)
+class FastPaths:
+    """How the training step runs on this device."""
+    autocast: torch.dtype | None = None  # torch.bfloat16 for bf16 autocast, None for fp32
+    fused_optimizer: bool = False
+    cuda_graphs: bool = False
+    tf32: bool = False
+    num_threads: int | None = None
+
+    def describe(self) -> dict:
+        return {"precision": "bf16" if self.autocast is torch.bfloat16 else "fp32",
+                "fused_optimizer": self.fused_optimizer, "cuda_graphs": self.cuda_graphs,
+                "tf32": self.tf32, "num_threads": self.num_threads or torch.get_num_threads()}
+
+
+def fast_paths(config, device: torch.device) -> FastPaths:
+    """Resolve a RunConfig's speed settings for a device. "auto" precision is bf16
+    autocast on a GPU that supports it and fp32 elsewhere. The fused optimizer is
+    automatic on CUDA and with bf16; on the CPU in fp32 it is opt-in (fused_optimizer=True),
+    so default CPU numbers stay bit-for-bit what they were. CUDA graphs and TF32 exist
+    only on CUDA."""
+    from .config import ConfigError
+
+    cuda = device.type == "cuda"
+    bf16_ok = not cuda or torch.cuda.is_bf16_supported()
+    if config.precision == "bf16" and not bf16_ok:
+        raise ConfigError(f"precision='bf16' is invalid on {torch.cuda.get_device_name(device)}: "
+                          "it has no bf16 support; use precision='fp32' or 'auto'")
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda and bf16_ok)
+    return FastPaths(autocast=torch.bfloat16 if bf16 else None,
+                     fused_optimizer=(cuda or bf16) if config.fused_optimizer is None
+                     else config.fused_optimizer,
+                     cuda_graphs=cuda and config.cuda_graphs, tf32=cuda and config.tf32,
+                     num_threads=config.num_threads)
+
+
+def make_optimizer(name: str, params, lr: float, fast: FastPaths = FastPaths()) -> torch.optim.Optimizer:
     params = list(params)
-    # foreach: one fused kernel per step over all tensors instead of a Python loop.
+    # fused: one kernel per step for all tensors; else foreach: batched calls, not a Python loop.
+    impl = {"fused": True} if fast.fused_optimizer else {"foreach": True}
+    # Adam keeps its step count on the device when capturable, so a graph can replay it.
+    capturable = {"capturable": True} if fast.cuda_graphs else {}
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, **impl, **capturable)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, foreach=True)
+        return torch.optim.AdamW(params, lr=lr, **impl, **capturable)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, **impl)
     raise ValueError(f"optimizer={name!r} is invalid: must be one of adam, adamw, sgd")
 
 
@@ -38,54 +87,136 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 class Trainer:
     def __init__(self, model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
-                 batch_size: int, optimizer: torch.optim.Optimizer, seed: int):
+                 batch_size: int, optimizer: torch.optim.Optimizer, seed: int,
+                 fast: FastPaths = FastPaths()):
         self.model, self.x, self.y = model, x_train, y_train
-        self.batch_size, self.optimizer = batch_size, optimizer
-        self.generator = torch.Generator(device=x_train.device)
+        self.batch_size, self.optimizer, self.fast = batch_size, optimizer, fast
+        self.device = x_train.device
+        self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self._masked_params: list[torch.Tensor] = []
         self._masks: list[torch.Tensor] = []
+        # Running sums live on the device: no host sync per batch (and graph-replayable).
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._correct = torch.zeros((), dtype=torch.long, device=self.device)
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graph_lrs: tuple = ()
+        self._graph_idx: torch.Tensor | None = None
+        self._graph_error = ""  # why capture failed, if it did: then every step runs eagerly
+        self._eager_full_steps = 0
+        if fast.num_threads:
+            torch.set_num_threads(fast.num_threads)
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high" if fast.tf32 else "highest")
 
     def set_masks(self, masks: Masks) -> None:
         named = dict(self.model.named_parameters())
-        self._masked_params = [named[name] for name in masks]
-        # Float masks: one multiply per tensor, batched into a single foreach call.
-        self._masks = [mask.to(named[name].dtype) for name, mask in masks.items()]
+        new = [mask.to(named[name].dtype) for name, mask in masks.items()]
+        params = [named[name] for name in masks]
+        same_layout = len(params) == len(self._masked_params) and all(
+            p is q for p, q in zip(params, self._masked_params))
+        if same_layout:  # copy in place: a captured graph keeps reading the same buffers
+            torch._foreach_copy_(self._masks, new)
+        else:
+            self._masked_params = params
+            self._masks = new  # float masks: one foreach multiply per step
+            self._graph = None
+
+    @torch.no_grad()
+    def reset_optimizer_state(self) -> None:
+        """Start the optimizer afresh (a lottery-ticket rewind) by zeroing its state in
+        place: a captured CUDA graph keeps pointing at these same tensors."""
+        for state in self.optimizer.state.values():
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    value.zero_()
 
     @torch.no_grad()
     def _reapply_masks(self) -> None:
         if self._masked_params:
             torch._foreach_mul_(self._masked_params, self._masks)
 
-    def train_epoch(self) -> tuple[float, float]:
-        """One pass over the shuffled train set: (mean loss, accuracy) over the epoch."""
-        self.model.train()
-        n = self.y.shape[0]
-        order = torch.randperm(n, generator=self.generator, device=self.x.device)
-        loss_sum = torch.zeros((), device=self.x.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.x.device)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            xb, yb = self.x[idx], self.y[idx]
+    def _step(self, idx: torch.Tensor) -> None:
+        """Forward, backward, optimizer step, masks, running sums: the whole step,
+        written once and run either eagerly or recorded into a CUDA graph."""
+        xb, yb = self.x[idx], self.y[idx]
+        # cache_enabled=False: cached bf16 weight copies would go stale inside a graph.
+        with torch.autocast(self.device.type, dtype=self.fast.autocast or torch.bfloat16,
+                            enabled=self.fast.autocast is not None, cache_enabled=False):
             logits = self.model(xb)
             loss = F.cross_entropy(logits, yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self._reapply_masks()
-            # Accumulate on the device: no host sync per batch.
-            loss_sum += loss.detach() * yb.shape[0]
-            correct += (logits.detach().argmax(1) == yb).sum()
-        mean_loss = loss_sum.item() / n
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self._reapply_masks()
+        self._loss_sum += loss.detach().float() * yb.shape[0]
+        self._correct += (logits.detach().argmax(1) == yb).sum()
+
+    def _graph_ready(self) -> bool:
+        """Whether full batches can replay a graph now, capturing one when due."""
+        lrs = tuple(group["lr"] for group in self.optimizer.param_groups)
+        if self._graph is not None and lrs != self._graph_lrs:
+            self._graph = None  # the learning rate is a constant inside the graph
+        due = self._eager_full_steps >= GRAPH_WARMUP_STEPS and not self._graph_error
+        if self._graph is None and due:
+            try:
+                self._capture()
+                self._graph_lrs = lrs
+            except RuntimeError as exc:  # capture recorded nothing that ran: carry on eagerly
+                self._graph, self._graph_error = None, str(exc).splitlines()[0]
+                warnings.warn(f"CUDA graph capture failed; training continues without graphs: "
+                              f"{self._graph_error}", RuntimeWarning)
+        return self._graph is not None
+
+    def _capture(self) -> None:
+        self._graph_idx = torch.zeros(self.batch_size, dtype=torch.long, device=self.device)
+        # Capture records but does not run kernels; the running sums and weights are
+        # untouched until replay.
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: another thread's CUDA work (an app session) cannot break the capture.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self._step(self._graph_idx)
+        self._graph = graph
+
+    def _eager_step(self, idx: torch.Tensor) -> None:
+        if self.fast.cuda_graphs and self.device.type == "cuda":
+            # Steps before capture run on a side stream, as CUDA graph capture requires.
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*capturable=True.*")
+                self._step(idx)
+            torch.cuda.current_stream(self.device).wait_stream(stream)
+        else:
+            self._step(idx)
+        self._eager_full_steps += idx.shape[0] == self.batch_size
+
+    def train_epoch(self) -> tuple[float, float]:
+        """One pass over every shuffled training row: (mean loss, accuracy) over the epoch."""
+        self.model.train()
+        n = self.y.shape[0]
+        order = torch.randperm(n, generator=self.generator, device=self.device)
+        self._loss_sum.zero_()
+        self._correct.zero_()
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            full = idx.shape[0] == self.batch_size
+            if self.fast.cuda_graphs and full and self._graph_ready():
+                self._graph_idx.copy_(idx)
+                self._graph.replay()
+            else:
+                self._eager_step(idx)
+        mean_loss = self._loss_sum.item() / n
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(f"the training loss became {mean_loss}; lower the learning "
                                    "rate or the amount pruned per step")
-        return mean_loss, correct.item() / n
+        return mean_loss, self._correct.item() / n
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean loss, accuracy) of the model exactly as it is now."""
+    """(mean loss, accuracy) of the model exactly as it is now (always fp32)."""
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, y.shape[0], EVAL_BATCH):

@@ -14,3 +14,7 @@ def checkpoint_dir() -> Path:
 
 def comparisons_dir() -> Path:
     return checkpoint_dir() / "_comparisons"
+
+
+def sweeps_dir() -> Path:
+    return checkpoint_dir() / "_sweeps"

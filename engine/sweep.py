@@ -221,11 +221,16 @@ def _roots(shared_dir) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def _parallel(backend: str, n_jobs: int, scheduler: str | None,
-              torch_threads: int) -> Iterator[joblib.Parallel]:
+              torch_threads: int) -> Iterator[Callable[[list], Iterator[dict]]]:
+    """Yields run(tasks) -> rows as they finish, on the chosen backend. A fresh Parallel
+    per call: one whose call ended in a lost worker is not reused."""
     # batch_size=1: cells are long, and each should report (and fail) on its own.
+    def run(tasks):
+        return joblib.Parallel(batch_size=1, return_as="generator_unordered")(tasks)
+
     if backend == "loky":
         with joblib.parallel_config(backend="loky", n_jobs=n_jobs, inner_max_num_threads=torch_threads):
-            yield joblib.Parallel(batch_size=1, return_as="generator_unordered")
+            yield run
         return
     from distributed import Client
 
@@ -233,8 +238,9 @@ def _parallel(backend: str, n_jobs: int, scheduler: str | None,
         client = Client(scheduler, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"scheduler={scheduler!r}: cannot connect ({exc})") from None
-    with client, joblib.parallel_config(backend="dask", client=client, wait_for_workers_timeout=60):
-        yield joblib.Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")
+    with client, joblib.parallel_config(backend="dask", n_jobs=-1, client=client,
+                                        wait_for_workers_timeout=60):
+        yield run
 
 
 def _worker_lost_errors() -> tuple[type[BaseException], ...]:
@@ -246,7 +252,8 @@ def _worker_lost_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def _outcomes(parallel: joblib.Parallel, cells: list[RunConfig], cell_args: tuple) -> Iterator[dict]:
+def _outcomes(parallel: Callable[[list], Iterator[dict]], cells: list[RunConfig], cell_args: tuple,
+              counts: dict) -> Iterator[dict]:
     """Rows as cells finish. When a worker process dies, joblib ends the whole call: the
     cells that had started (their run folder was written since the call began) are
     retried one at a time, so a cell that kills its worker is caught alone and recorded
@@ -262,6 +269,7 @@ def _outcomes(parallel: joblib.Parallel, cells: list[RunConfig], cell_args: tupl
                 del pending[row["key"]]
                 yield row
         except lost_errors as exc:
+            counts["worker_losses"] += 1
             started = [c for c in pending.values() if _started_since(c, checkpoint_root, began)]
             unexplained = 0 if started else unexplained + 1
             for cell in started:
@@ -355,11 +363,12 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
     rows = _starting_rows(spec, out)
     _write_results(out, rows)
     cells = [c for c in spec.cells() if rows[c.key()]["status"] != "complete"]
-    counts = {"kept": len(rows) - len(cells), "computed": 0, "cached": 0, "failed": 0}
+    counts = {"kept": len(rows) - len(cells), "computed": 0, "cached": 0, "failed": 0, "worker_losses": 0}
     done, stopped = counts["kept"], False
     if cells:
         with _parallel(backend, n_jobs, scheduler, torch_threads) as parallel:
-            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache))
+            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache),
+                                 counts)
             try:
                 for row in outcomes:
                     row = _check_visible(row)

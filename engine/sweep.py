@@ -328,7 +328,7 @@ def _write_results(out: Path, rows: dict[str, dict]) -> None:
 
 def _read_results(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": str})
     except (ValueError, OSError) as exc:
         raise ConfigError(f"{path} is not a readable results table: {exc}") from None
     missing = [c for c in ("key", "strategy", "status") if c not in frame.columns]

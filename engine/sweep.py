@@ -43,6 +43,7 @@ import joblib
 import pandas as pd
 import yaml
 
+from . import ENGINE_VERSION
 from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .comparison import validate_name
@@ -238,9 +239,34 @@ def _parallel(backend: str, n_jobs: int, scheduler: str | None,
         client = Client(scheduler, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"scheduler={scheduler!r}: cannot connect ({exc})") from None
-    with client, joblib.parallel_config(backend="dask", n_jobs=-1, client=client,
-                                        wait_for_workers_timeout=60):
-        yield run
+    with client:
+        _check_cluster(client, scheduler)
+        with joblib.parallel_config(backend="dask", n_jobs=-1, client=client, wait_for_workers_timeout=60):
+            yield run
+
+
+def worker_info() -> dict:
+    """What a Dask worker runs: the engine version it imports."""
+    import torch
+
+    return {"engine_version": ENGINE_VERSION, "torch": torch.__version__, "host": socket.gethostname()}
+
+
+def _check_cluster(client, scheduler: str) -> None:
+    """Fail fast with the fix instead of hanging: joblib's Dask backend waits forever when
+    the scheduler cannot unpickle a task (it imports the engine too), and a worker with
+    another engine version would cache different numbers under the same key."""
+    try:
+        infos = [client.submit(worker_info, pure=False).result(timeout=60), *client.run(worker_info).values()]
+    except Exception as exc:  # anything here means the cluster cannot run the cells
+        raise ConfigError(
+            f"scheduler={scheduler!r}: the cluster cannot run engine code ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no worker answered within 60 s'}); start the "
+            "scheduler and every worker with this repository on PYTHONPATH (docs/sweeps.md)") from None
+    versions = sorted({info["engine_version"] for info in infos})
+    if versions != [ENGINE_VERSION]:
+        raise ConfigError(f"scheduler={scheduler!r}: workers run engine version(s) {versions}, this "
+                          f"machine {ENGINE_VERSION}; update the workers' code")
 
 
 def _worker_lost_errors() -> tuple[type[BaseException], ...]:
@@ -358,30 +384,20 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
         raise ConfigError(f"name={spec.name!r} is already a sweep with another grid or settings "
                           f"({spec_file}); choose another name")
     started = time.perf_counter()
-    atomic_write_json(spec_file, {"spec": spec.to_dict(), "checkpoint_root": checkpoint_root,
-                                  "cache_root": cache_root})
     rows = _starting_rows(spec, out)
-    _write_results(out, rows)
     cells = [c for c in spec.cells() if rows[c.key()]["status"] != "complete"]
     counts = {"kept": len(rows) - len(cells), "computed": 0, "cached": 0, "failed": 0, "worker_losses": 0}
-    done, stopped = counts["kept"], False
-    if cells:
-        with _parallel(backend, n_jobs, scheduler, torch_threads) as parallel:
+    stopped = False
+    # Connect first, so a sweep refused by its cluster writes nothing.
+    with _parallel(backend, n_jobs, scheduler, torch_threads) if cells else contextlib.nullcontext() as parallel:
+        atomic_write_json(spec_file, {"spec": spec.to_dict(), "checkpoint_root": checkpoint_root,
+                                      "cache_root": cache_root})
+        _write_results(out, rows)
+        if cells:
             outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache),
                                  counts)
             try:
-                for row in outcomes:
-                    row = _check_visible(row)
-                    rows[row["key"]].update(row)
-                    _write_results(out, rows)
-                    done += 1
-                    status = row["status"]
-                    counts["failed" if status != "complete" else "cached" if row.get("cached") else "computed"] += 1
-                    if on_cell:
-                        on_cell(rows[row["key"]], done, len(rows))
-                    if should_stop and should_stop() and done < len(rows):
-                        stopped = True
-                        break
+                stopped = _record(outcomes, rows, out, counts, on_cell, should_stop)
             finally:
                 outcomes.close()
     return {"name": spec.name, "sweep_dir": str(out), "status": "stopped" if stopped else "finished",
@@ -389,6 +405,23 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
             **counts, "backend": backend, "jobs": n_jobs if backend == "loky" else None,
             "scheduler": scheduler, "checkpoint_root": checkpoint_root,
             "seconds": time.perf_counter() - started}
+
+
+def _record(outcomes, rows: dict, out: Path, counts: dict, on_cell, should_stop) -> bool:
+    """Write each finished cell into results.csv at once; True if stopped early."""
+    done = counts["kept"]
+    for row in outcomes:
+        row = _check_visible(row)
+        rows[row["key"]].update(row)
+        _write_results(out, rows)
+        done += 1
+        kind = "failed" if row["status"] != "complete" else "cached" if row.get("cached") else "computed"
+        counts[kind] += 1
+        if on_cell:
+            on_cell(rows[row["key"]], done, len(rows))
+        if should_stop and should_stop() and done < len(rows):
+            return True
+    return False
 
 
 def _check_visible(row: dict) -> dict:

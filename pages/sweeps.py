@@ -94,7 +94,7 @@ def show_progress() -> None:
         st.caption(f"last: {last['strategy']} amount {last['amount']:g} depth {last['depth']} "
                    f"width {last['width']} seed {last['seed']} → {last['status']}")
     if running:
-        if st.button("Stop after the current cells", disabled=job["stop"].is_set()):
+        if st.button("Stop when the next cell finishes", disabled=job["stop"].is_set()):
             job["stop"].set()
         return
     if job["error"]:

@@ -159,9 +159,9 @@ base = alt.Chart(curve).encode(
     x=alt.X("sparsity:Q", title="final sparsity"), color=alt.Color("strategy:N"))
 st.altair_chart(
     base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", title=f"{metric} (mean over seeds)", scale=alt.Scale(zero=False)),
+        y=alt.Y("mean:Q", title=f"{metric} (mean over seeds)"),
         tooltip=["strategy", "amount", "sparsity", "mean", "std", "seeds"])
-    + base.mark_errorbar().encode(y="low:Q", y2="high:Q"),
+    + base.mark_errorbar().encode(y=alt.Y("low:Q", title=f"{metric} (mean over seeds)"), y2="high:Q"),
     width="stretch")
 st.caption("Error bars: ± one standard deviation over seeds (0 with a single seed).")
 
@@ -178,13 +178,17 @@ if first == second or gap.empty:
 else:
     heat = alt.Chart(gap).encode(x=alt.X("amount:O", title="amount cut per step"),
                                  y=alt.Y("depth:O", title="depth"))
-    st.altair_chart(
-        heat.mark_rect().encode(
-            color=alt.Color("gap:Q", title=f"{first} − {second}",
-                            scale=alt.Scale(scheme="redblue", domainMid=0)),
-            tooltip=["depth", "amount", "gap", "gap_std", "seeds"])
-        + heat.mark_text(baseline="middle").encode(text=alt.Text("gap:Q", format="+.3f")),
-        width="stretch")
+    cells = heat.mark_rect().encode(
+        color=alt.Color("gap:Q", title=f"{first} − {second}",
+                        scale=alt.Scale(scheme="redblue", domainMid=0)),
+        tooltip=["depth", "amount", "gap", "gap_std", "seeds"])
+    labels = heat.mark_text(baseline="middle").encode(
+        text=alt.Text("gap:Q", format="+.3f"),
+        # white on the darkest cells, so every label stays readable
+        color=alt.condition(f"abs(datum.gap) > {0.6 * gap.gap.abs().max()}",
+                            alt.value("white"), alt.value("black")))
+    st.altair_chart((cells + labels).properties(height=alt.Step(40)),
+                    width="stretch")
     st.caption(f"{metric} of {first} minus {second}, paired by seed, mean over seeds (width {width}).")
 
 st.subheader("Per-layer sparsity pattern")

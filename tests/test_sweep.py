@@ -177,6 +177,12 @@ def test_killed_sweep_process_loses_no_finished_cell(tmp_path, capsys):
     assert report["computed"] + report["cached"] == 12 - complete
 
 
+def test_should_stop_ends_the_sweep_with_pending_cells():
+    report = run_sweep(spec("stop", seeds=[0]), n_jobs=1, should_stop=lambda: True)
+    assert (report["status"], report["complete"]) == ("stopped", 1)
+    assert (load_sweep("stop")["results"].status == "pending").sum() == 3
+
+
 def test_failed_cells_are_recorded_and_retried(tmp_path):
     # plain SGD at lr 10 on a one-hidden-layer net reliably overflows to a NaN loss
     diverging = spec("nan", depths=[1, 2], strategies=["global"], amounts=[0.5], seeds=[0],

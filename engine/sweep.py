@@ -60,8 +60,9 @@ RESULT_COLUMNS = ["cell", "key", "strategy", "amount", "depth", "width", "seed",
                   "final_sparsity", "final_val_acc", "best_val_acc", "test_acc", "best_test_acc",
                   "nonzero_params", "total_params", "seconds", "cached", "worker", "run_id", "run_dir"]
 SCHEDULER_PATTERN = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
-# A worker lost twice running the same cell alone is recorded as lost; a worker lost this
-# many times while no cell had started ends the remaining cells as lost.
+# After a lost worker, the cells that had started are retried alone; one that loses its
+# worker again is recorded as lost. Lost this many times in a row with no cell started,
+# the remaining cells are recorded as lost.
 MAX_UNEXPLAINED_LOSSES = 3
 
 

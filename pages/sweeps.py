@@ -33,6 +33,8 @@ def run_job(job: dict, spec: SweepSpec, jobs: int) -> None:
 
     try:
         job["report"] = run_sweep(spec, n_jobs=jobs, on_cell=on_cell, should_stop=job["stop"].is_set)
+    except ConfigError as exc:  # e.g. the name is taken by another grid
+        job["error"] = str(exc)
     except Exception as exc:  # shown on the page instead of dying silently in the thread
         job["error"] = f"{type(exc).__name__}: {exc}"
 
@@ -52,9 +54,11 @@ def job_running() -> bool:
 
 with st.expander("Launch a small sweep", expanded=not list_sweeps()):
     with st.form("launch"):
-        name = st.text_input("Name", value="small-sweep", key="sweep_name", help="folder under checkpoints/_sweeps/")
+        name = st.text_input("Name", value="small-sweep", key="sweep_name",
+                             help="folder under checkpoints/_sweeps/")
         left, right = st.columns(2)
-        strategies = left.multiselect("Strategies", list(STRATEGIES), default=["layerwise", "global"], key="strategies")
+        strategies = left.multiselect("Strategies", list(STRATEGIES), default=["layerwise", "global"],
+                                      key="strategies")
         amounts = right.multiselect("Amounts cut per step", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
                                     default=[0.2, 0.5], key="amounts")
         depths = left.multiselect("Depths", [1, 2, 3, 4, 6, 8, 12, 16], default=[2, 4], key="depths")

@@ -180,16 +180,18 @@ gap = gap[gap.width == width]
 if first == second or gap.empty:
     st.info("Pick two different strategies that both have complete cells at the same settings.")
 else:
+    largest = max(gap.gap.abs().max(), 1e-9)
     heat = alt.Chart(gap).encode(x=alt.X("amount:O", title="amount cut per step"),
                                  y=alt.Y("depth:O", title="depth"))
     cells = heat.mark_rect().encode(
         color=alt.Color("gap:Q", title=f"{first} − {second}",
-                        scale=alt.Scale(scheme="redblue", domainMid=0)),
+                        # symmetric, so a tiny gap is pale whichever its sign
+                        scale=alt.Scale(scheme="redblue", domain=[-largest, largest])),
         tooltip=["depth", "amount", "gap", "gap_std", "seeds"])
     labels = heat.mark_text(baseline="middle").encode(
         text=alt.Text("gap:Q", format="+.3f"),
         # white on the darkest cells, so every label stays readable
-        color=alt.condition(f"abs(datum.gap) > {0.6 * gap.gap.abs().max()}",
+        color=alt.condition(f"abs(datum.gap) > {0.6 * largest}",
                             alt.value("white"), alt.value("black")))
     st.altair_chart((cells + labels).properties(height=alt.Step(40)),
                     width="stretch")

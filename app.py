@@ -13,6 +13,8 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare strategies", icon=":material/compare_arrows:"),
     st.Page("pages/layers.py", title="Where does it cut?", icon=":material/stacked_bar_chart:"),
     st.Page("pages/inspector.py", title="Checkpoint inspector", icon=":material/search:"),
+    st.Page("pages/efficiency.py", title="What sparsity buys", icon=":material/speed:"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
     st.Page("pages/tutorial.py", title="torch.nn.utils.prune tutorial", icon=":material/school:"),
 ]
 

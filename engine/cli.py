@@ -6,6 +6,7 @@
     python -m engine strategies    the registered strategies, plug-ins included
     python -m engine sensitivity PATH   each layer of a checkpoint pruned alone
     python -m engine lottery-control RUN_DIR   a lottery ticket vs. its mask on random weights
+    python -m engine sweep SPEC    a grid of runs; a line per finished cell, then ONE JSON object
 
 Bad settings and bad files exit non-zero with one line naming the problem."""
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .plugins import load_plugins
 from .pruning import STRATEGIES, prunable_parameters
 from .schedules import SCHEDULES
 from .sensitivity import GRID, amounts_for_target, sensitivity_table
+from .sweep import AXES, SweepSpec, read_spec_file, run_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     sensitivity_parser.add_argument("--json", action="store_true")
     lottery_parser = commands.add_parser("lottery-control", help="ticket vs. same mask on random weights")
     lottery_parser.add_argument("run_dir")
+    _add_sweep_command(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "inspect":
             return _inspect(args.path, args.json)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "run":
             config = _config(args, args.strategy)
             result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
@@ -239,3 +244,89 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # e.g. --device cuda without a GPU
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+# --- sweep ---------------------------------------------------------------------------------------
+SWEEP_LIST_TYPES = {"strategies": str, "amounts": float, "depths": int, "widths": int, "seeds": int}
+
+
+def _add_sweep_command(commands) -> None:
+    """Every grid and run option defaults to 'not given', so a spec file's values stand
+    unless the command line names them."""
+    sweep = commands.add_parser("sweep", help="a grid of runs, in parallel (loky) or on a Dask cluster",
+                                argument_default=argparse.SUPPRESS)
+    sweep.add_argument("spec", nargs="?", help="a .yaml, .toml or .json grid (optional with the lists below)")
+    sweep.add_argument("--name", help="folder under checkpoints/_sweeps/ (default: the spec's name)")
+    sweep.add_argument("--backend", default="loky", help="loky (this machine) | dask (a cluster)")
+    sweep.add_argument("--jobs", type=int, default=None, help="loky worker processes (default: cores)")
+    sweep.add_argument("--scheduler", default=None, help="Dask scheduler address, tcp://HOST:PORT")
+    sweep.add_argument("--shared-dir", default=None,
+                       help="a directory every worker mounts at the same path; runs and cache go there")
+    sweep.add_argument("--torch-threads", type=int, default=1, help="torch threads per cell")
+    sweep.add_argument("--no-cache", action="store_true", default=False, help="recompute every cell")
+    for plural in AXES:
+        sweep.add_argument(f"--{plural}", help=f"comma-separated list, e.g. --{plural} "
+                           + {"strategies": "layerwise,global", "amounts": "0.2,0.5", "depths": "2,4",
+                              "widths": "32", "seeds": "0,1"}[plural])
+    for name in ("dataset", "data_path", "optimizer", "device"):
+        sweep.add_argument(f"--{name.replace('_', '-')}")
+    for name in ("rows", "cycles", "warmup_epochs", "epochs_per_cycle", "batch_size"):
+        sweep.add_argument(f"--{name.replace('_', '-')}", type=int)
+    for name in ("lr", "finetune_lr_factor"):
+        sweep.add_argument(f"--{name.replace('_', '-')}", type=float)
+    sweep.add_argument("--no-prune-output", dest="prune_output", action="store_const", const=False)
+    sweep.add_argument("--prune-biases", action="store_const", const=True)
+    sweep.add_argument("--option", action="append", metavar="KEY=VALUE",
+                       help="strategy-specific option for every cell (repeatable)")
+
+
+def _parse_list(plural: str, text: str) -> list:
+    kind = SWEEP_LIST_TYPES[plural]
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return [kind(item) for item in items]
+    except ValueError:
+        raise ConfigError(f"--{plural} {text!r} is invalid: give comma-separated "
+                          f"{'integers' if kind is int else 'numbers'}") from None
+
+
+def _sweep_spec(args) -> SweepSpec:
+    given = vars(args)
+    values = read_spec_file(args.spec) if given.get("spec") else {}
+    for plural in AXES:
+        if plural in given:
+            values[plural] = _parse_list(plural, given[plural])
+    known = set(RunConfig.__dataclass_fields__) - set(AXES.values())
+    values.update({k: v for k, v in given.items() if k in known})
+    if "option" in given:
+        values["extra"] = {**values.get("extra", {}), **dict(_parse_option(o) for o in given["option"])}
+    default_name = Path(args.spec).stem if given.get("spec") else None
+    return SweepSpec.from_dict(values, name=given.get("name") or values.get("name") or default_name)
+
+
+def _print_cell(row: dict, done: int, total: int) -> None:
+    settings = f"{row['strategy']} a={row['amount']:g} d={row['depth']} w={row['width']} seed={row['seed']}"
+    if row["status"] == "complete":
+        outcome = (f"test_acc {row['test_acc']:.4f}  sparsity {row['final_sparsity']:.4f}  "
+                   f"{row['seconds']:.1f}s{' (cached)' if row.get('cached') else ''}")
+    else:
+        outcome = row["error"]
+    print(f"[{done}/{total}] {row['status']:<8} {settings}  {outcome}", flush=True)
+
+
+def _sweep(args) -> int:
+    spec = _sweep_spec(args)
+    try:
+        report = run_sweep(spec, backend=args.backend, n_jobs=args.jobs, scheduler=args.scheduler,
+                           shared_dir=args.shared_dir, torch_threads=args.torch_threads,
+                           use_cache=not args.no_cache, on_cell=_print_cell)
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are saved; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. the Dask scheduler went away mid-sweep
+        print(f"error: {type(exc).__name__}: {exc}; finished cells are saved, run again to resume",
+              file=sys.stderr)
+        return 1
+    print(json.dumps(report))
+    return 0 if report["complete"] == report["cells"] else 1

@@ -20,3 +20,7 @@ def plugins_dir() -> Path:
     """User pruning methods: every ``*.py`` here is loaded (engine/plugins.py)."""
     default = Path(__file__).resolve().parents[1] / "plugins"
     return Path(os.environ.get("PRUNING_EXPLORER_PLUGINS", default))
+
+
+def sweeps_dir() -> Path:
+    return checkpoint_dir() / "_sweeps"

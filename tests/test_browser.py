@@ -17,7 +17,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 PAGES = {"home": "", "explorer": "explorer", "compare": "compare", "layers": "layers",
-         "tutorial": "tutorial", "inspector": "inspector"}
+         "efficiency": "efficiency", "sweeps": "sweeps", "tutorial": "tutorial",
+         "inspector": "inspector"}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 pytestmark = [pytest.mark.browser,
@@ -139,3 +140,10 @@ def test_slider_link_and_a_tiny_run_with_charts(server, page):
         settle(page)
         assert page.get_by_test_id("stVegaLiteChart").count() >= 2
         check(page, f"{name}-after-run")
+    page.goto(f"{server}/efficiency")
+    settle(page)
+    assert page.get_by_test_id("stDataFrame").count() >= 2  # sizes and agreement tables
+    page.get_by_role("button", name=re.compile("Measure latency")).click()
+    settle(page)
+    assert page.get_by_test_id("stDataFrame").count() >= 3  # + the measured latencies
+    check(page, "efficiency-after-run")

@@ -1,0 +1,213 @@
+"""Sweeps: launch a small grid of runs on this machine, and open any finished sweep.
+
+The sweep runs in a background thread (cells in loky worker processes); a fragment
+polls its progress, so the page stays responsive. Larger sweeps and Dask clusters:
+``python -m engine sweep`` (docs/sweeps.md)."""
+from __future__ import annotations
+
+import os
+import threading
+
+import altair as alt
+import streamlit as st
+
+from engine.config import ConfigError
+from engine.paths import sweeps_dir
+from engine.pruning import STRATEGIES
+from engine.sweep import (METRICS, SweepSpec, accuracy_vs_sparsity, layer_pattern, list_sweeps,
+                          load_sweep, run_sweep, strategy_gap)
+
+PAGE_MAX_CELLS = 48
+CORES = os.cpu_count() or 1
+
+st.title("Sweeps")
+st.caption("A grid of prune → fine-tune runs: strategy × amount × depth × width × seed. "
+           "Each cell is a normal cached run; a finished cell is never recomputed.")
+
+
+# --- launching -----------------------------------------------------------------------------------
+def run_job(job: dict, spec: SweepSpec, jobs: int) -> None:
+    """Runs in a background thread: no Streamlit calls here, only the job dict."""
+    def on_cell(row, done, total):
+        job.update(done=done, total=total, last=row)
+
+    try:
+        job["report"] = run_sweep(spec, n_jobs=jobs, on_cell=on_cell, should_stop=job["stop"].is_set)
+    except ConfigError as exc:  # e.g. the name is taken by another grid
+        job["error"] = str(exc)
+    except Exception as exc:  # shown on the page instead of dying silently in the thread
+        job["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def launch(spec: SweepSpec, jobs: int) -> None:
+    job = {"name": spec.name, "done": 0, "total": len(spec.cells()), "last": None,
+           "report": None, "error": None, "stop": threading.Event()}
+    job["thread"] = threading.Thread(target=run_job, args=(job, spec, jobs), daemon=True)
+    job["thread"].start()
+    st.session_state.sweep_job = job
+
+
+def job_running() -> bool:
+    job = st.session_state.get("sweep_job")
+    return bool(job) and job["thread"].is_alive()
+
+
+with st.expander("Launch a small sweep", expanded=not list_sweeps()):
+    with st.form("launch"):
+        name = st.text_input("Name", value="small-sweep", key="sweep_name",
+                             help="folder under checkpoints/_sweeps/")
+        left, right = st.columns(2)
+        strategies = left.multiselect("Strategies", list(STRATEGIES), default=["layerwise", "global"],
+                                      key="strategies")
+        amounts = right.multiselect("Amounts cut per step", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+                                    default=[0.2, 0.5], key="amounts")
+        depths = left.multiselect("Depths", [1, 2, 3, 4, 6, 8, 12, 16], default=[2, 4], key="depths")
+        widths = right.multiselect("Widths", [16, 32, 64, 128, 256], default=[32], key="widths")
+        seeds = left.number_input("Seeds (0 … n−1)", min_value=1, max_value=5, value=2, key="seeds")
+        dataset = right.selectbox("Data set", ["digits", "synthetic", "covertype"], key="dataset")
+        cycles = left.number_input("Prune cycles", min_value=0, max_value=20, value=3, key="cycles")
+        warmup = right.number_input("Warm-up epochs", min_value=0, max_value=50, value=3, key="warmup")
+        epochs = left.number_input("Fine-tune epochs per cycle", min_value=0, max_value=20, value=2, key="epochs")
+        jobs = right.number_input("Worker processes", min_value=1, max_value=CORES, value=CORES, key="jobs")
+        submitted = st.form_submit_button("Launch sweep", disabled=job_running())
+    if submitted:
+        try:
+            spec = SweepSpec.from_dict({
+                "strategies": strategies, "amounts": sorted(amounts), "depths": sorted(depths),
+                "widths": sorted(widths), "seeds": list(range(int(seeds))), "dataset": dataset,
+                "cycles": int(cycles), "warmup_epochs": int(warmup), "epochs_per_cycle": int(epochs),
+            }, name=name.strip())
+            cells = len(spec.cells())
+            if cells > PAGE_MAX_CELLS:
+                raise ConfigError(f"the grid has {cells} cells; this page runs at most {PAGE_MAX_CELLS} "
+                                  "(use `python -m engine sweep` for larger sweeps)")
+            launch(spec, int(jobs))
+        except ConfigError as exc:
+            st.error(str(exc))
+
+
+def show_progress() -> None:
+    job = st.session_state.get("sweep_job")
+    if not job:
+        return
+    running = job["thread"].is_alive()
+    st.progress(job["done"] / max(job["total"], 1),
+                text=f"sweep {job['name']}: {job['done']} of {job['total']} cells finished")
+    last = job["last"]
+    if last is not None and running:
+        st.caption(f"last: {last['strategy']} amount {last['amount']:g} depth {last['depth']} "
+                   f"width {last['width']} seed {last['seed']} → {last['status']}")
+    if running:
+        if st.button("Stop when the next cell finishes", disabled=job["stop"].is_set()):
+            job["stop"].set()
+        return
+    if job["error"]:
+        st.error(f"the sweep stopped: {job['error']}")
+    elif job["report"]:
+        report = job["report"]
+        st.success(f"sweep {report['name']} {report['status']}: {report['complete']} of "
+                   f"{report['cells']} cells complete ({report['computed']} computed, "
+                   f"{report['cached']} from the cache, {report['failed']} failed)")
+    if not job.get("shown"):  # once finished, reload the page so the sweep can be opened
+        job["shown"] = True
+        st.session_state.open_sweep = job["name"]
+        st.rerun()
+
+
+st.fragment(run_every=1.0 if job_running() else None)(show_progress)()
+
+
+# --- opening a sweep -------------------------------------------------------------------------------
+@st.cache_data(max_entries=8)
+def sweep_tables(name: str, stamp: float):
+    """The sweep and its per-layer pattern (which reads every cell's layers.csv); the
+    results file's modification time is part of the key, so a growing sweep reloads."""
+    sweep = load_sweep(name)
+    return sweep, layer_pattern(sweep["results"])
+
+
+names = list_sweeps()
+if not names:
+    st.info("No sweeps yet: launch one above, or run `python -m engine sweep SPEC`.")
+    st.stop()
+if st.session_state.get("open_sweep") not in names:
+    st.session_state.open_sweep = names[-1]
+name = st.selectbox("Open a sweep", names, key="open_sweep")
+try:
+    sweep, pattern = sweep_tables(name, (sweeps_dir() / name / "results.csv").stat().st_mtime)
+except (ConfigError, OSError) as exc:
+    st.error(str(exc))
+    st.stop()
+
+results = sweep["results"]
+status = results.status.value_counts()
+st.caption(f"{len(results)} cells: " + ", ".join(f"{n} {s}" for s, n in status.items())
+           + f" · runs under {sweep.get('checkpoint_root', '?')}")
+if not (results.status == "complete").any():
+    st.info("No cell of this sweep is complete yet.")
+    st.dataframe(results, hide_index=True)
+    st.stop()
+
+metric = st.selectbox("Accuracy", METRICS, format_func=lambda m: m.replace("_", " "))
+done = results[results.status == "complete"]
+left, middle, right = st.columns(3)
+width = left.selectbox("Width", sorted(done.width.unique()))
+depth = middle.selectbox("Depth", sorted(done.depth.unique()))
+amount = right.selectbox("Amount (layer pattern)", sorted(done.amount.unique()))
+
+st.subheader("Accuracy vs sparsity")
+curve = accuracy_vs_sparsity(results, metric)
+curve = curve[(curve.width == width) & (curve.depth == depth)].assign(
+    low=lambda f: f["mean"] - f["std"], high=lambda f: f["mean"] + f["std"])
+base = alt.Chart(curve).encode(
+    x=alt.X("sparsity:Q", title="final sparsity"), color=alt.Color("strategy:N"))
+st.altair_chart(
+    base.mark_line(point=True).encode(
+        y=alt.Y("mean:Q", title=f"{metric} (mean over seeds)"),
+        tooltip=["strategy", "amount", "sparsity", "mean", "std", "seeds"])
+    + base.mark_errorbar().encode(y=alt.Y("low:Q", title=f"{metric} (mean over seeds)"), y2="high:Q"),
+    width="stretch")
+st.caption("Error bars: ± one standard deviation over seeds (0 with a single seed).")
+
+st.subheader("Accuracy gap between two strategies")
+present = sorted(done.strategy.unique())
+left, right = st.columns(2)
+first = left.selectbox("First", present, index=present.index("global") if "global" in present else 0)
+second = right.selectbox("minus", present,
+                         index=present.index("layerwise") if "layerwise" in present else min(1, len(present) - 1))
+gap = strategy_gap(results, metric, first, second)
+gap = gap[gap.width == width]
+if first == second or gap.empty:
+    st.info("Pick two different strategies that both have complete cells at the same settings.")
+else:
+    largest = max(gap.gap.abs().max(), 1e-9)
+    heat = alt.Chart(gap).encode(x=alt.X("amount:O", title="amount cut per step"),
+                                 y=alt.Y("depth:O", title="depth"))
+    cells = heat.mark_rect().encode(
+        color=alt.Color("gap:Q", title=f"{first} − {second}",
+                        # symmetric, so a tiny gap is pale whichever its sign
+                        scale=alt.Scale(scheme="redblue", domain=[-largest, largest])),
+        tooltip=["depth", "amount", "gap", "gap_std", "seeds"])
+    labels = heat.mark_text(baseline="middle").encode(
+        text=alt.Text("gap:Q", format="+.3f"),
+        # white on the darkest cells, so every label stays readable
+        color=alt.condition(f"abs(datum.gap) > {0.6 * largest}",
+                            alt.value("white"), alt.value("black")))
+    st.altair_chart((cells + labels).properties(height=alt.Step(40)),
+                    width="stretch")
+    st.caption(f"{metric} of {first} minus {second}, paired by seed, mean over seeds (width {width}).")
+
+st.subheader("Per-layer sparsity pattern")
+layers = pattern[(pattern.width == width) & (pattern.depth == depth) & (pattern.amount == amount)]
+if layers.empty:
+    st.info("No per-layer table for these settings.")
+else:
+    order = layers.sort_values("position").layer.drop_duplicates().tolist()
+    st.altair_chart(
+        alt.Chart(layers).mark_line(point=True).encode(
+            x=alt.X("layer:N", sort=order), y=alt.Y("sparsity:Q", title="final sparsity (mean over seeds)"),
+            color="strategy:N", tooltip=["strategy", "layer", "sparsity", "std", "seeds"]),
+        width="stretch")
+
+st.subheader("Cells")
+st.dataframe(results.drop(columns=["key", "run_dir"]), hide_index=True)

@@ -46,4 +46,9 @@ st.markdown(
     "sparsity, and which layers are cut.\n"
     "- **Compare strategies**: two or three strategies side by side from the same start.\n"
     "- **Where does it cut?**: per-layer sparsity and weight magnitudes of any run, cycle by cycle.\n"
-    "- **Checkpoint inspector**: open any saved model state (or upload one) and look inside.")
+    "- **Checkpoint inspector**: open any saved model state (or upload one) and look inside.\n"
+    "- **What sparsity buys**: bytes on disk and inference time of a pruned model in every "
+    "form (sparse, shrunk, INT8), measured.\n"
+    "- **Sweeps**: a grid of runs (strategy × amount × depth × width × seed) with error bars.\n"
+    "- **torch.nn.utils.prune tutorial**: PyTorch's pruning tutorial, step by step, on real "
+    "modules.")

@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024, help="the engine's batch size")
     parser.add_argument("--reference-batch-size", type=int, default=256)
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA) | fp32 | bf16")
-    parser.add_argument("--fused", action="store_true", default=None,
-                        help="fused optimizer on the CPU in fp32 too (automatic on CUDA and with bf16)")
+    parser.add_argument("--no-fused", dest="fused", action="store_false",
+                        help="foreach optimizer kernels instead of the default fused ones")
     parser.add_argument("--repeats", type=int, default=2, help="timings per loop; the best is kept")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")

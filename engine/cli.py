@@ -65,8 +65,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--device", default=d.device, help="auto | cpu | cuda")
     parser.add_argument("--precision", default=d.precision, help="auto | fp32 | bf16 (autocast)")
-    parser.add_argument("--fused-optimizer", choices=("auto", "on", "off"), default="auto",
-                        help="fused Adam/AdamW/SGD kernels (auto: on CUDA and with bf16)")
+    parser.add_argument("--no-fused-optimizer", dest="fused_optimizer", action="store_false",
+                        help="foreach optimizer kernels instead of fused ones")
     parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                         help="CUDA: run every training step eagerly")
     parser.add_argument("--no-tf32", dest="tf32", action="store_false",
@@ -98,7 +98,7 @@ def _config(args, strategy: str) -> RunConfig:
         seed=args.seed, device=args.device, extra=dict(_parse_option(o) for o in args.option),
         schedule=args.schedule, target_sparsity=args.target_sparsity, rewind_epoch=args.rewind_epoch,
         precision=args.precision,
-        fused_optimizer={"auto": None, "on": True, "off": False}[args.fused_optimizer],
+        fused_optimizer=args.fused_optimizer,
         cuda_graphs=args.cuda_graphs, tf32=args.tf32, num_threads=args.num_threads,
     ).validate()
 

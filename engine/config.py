@@ -50,7 +50,7 @@ class RunConfig:
     # Speed: each fast path is used where it helps (see engine.training.fast_paths); these
     # switch them off. cuda_graphs and tf32 only act on CUDA.
     precision: str = "auto"          # auto (bf16 autocast on a bf16 GPU, else fp32) | fp32 | bf16
-    fused_optimizer: bool | None = None  # None: fused on CUDA and with bf16; True/False: always/never
+    fused_optimizer: bool = True    # fused Adam/AdamW/SGD kernels; False: foreach
     cuda_graphs: bool = True
     tf32: bool = True
     num_threads: int | None = None   # torch.set_num_threads for training; None = torch's default
@@ -106,10 +106,7 @@ class RunConfig:
         _choice("precision", self.precision, PRECISIONS)
         if self.num_threads is not None:
             _int_range("num_threads", self.num_threads, 1, 1024)
-        if self.fused_optimizer is not None and not isinstance(self.fused_optimizer, bool):
-            raise ConfigError(f"fused_optimizer={self.fused_optimizer!r} is invalid: must be "
-                              "true, false or null (automatic)")
-        for name in ("prune_output", "prune_biases", "cuda_graphs", "tf32"):
+        for name in ("prune_output", "prune_biases", "cuda_graphs", "tf32", "fused_optimizer"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: must be true or false")
         if not isinstance(self.extra, dict):

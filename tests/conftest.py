@@ -10,6 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+# Streamlit's AppTest runs a page as the module __main__ and leaves it there; a later
+# test that spawns processes (a Dask LocalCluster) would then re-run that page in each
+# child. Every test starts from pytest's own __main__.
+PYTEST_MAIN = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    yield
+    sys.modules["__main__"] = PYTEST_MAIN
+
+
 @pytest.fixture(autouse=True)
 def isolated_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNING_EXPLORER_CACHE", str(tmp_path / "cache"))

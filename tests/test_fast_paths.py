@@ -70,16 +70,16 @@ def test_epoch_mean_loss_counts_every_row_once(digits):
     assert acc == pytest.approx(evaluate(model, x, y)[1])
 
 
-def test_cpu_defaults_are_plain_fp32_and_speedups_are_opt_in():
+def test_cpu_defaults_are_fp32_with_a_fused_optimizer_and_bf16_is_opt_in():
     config = RunConfig(cuda_graphs=True, tf32=True).validate()
     cpu = torch.device("cpu")
     fast = fast_paths(config, cpu)
-    assert fast == FastPaths()  # CUDA-only paths unused, fp32, foreach optimizer: numbers unchanged
+    assert fast == FastPaths(fused_optimizer=True)  # CUDA-only paths unused, fp32
     assert fast.describe()["precision"] == "fp32"
+    assert fast_paths(config.replace(fused_optimizer=False), cpu) == FastPaths()
     assert fast_paths(config.replace(precision="bf16"), cpu) == FastPaths(
         autocast=torch.bfloat16, fused_optimizer=True)
     assert fast_paths(config.replace(precision="bf16", fused_optimizer=False), cpu).fused_optimizer is False
-    assert fast_paths(config.replace(fused_optimizer=True), cpu) == FastPaths(fused_optimizer=True)
 
 
 def test_fused_optimizer_on_cpu_matches_foreach(digits):
@@ -108,7 +108,7 @@ def test_num_threads_is_respected(tiny_config, keep_threads):
     ({"precision": "fp16"}, "precision='fp16' is invalid: must be one of auto, fp32, bf16"),
     ({"num_threads": 0}, "num_threads=0 is invalid: must be an integer in [1, 1024]"),
     ({"cuda_graphs": "yes"}, "cuda_graphs='yes' is invalid: must be true or false"),
-    ({"fused_optimizer": 1}, "fused_optimizer=1 is invalid: must be true, false or null"),
+    ({"fused_optimizer": 1}, "fused_optimizer=1 is invalid: must be true or false"),
 ])
 def test_speed_settings_are_validated(changes, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")
@@ -196,7 +196,7 @@ def test_cli_speed_flags(capsys, keep_threads):
     from engine.cli import main
 
     args = ["run", "--depth", "2", "--width", "16", "--cycles", "1", "--warmup-epochs", "1",
-            "--epochs-per-cycle", "1", "--precision", "bf16", "--fused-optimizer", "off",
+            "--epochs-per-cycle", "1", "--precision", "bf16", "--no-fused-optimizer",
             "--num-threads", "1", "--no-cuda-graphs", "--no-tf32"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

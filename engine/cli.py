@@ -16,19 +16,17 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from .cache import cached_run
 from .checkpoints import CheckpointError, load_checkpoint
 from .comparison import compare, default_name
 from .config import ConfigError, RunConfig
-from .data import DatasetError, load_dataset
+from .data import DatasetError
 from .experiment import RunFailed
 from .lottery import random_reinit_control
 from .plugins import load_plugins
-from .pruning import STRATEGIES, prunable_parameters
+from .pruning import STRATEGIES
 from .schedules import SCHEDULES
-from .sensitivity import GRID, amounts_for_target, sensitivity_table
+from .sensitivity import GRID, checkpoint_sensitivity
 from .sweep import AXES, SweepSpec, read_spec_file, run_sweep
 
 
@@ -149,24 +147,17 @@ def _inspect(path: str, as_json: bool) -> int:
 
 def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
     ckpt = load_checkpoint(path)
-    config = RunConfig.from_dict(ckpt.config) if ckpt.config else RunConfig()
-    data = load_dataset(config.dataset, config.rows, config.seed, config.data_path)
-    if data.n_features != ckpt.arch["in_features"] or data.n_classes != ckpt.arch["n_classes"]:
-        raise CheckpointError(f"{path}: its model takes {ckpt.arch['in_features']} features and "
-                              f"{ckpt.arch['n_classes']} classes, data set {config.dataset!r} has "
-                              f"{data.n_features} and {data.n_classes}")
-    model = ckpt.model()
-    params = prunable_parameters(model, config.prune_output, config.prune_biases)
-    masks = {name: ckpt.masks.get(name, torch.ones_like(p, dtype=torch.bool)) for name, p in params.items()}
-    table = sensitivity_table(model, params, masks, torch.from_numpy(data.x_val), torch.from_numpy(data.y_val))
-    remaining = {name: int(mask.sum()) for name, mask in masks.items()}
-    amounts = amounts_for_target(table, remaining, target) if target else None
+    try:
+        report = checkpoint_sensitivity(ckpt, target)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    table, amounts = report["table"], report["amounts"]
     if as_json:
         print(json.dumps({"path": path, "table": table, "amounts": amounts}))
         return 0
     print(f"validation accuracy with one layer pruned alone (L1; unpruned {table[0]['base_acc']:.4f})")
     print(f"{'layer':<12}" + "".join(f"{a:>7.0%}" for a in GRID))
-    for name in params:
+    for name in dict.fromkeys(r["layer"] for r in table):
         accs = [r["val_acc"] for r in table if r["layer"] == name]
         print(f"{name:<12}" + "".join(f"{acc:>7.3f}" for acc in accs))
     if amounts:

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
 from .data import DatasetError, covtype_local_path, load_dataset
-from .paths import cache_dir, checkpoint_dir
+from .paths import cache_dir
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
 EXACT_ATOL = 1e-4          # exact forms: logits within this of the dense model's
@@ -34,19 +34,6 @@ CHECK_MAX_SYNTHETIC_ROWS = 200_000  # larger synthetic sets are not regenerated 
 LATENCY_BATCHES = (1, 1024)
 LATENCY_THREADS = 1
 SEMI_STRUCTURED_MIN_DIM = 256  # smaller layers are not worth 2:4 kernels
-
-
-def runs_with_checkpoints(root: str | Path | None = None) -> dict[str, list[Path]]:
-    """{run id: its .pt files, final.pt first} for every run folder that has any."""
-    root = Path(root or checkpoint_dir())
-    if not root.is_dir():
-        return {}
-    runs = {}
-    for run_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        files = sorted(run_dir.glob("*.pt"), key=lambda p: (p.name != "final.pt", p.name))
-        if files:
-            runs[run_dir.name] = files
-    return runs
 
 
 # --- the forms ---------------------------------------------------------------------------------

@@ -67,3 +67,28 @@ def amounts_for_target(table: list[dict], remaining: dict[str, int], target: flo
             break
     scale = target * total / cut(chosen) if cut(chosen) else 0.0
     return {name: min(1.0, amount * scale) for name, amount in chosen.items()}
+
+
+def checkpoint_sensitivity(ckpt, target: float | None = None) -> dict:
+    """The sensitivity table of a saved model on its own validation split (reloaded from
+    the checkpoint's config), and, given ``target`` (a fraction of the remaining prunable
+    weights), the per-layer amounts that reach it. Returns {table, amounts, base_acc}."""
+    from .checkpoints import CheckpointError
+    from .config import RunConfig
+    from .data import load_dataset
+    from .pruning import prunable_parameters
+
+    config = RunConfig.from_dict(ckpt.config) if ckpt.config else RunConfig()
+    data = load_dataset(config.dataset, config.rows, config.seed, config.data_path)
+    if data.n_features != ckpt.arch["in_features"] or data.n_classes != ckpt.arch["n_classes"]:
+        raise CheckpointError(f"its model takes {ckpt.arch['in_features']} features and "
+                              f"{ckpt.arch['n_classes']} classes, data set {config.dataset!r} has "
+                              f"{data.n_features} and {data.n_classes}")
+    model = ckpt.model()
+    params = prunable_parameters(model, config.prune_output, config.prune_biases)
+    masks = {name: ckpt.masks.get(name, torch.ones_like(p, dtype=torch.bool)) for name, p in params.items()}
+    table = sensitivity_table(model, params, masks, torch.from_numpy(data.x_val),
+                              torch.from_numpy(data.y_val))
+    remaining = {name: int(mask.sum()) for name, mask in masks.items()}
+    amounts = amounts_for_target(table, remaining, target) if target else None
+    return {"table": table, "amounts": amounts, "base_acc": table[0]["base_acc"] if table else None}

@@ -17,6 +17,7 @@ from engine import analysis
 from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
 from engine.pruning import STRATEGIES
+from engine.schedules import SCHEDULES
 
 
 def _leave_pages_folder_mode() -> None:
@@ -157,11 +158,48 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
         values[control.name] = control.widget(container)
     values["rows"] = values["rows"] or None
     values.setdefault("strategy", base.strategy if base.strategy in STRATEGIES else next(iter(STRATEGIES)))
+    values.update(method_settings(container, values["strategy"] if strategy else None,
+                                  values["warmup_epochs"]))
     try:
         return base.replace(**values).validate()
     except ConfigError as exc:
         st.error(str(exc))
         return None
+
+
+def method_settings(container, strategy: str | None, warmup_epochs: int) -> dict:
+    """Schedule, lottery-ticket rewinding and the strategy's own options (the layer-collapse
+    guard, N and M, …), folded away: the defaults are the plain iterative study."""
+    bound = dict(bind="query-params")
+    with container.expander("Schedule, lottery ticket, options"):
+        schedule = st.selectbox(
+            "Schedule", SCHEDULES, key="schedule", **bound,
+            help="iterative: cut the amount above every cycle. one-shot: straight to the target "
+                 "sparsity at the first cut. gradual: Zhu & Gupta's cubic ramp to the target.")
+        changes = {"schedule": schedule, "target_sparsity": None, "rewind_epoch": None, "extra": {}}
+        if schedule != "iterative":
+            changes["target_sparsity"] = st.slider("Target sparsity", 0.05, 0.99, 0.9, 0.01,
+                                                   key="target_sparsity", **bound)
+        if st.checkbox("Lottery ticket: rewind the survivors after each cut", key="lottery", **bound,
+                       help="Frankle & Carbin: after every cut the surviving weights go back to "
+                            "their values after the chosen warm-up epoch (0 = the initial weights)."):
+            changes["rewind_epoch"] = st.number_input("Rewind to warm-up epoch", 0, max(warmup_epochs, 0),
+                                                      0, key="rewind_epoch", **bound)
+        options = STRATEGIES[strategy].options if strategy in STRATEGIES else {}
+        for key, (kind, low, high, default) in options.items():
+            step = 1 if kind is int else 0.01
+            value = st.number_input(f"{strategy}: {key}", kind(low), kind(min(high, 10**9)), kind(default),
+                                    kind(step), key=f"option_{key}", **bound,
+                                    help=OPTION_HELP.get(key))
+            if value != default:  # defaults stay out of the config: same cache key as no option
+                changes["extra"][key] = kind(value)
+    return changes
+
+
+OPTION_HELP = {
+    "min_keep": "Layer-collapse guard: every layer keeps at least this many weights (groups).",
+    "min_keep_fraction": "Layer-collapse guard: every layer keeps at least this fraction.",
+    "n": "N:M pattern: weights kept in every group", "m": "N:M pattern: group size (consecutive inputs)"}
 
 
 # --- checkpoints (one load per file, shared by reruns) --------------------------------------------

@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine import efficiency as eff
 from engine.checkpoints import CheckpointError, load_checkpoint
+from engine.runs import list_checkpoints, list_runs
 
 RUN, UPLOAD = "A run's checkpoint", "Upload a .pt file"
 EXPLANATION = """
@@ -55,7 +56,7 @@ if source == UPLOAD:
         st.stop()
     data, name = upload.getvalue(), upload.name
 else:
-    runs = eff.runs_with_checkpoints()
+    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}
     if not runs:
         st.info("No runs yet. Train one in the Explorer, or from a terminal:\n\n"
                 "`python -m engine run --dataset digits --depth 4 --width 128 --cycles 5`\n\n"
@@ -63,7 +64,9 @@ else:
         st.stop()
     left, right = st.columns(2)
     run_id = left.selectbox("Run", list(runs), key="run")
-    files = {p.name: p for p in runs[run_id]}
+    # final.pt first: the finished model is what one would deploy.
+    paths = sorted(list_checkpoints(runs[run_id]["run_dir"]), key=lambda p: p.name != "final.pt")
+    files = {p.name: p for p in paths}
     name = right.selectbox("Checkpoint", list(files), key="checkpoint")
     data = files[name].read_bytes()
 

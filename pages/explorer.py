@@ -104,6 +104,13 @@ def show(history, layers, total_params):
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
         right.vega_lite_chart(spec=common.heatmap(layers, config.cycles, height=330), width="stretch")
+        collapsed = analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()])
+        if collapsed:
+            right.warning(f"**Layer collapse**: {', '.join(collapsed)} "
+                          f"{'has' if len(collapsed) == 1 else 'have'} 99% or more of the weights cut: "
+                          "the network is all but cut in two there. A global strategy's "
+                          "layer-collapse guard (min_keep, under *Schedule, lottery ticket, options*) "
+                          "keeps a floor in every layer.")
 
 
 def render():

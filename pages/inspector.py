@@ -4,12 +4,14 @@ import hashlib
 from pathlib import Path
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from engine import analysis
 from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
 from engine.runs import checkpoint_label, list_checkpoints, list_runs
+from engine.sensitivity import checkpoint_sensitivity
 from pages import common
 
 st.title("Checkpoint inspector")
@@ -129,3 +131,40 @@ with right:
                "turns sparsity into smaller files.")
     st.download_button("Download this checkpoint", data, file_name=name,
                        mime="application/octet-stream", icon=":material/download:")
+
+st.subheader("Sensitivity analysis")
+st.caption("Each layer pruned alone (L1, the others untouched) at 10% … 95% of its remaining "
+           "weights, scored on the validation split: layers whose accuracy holds up can be cut "
+           "harder. The *sensitivity-guided* strategy uses exactly this table.")
+
+
+@st.cache_data(show_spinner="Pruning each layer alone at ten amounts…", max_entries=8)
+def sensitivity(digest: str, target: float, _ckpt):
+    return checkpoint_sensitivity(_ckpt, target)
+
+
+target = st.slider("Target: fraction of the remaining weights to cut overall", 0.1, 0.95, 0.5, 0.05,
+                   key="sensitivity_target")
+if st.button("Run the sensitivity analysis", key="sensitivity") or st.session_state.get("sensitivity_for") == digest:
+    st.session_state["sensitivity_for"] = digest  # keep showing it while the target moves
+    try:
+        report = sensitivity(digest, target, ckpt)
+    except (CheckpointError, DatasetError) as exc:
+        st.info(f"No sensitivity analysis: {exc}")
+    else:
+        frame = pd.DataFrame(report["table"])
+        left, right = st.columns([3, 2])
+        left.altair_chart(alt.Chart(frame).mark_line(point=True).encode(
+            x=alt.X("amount:Q", title="fraction of the layer's remaining weights cut", axis=alt.Axis(format="%")),
+            y=alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%")),
+            color=alt.Color("layer:N", sort=list(dict.fromkeys(frame.layer)), title=None),
+            tooltip=["layer:N", alt.Tooltip("amount:Q", format=".0%"), alt.Tooltip("val_acc:Q", format=".1%")],
+        ).properties(height=300), width="stretch")
+        amounts = pd.DataFrame({"layer": list(report["amounts"]),
+                                "amount to cut": [100 * a for a in report["amounts"].values()]})
+        right.markdown(f"**Per-layer amounts for {target:.0%} overall**")
+        right.dataframe(amounts, hide_index=True, width="stretch", column_config={
+            "amount to cut": st.column_config.ProgressColumn(format="%.0f%%", min_value=0, max_value=100)})
+        with st.expander("The layer × amount table"):
+            st.dataframe(frame.pivot(index="layer", columns="amount", values="val_acc")
+                         .reindex(list(dict.fromkeys(frame.layer))), width="stretch")

@@ -1,6 +1,5 @@
 """Every test gets its own cache/ and checkpoints/ roots, so tests never touch a user's
 runs and never see each other's cache."""
-import os
 import sys
 from pathlib import Path
 

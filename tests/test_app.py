@@ -14,7 +14,7 @@ from engine.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/explorer.py", "pages/compare.py", "pages/layers.py",
-         "pages/inspector.py"]
+         "pages/inspector.py", "pages/efficiency.py", "pages/sweeps.py", "pages/tutorial.py"]
 TINY = RunConfig(dataset="digits", depth=2, width=16, cycles=2, warmup_epochs=1,
                  epochs_per_cycle=1, amount=0.5, seed=0, strategy="global")
 TINY_QUERY = {"depth": "2", "width": "16", "cycles": "2", "warmup_epochs": "1",
@@ -50,7 +50,7 @@ def charts(at: AppTest) -> int:
 def test_every_page_renders_on_a_fresh_install(page):
     at = open_page(page)
     assert_fine(at)
-    if page != "pages/home.py":
+    if page not in ("pages/home.py", "pages/tutorial.py"):  # these need no runs
         assert at.info, "an empty state should offer what to do"
 
 
@@ -102,6 +102,32 @@ def test_explorer_tiny_run_completes_then_comes_back_from_the_cache():
     assert "No run with these settings yet" in texts(at) and not at.metric  # another config
     at.number_input(key="seed").set_value(0).run()
     assert {m.label: m.value for m in at.metric}["Overall sparsity"] == "75.0%"  # at once
+
+
+def run_in_explorer(**query) -> AppTest:
+    at = open_page("pages/explorer.py", **{**TINY_QUERY, **query})
+    assert_fine(at)
+    at.button[0].click().run()  # Run
+    job = at.session_state["explorer_job"]
+    assert job.join(120) and job.status == "done", job.message
+    return at.run()
+
+
+def test_explorer_schedule_lottery_and_strategy_options_reach_the_run():
+    at = run_in_explorer(schedule="one-shot", target_sparsity="0.8", lottery="true", seed="5")
+    assert_fine(at)
+    assert {m.label: m.value for m in at.metric}["Overall sparsity"] == "80.0%"
+    assert is_cached(TINY.replace(schedule="one-shot", target_sparsity=0.8, rewind_epoch=0, seed=5))
+    at = run_in_explorer(option_min_keep="7")  # global's layer-collapse guard
+    assert at.number_input(key="option_min_keep").value == 7
+    assert is_cached(TINY.replace(extra={"min_keep": 7}))
+    at = open_page("pages/explorer.py", **{**TINY_QUERY, "strategy": "layerwise"})
+    assert not [n for n in at.number_input if n.key.startswith("option_")]  # layerwise has none
+
+
+def test_explorer_warns_when_a_layer_collapses():
+    at = run_in_explorer(strategy="layerwise", amount="0.95", seed="2")
+    assert "Layer collapse" in texts(at) and "min_keep" in texts(at)
 
 
 def test_explorer_step_pauses_and_stop_stops():
@@ -174,6 +200,18 @@ def test_inspector_opens_a_run_checkpoint_and_switches_checkpoints(finished_run)
     assert list(layers.layer) == ["fc1", "fc2", "out"]
     assert any("test accuracy" in spec for spec in chart_specs(at))  # the confusion matrix
     assert at.get("download_button")
+
+
+def test_inspector_sensitivity_analysis_behind_a_button(finished_run):
+    at = open_page("pages/inspector.py")
+    assert not any("fraction of the layer's remaining weights" in spec for spec in chart_specs(at))
+    at.button(key="sensitivity").click().run()
+    assert_fine(at)
+    assert any("fraction of the layer's remaining weights" in spec for spec in chart_specs(at))
+    amounts = at.dataframe[1].value
+    assert list(amounts.layer) == ["fc1.weight", "fc2.weight", "out.weight"]
+    at.slider(key="sensitivity_target").set_value(0.8).run()  # stays shown, new amounts
+    assert at.dataframe[1].value["amount to cut"].tolist() != amounts["amount to cut"].tolist()
 
 
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:

@@ -140,6 +140,11 @@ def test_slider_link_and_a_tiny_run_with_charts(server, page):
         settle(page)
         assert page.get_by_test_id("stVegaLiteChart").count() >= 2
         check(page, f"{name}-after-run")
+    before = page.get_by_test_id("stVegaLiteChart").count()
+    page.get_by_role("button", name="Run the sensitivity analysis").click()
+    settle(page)
+    assert page.get_by_test_id("stVegaLiteChart").count() == before + 1
+    check(page, "inspector-sensitivity")
     page.goto(f"{server}/efficiency")
     settle(page)
     assert page.get_by_test_id("stDataFrame").count() >= 2  # sizes and agreement tables

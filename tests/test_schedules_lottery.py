@@ -3,6 +3,8 @@ sensitivity analysis: their defining numbers."""
 import json
 
 import pandas as pd
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -143,3 +145,17 @@ def test_sensitivity_guided_strategy_runs_and_cuts_the_amount(tiny_config):
     assert layers[layers.cycle == 1].sparsity.nunique() > 1  # uneven per-layer amounts
     summary = json.loads(open(f"{result['run_dir']}/summary.json").read())
     assert summary["status"] == "complete"
+
+
+def test_checkpoint_sensitivity_reaches_the_target_exactly(tiny_config):
+    from engine.checkpoints import load_checkpoint
+    from engine.sensitivity import checkpoint_sensitivity
+
+    result = run(tiny_config)
+    ckpt = load_checkpoint(Path(result["run_dir"]) / "final.pt")
+    report = checkpoint_sensitivity(ckpt, target=0.5)
+    assert len(report["table"]) == len(ckpt.masks) * len(GRID)
+    remaining = {name: int(mask.sum()) for name, mask in ckpt.masks.items()}
+    cut = sum(report["amounts"][name] * remaining[name] for name in remaining)
+    assert cut == pytest.approx(0.5 * sum(remaining.values()), rel=1e-6)
+    assert 0 <= report["base_acc"] <= 1

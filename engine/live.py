@@ -41,7 +41,7 @@ def prepare_process() -> int:
       browser's redraws. On a busy 2-core machine this matters most: two intra-op threads
       that must meet at every small matmul wait on each other whenever another process
       holds a core (an epoch of the default digits run measured 5-10x slower with 2 threads
-      than with 1; docs/benchmarks-app.md).
+      than with 1; docs/benchmarks.md, section 4).
     - The first optimizer built in a process imports torch._dynamo (2.5 s here); doing that
       on a background thread now keeps it out of the first Run.
 

@@ -16,7 +16,7 @@ from .config import ConfigError, RunConfig
 from .data import DataSplits, load_dataset
 from .models import MLP, pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
-from .training import Trainer, evaluate, make_optimizer
+from .training import Trainer, evaluate, fast_paths, make_optimizer
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
 
@@ -33,8 +33,9 @@ def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
     model = MLP(data.n_features, config.depth, config.width, data.n_classes).to(device)
     masks = {name: mask.to(device) for name, mask in masks.items()}
     apply_masks(model, masks)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr * config.finetune_lr_factor)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed)
+    fast = fast_paths(config, device)  # the same step as the ticket's run
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr * config.finetune_lr_factor, fast)
+    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
     trainer.set_masks(masks)
     for _ in range(epochs):
         trainer.train_epoch()

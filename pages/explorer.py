@@ -5,6 +5,7 @@ from engine import analysis
 from engine.cache import is_cached
 from engine.experiment import run_dir_for
 from engine.live import live_run
+from engine.lottery import random_reinit_control
 from engine.runs import load_run
 from pages import common
 
@@ -113,6 +114,27 @@ def show(history, layers, total_params):
                           "keeps a floor in every layer.")
 
 
+@st.cache_data(show_spinner="Training the same mask from fresh random weights…", max_entries=8)
+def reinit_control(run_dir: str, finished: float) -> dict:
+    """``finished`` (summary.json's mtime) keys the cache: a rerun of the ticket is new."""
+    return random_reinit_control(run_dir)
+
+
+def ticket_control(run_dir):
+    st.subheader("A winning ticket?")
+    st.caption("The lottery-ticket control: the final mask on freshly random weights, trained as "
+               "long as the ticket's last round. If the ticket wins, its rewound initial values "
+               "mattered, not just the mask.")
+    if st.button("Train the control", key="ticket_control") or st.session_state.get("ticket_for") == str(run_dir):
+        st.session_state["ticket_for"] = str(run_dir)
+        result = reinit_control(str(run_dir), (run_dir / "summary.json").stat().st_mtime)
+        tiles = st.columns(3)
+        tiles[0].metric("Ticket: test accuracy", f"{result['ticket_test_acc']:.1%}")
+        tiles[1].metric("Same mask, random weights", f"{result['reinit_test_acc']:.1%}",
+                        f"{result['reinit_test_acc'] - result['ticket_test_acc']:+.1%}")
+        tiles[2].metric("Sparsity", f"{result['sparsity']:.1%}")
+
+
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
@@ -131,6 +153,8 @@ def render():
         st.caption(f"From the run cache (trained in {summary['train_seconds']:.1f} s). Test accuracy: "
                    f"final {summary['test_acc']:.1%}, best-by-validation {summary['best_test_acc']:.1%}.")
         show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
+        if config.rewind_epoch is not None:
+            ticket_control(run_dir_for(config))
     else:
         common.empty_state("No run with these settings yet. Press **Run** to train the network, "
                            "then watch it being pruned and fine-tuned; **Step** goes one cycle at "

@@ -118,6 +118,10 @@ def test_explorer_schedule_lottery_and_strategy_options_reach_the_run():
     assert_fine(at)
     assert {m.label: m.value for m in at.metric}["Overall sparsity"] == "80.0%"
     assert is_cached(TINY.replace(schedule="one-shot", target_sparsity=0.8, rewind_epoch=0, seed=5))
+    at.button(key="ticket_control").click().run()  # the lottery-ticket control, same mask
+    assert_fine(at)
+    tiles = {m.label: m.value for m in at.metric}
+    assert {"Ticket: test accuracy", "Same mask, random weights"} <= set(tiles)
     at = run_in_explorer(option_min_keep="7")  # global's layer-collapse guard
     assert at.number_input(key="option_min_keep").value == 7
     assert is_cached(TINY.replace(extra={"min_keep": 7}))

@@ -17,6 +17,7 @@ from engine import analysis
 from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
 from engine.pruning import STRATEGIES
+from engine.runs import list_runs
 from engine.schedules import SCHEDULES
 
 
@@ -348,3 +349,14 @@ def follow(job, key: str, render: Callable[[], None]) -> None:
 
 def empty_state(message: str) -> None:
     st.info(message, icon=":material/science:")
+
+
+def runs_with_cuts(no_runs_message: str) -> dict[str, dict]:
+    """{run id: run} for the runs that have made a cut (so have checkpoints), newest first;
+    with none, an empty state pointing to the Explorer, and the page stops there."""
+    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}
+    if not runs:
+        empty_state(no_runs_message)
+        st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")
+        st.stop()
+    return runs

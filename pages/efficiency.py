@@ -8,7 +8,8 @@ import streamlit as st
 
 from engine import efficiency as eff
 from engine.checkpoints import CheckpointError, load_checkpoint
-from engine.runs import list_checkpoints, list_runs
+from engine.runs import list_checkpoints
+from pages import common
 
 RUN, UPLOAD = "A run's checkpoint", "Upload a .pt file"
 EXPLANATION = """
@@ -56,12 +57,10 @@ if source == UPLOAD:
         st.stop()
     data, name = upload.getvalue(), upload.name
 else:
-    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}
-    if not runs:
-        st.info("No runs yet. Train one in the Explorer, or from a terminal:\n\n"
-                "`python -m engine run --dataset digits --depth 4 --width 128 --cycles 5`\n\n"
-                "or upload a checkpoint file above.")
-        st.stop()
+    runs = common.runs_with_cuts(
+        "No runs yet. Train one in the Explorer, or from a terminal:\n\n"
+        "`python -m engine run --dataset digits --depth 4 --width 128 --cycles 5`\n\n"
+        "or upload a checkpoint file above.")
     left, right = st.columns(2)
     run_id = left.selectbox("Run", list(runs), key="run")
     # final.pt first: the finished model is what one would deploy.

@@ -10,7 +10,7 @@ import streamlit as st
 from engine import analysis
 from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
-from engine.runs import checkpoint_label, list_checkpoints, list_runs
+from engine.runs import checkpoint_label, list_checkpoints
 from engine.sensitivity import checkpoint_sensitivity
 from pages import common
 
@@ -28,12 +28,8 @@ if source == UPLOAD:
     data, name = upload.getvalue(), upload.name
     opener = lambda: common.open_upload(data, name)  # noqa: E731
 else:
-    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}  # runs that made a cut
-    if not runs:
-        common.empty_state("No runs yet that have made a cut. Run one in the Explorer, or upload "
-                           "a checkpoint file.")
-        st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")
-        st.stop()
+    runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer, or "
+                                 "upload a checkpoint file.")
     left, right = st.columns(2)
     run_id = left.selectbox("Run", list(runs), key="run", bind="query-params")
     files = {p.name: p for p in list_checkpoints(runs[run_id]["run_dir"])}

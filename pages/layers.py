@@ -3,7 +3,7 @@ import altair as alt
 import streamlit as st
 
 from engine import analysis
-from engine.runs import checkpoint_after_cycle, list_runs, load_run
+from engine.runs import checkpoint_after_cycle, load_run
 from pages import common
 
 st.title("Where does it cut?")
@@ -11,12 +11,8 @@ st.markdown("Global pruning ranks all weights together, so it is free to cut som
             "more than others; per-layer pruning takes the same share everywhere. Pick a run "
             "and a cycle to see what each layer has left.")
 
-runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}  # runs that made a cut
-if not runs:
-    common.empty_state("No runs yet that have made a cut. Run one in the Explorer (or try a preset on the home page) "
-                       "and come back to see which layers it cut.")
-    st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")
-    st.stop()
+runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
+                             "preset on the home page) and come back to see which layers it cut.")
 
 run_id = st.selectbox("Run", list(runs), key="run", bind="query-params",
                       help="Newest first. The name holds data set, strategy, depth×width, amount, "

@@ -7,11 +7,13 @@ from streamlit.testing.v1 import AppTest
 
 from engine.experiment import run
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "efficiency.py")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
+    """Through app.py, as a user reaches it (its links name the app's other pages)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/efficiency.py")
     return at.run()
 
 

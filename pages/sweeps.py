@@ -16,6 +16,7 @@ from engine.paths import sweeps_dir
 from engine.pruning import STRATEGIES
 from engine.sweep import (METRICS, SweepSpec, accuracy_vs_sparsity, layer_pattern, list_sweeps,
                           load_sweep, run_sweep, strategy_gap)
+from pages import common
 
 PAGE_MAX_CELLS = 48
 CORES = os.cpu_count() or 1
@@ -160,7 +161,7 @@ curve = accuracy_vs_sparsity(results, metric)
 curve = curve[(curve.width == width) & (curve.depth == depth)].assign(
     low=lambda f: f["mean"] - f["std"], high=lambda f: f["mean"] + f["std"])
 base = alt.Chart(curve).encode(
-    x=alt.X("sparsity:Q", title="final sparsity"), color=alt.Color("strategy:N"))
+    x=alt.X("sparsity:Q", title="final sparsity"), color=common.strategy_color(curve.strategy))
 st.altair_chart(
     base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", title=f"{metric} (mean over seeds)"),
@@ -206,8 +207,9 @@ else:
     st.altair_chart(
         alt.Chart(layers).mark_line(point=True).encode(
             x=alt.X("layer:N", sort=order), y=alt.Y("sparsity:Q", title="final sparsity (mean over seeds)"),
-            color="strategy:N", tooltip=["strategy", "layer", "sparsity", "std", "seeds"]),
+            color=common.strategy_color(layers.strategy),
+            tooltip=["strategy", "layer", "sparsity", "std", "seeds"]),
         width="stretch")
 
 st.subheader("Cells")
-st.dataframe(results.drop(columns=["key", "run_dir"]), hide_index=True)
+st.dataframe(results.drop(columns=["key", "run_dir"]), hide_index=True, width="stretch")

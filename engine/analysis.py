@@ -3,16 +3,13 @@ layer tables (live events or CSVs), downsampled; summary tiles; and a checkpoint
 anatomy (per-layer table, weight histograms, masks, confusion matrix, size on disk)."""
 from __future__ import annotations
 
-import gzip
-import io
-
 import numpy as np
 import pandas as pd
 import torch
 
+from . import efficiency
 from .checkpoints import Checkpoint
-from .config import ConfigError, RunConfig
-from .data import load_dataset
+from .data import data_for_checkpoint
 from .experiment import HISTORY_COLUMNS, LAYER_COLUMNS
 from .training import predict
 
@@ -207,18 +204,7 @@ def confusion_matrix(ckpt: Checkpoint) -> tuple[pd.DataFrame, float]:
     """Confusion matrix on the test split of the data the checkpoint was trained on (data
     reloaded from its config: same data set, rows and seed, so the same split). Returns a
     long frame (true, predicted, count) and the test accuracy."""
-    if not ckpt.config:
-        raise AnalysisError("this checkpoint carries no run config, so its test split is unknown")
-    try:
-        config = RunConfig.from_dict(ckpt.config).validate()
-    except (ConfigError, TypeError) as exc:
-        raise AnalysisError(f"its run config is not usable: {exc}") from None
-    data = load_dataset(config.dataset, config.rows, config.seed, config.data_path)
-    if (data.n_features, data.n_classes) != (ckpt.arch["in_features"], ckpt.arch["n_classes"]):
-        raise AnalysisError(
-            f"its architecture ({ckpt.arch['in_features']} inputs, {ckpt.arch['n_classes']} classes) "
-            f"does not fit data set {config.dataset!r} ({data.n_features} features, "
-            f"{data.n_classes} classes)")
+    data = data_for_checkpoint(ckpt.config, ckpt.arch)
     predicted = predict(ckpt.model(), torch.from_numpy(data.x_test)).numpy()
     counts = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
     np.add.at(counts, (data.y_test, predicted), 1)
@@ -232,9 +218,7 @@ def sizes_on_disk(saved: bytes, ckpt: Checkpoint) -> dict:
     """Bytes of the checkpoint as saved; of its state_dict alone with the masks baked into
     the weights (what you would ship); and of that gzip-compressed (zeros compress; the
     plain dense format does not shrink when weights are cut)."""
-    baked = {k: (v * ckpt.masks[k] if k in ckpt.masks else v) for k, v in ckpt.state_dict.items()}
-    buffer = io.BytesIO()
-    torch.save(baked, buffer)
-    baked_bytes = buffer.getvalue()
-    return {"as saved": len(saved), "masks baked in": len(baked_bytes),
-            "gzip-compressed": len(gzip.compress(baked_bytes, compresslevel=6, mtime=0))}
+    # The same serialisation as the Efficiency page's size table, so the two pages agree.
+    baked = efficiency.baked_bytes(ckpt)
+    return {"as saved": len(saved), "masks baked in": len(baked),
+            "gzip-compressed": len(efficiency.gzip_bytes(baked))}

@@ -4,6 +4,7 @@ each entry to a temporary name and renames it, so two processes storing the same
 at once cannot leave a torn entry. The cache is bounded by ``CACHE_BYTES_LIMIT``."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def is_cached(config: RunConfig, root: str | Path | None = None) -> bool:
     root = str(root or checkpoint_dir())
     if not _cached_function().check_call_in_cache(config.to_dict(), root, ENGINE_VERSION):
         return False
-    return (Path(root) / config.run_id() / "summary.json").is_file()
+    summary = Path(root) / config.run_id() / "summary.json"
+    try:  # the folder must still hold that complete run (not a later, cancelled rerun)
+        return json.loads(summary.read_text()).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
 
 
 def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: bool = True,

@@ -130,7 +130,11 @@ def _from_raw(raw, name: str) -> Checkpoint:
         arch, state_dict, masks = raw["arch"], raw["state_dict"], raw["masks"]
         _check_arch(arch, name)
     elif raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
-        state_dict, masks = masks_from_state_dict(raw)
+        try:
+            state_dict, masks = masks_from_state_dict(raw)
+        except (KeyError, RuntimeError) as exc:  # a mask without its weight, or of another shape
+            raise CheckpointError(f"{name}: its *_mask entries do not match its weights "
+                                  f"({type(exc).__name__}: {exc})") from None
         arch = _infer_arch(state_dict, name)
     else:
         raise CheckpointError(f"{name}: not a Pruning Explorer checkpoint (no 'format' key "

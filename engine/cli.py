@@ -149,8 +149,8 @@ def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
     ckpt = load_checkpoint(path)
     try:
         report = checkpoint_sensitivity(ckpt, target)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
+    except DatasetError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
     table, amounts = report["table"], report["amounts"]
     if as_json:
         print(json.dumps({"path": path, "table": table, "amounts": amounts}))

@@ -121,6 +121,12 @@ def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
     if (counts[counts > 0] < 3).any():
         raise DatasetError(f"{name}: some classes have fewer than 3 rows ({counts.tolist()}); "
                            "use more rows")
+    n_classes = int((counts > 0).sum())
+    smallest = round(len(y) * (1 - TEST_FRACTION) * VAL_FRACTION)  # the validation split
+    if min(smallest, round(len(y) * TEST_FRACTION)) < n_classes:
+        needed = int(np.ceil(n_classes / ((1 - TEST_FRACTION) * VAL_FRACTION)))
+        raise DatasetError(f"rows={len(y)} is too few for {name}: every split must hold each of "
+                           f"its {n_classes} classes; use at least {needed} rows")
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=TEST_FRACTION, stratify=y, random_state=seed)
     x_train, x_val, y_train, y_val = train_test_split(
@@ -129,3 +135,31 @@ def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
     scale = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
     return DataSplits(name, scale(x_train), y_train, scale(x_val), y_val, scale(x_test), y_test,
                       n_features=x.shape[1], n_classes=len(class_names), class_names=class_names)
+
+
+# Regenerating a checkpoint's synthetic data is bounded: an uploaded file's config must not
+# make the app generate (or hold) millions of rows just to score it.
+CHECKPOINT_MAX_SYNTHETIC_ROWS = 1_000_000
+
+
+def data_for_checkpoint(config: dict, arch: dict) -> DataSplits:
+    """The data a checkpoint was trained on, reloaded from its saved config (same data set,
+    rows and seed, so the same split). DatasetError says why not, when it cannot be."""
+    from .config import ConfigError, RunConfig
+
+    if not config:
+        raise DatasetError("this checkpoint carries no run config, so its data split is unknown")
+    try:
+        run_config = RunConfig.from_dict(config).validate()
+    except (ConfigError, TypeError) as exc:
+        raise DatasetError(f"its run config is not usable: {exc}") from None
+    if run_config.dataset == "synthetic" and (run_config.rows or 0) > CHECKPOINT_MAX_SYNTHETIC_ROWS:
+        raise DatasetError(f"its synthetic data has rows={run_config.rows}, more than the "
+                           f"{CHECKPOINT_MAX_SYNTHETIC_ROWS:,} regenerated to score a checkpoint")
+    data = load_dataset(run_config.dataset, run_config.rows, run_config.seed, run_config.data_path)
+    if (data.n_features, data.n_classes) != (arch["in_features"], arch["n_classes"]):
+        raise DatasetError(
+            f"its architecture ({arch['in_features']} inputs, {arch['n_classes']} classes) does "
+            f"not fit data set {run_config.dataset!r} ({data.n_features} features, "
+            f"{data.n_classes} classes)")
+    return data

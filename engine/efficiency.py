@@ -139,8 +139,13 @@ def _saved_bytes(obj) -> bytes:
     return buffer.getvalue()
 
 
-def _gzip(data: bytes) -> bytes:
+def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def baked_bytes(ckpt: Checkpoint) -> bytes:
+    """The dense fp32 weights with the masks baked in, as torch.save writes them."""
+    return _saved_bytes(_layer_dict(dense_layers(ckpt)))
 
 
 def _layer_dict(layers) -> dict:
@@ -192,11 +197,11 @@ def size_table(ckpt: Checkpoint, forms: Forms | None = None, saved_bytes: int | 
     int8 = _saved_bytes(forms.int8.state_dict())
     rows = [("as saved (weights + masks + metadata)", saved),
             ("masks baked in, dense fp32", len(baked)),
-            ("dense fp32, gzip", len(_gzip(baked))),
+            ("dense fp32, gzip", len(gzip_bytes(baked))),
             ("sparse CSR, 32-bit indices", len(_saved_bytes(_csr_dict(forms.dense)))),
             ("structured-shrunk dense fp32", len(_saved_bytes(_layer_dict(forms.shrunk)))),
             ("INT8 dynamic", len(int8)),
-            ("INT8 dynamic, gzip", len(_gzip(int8)))]
+            ("INT8 dynamic, gzip", len(gzip_bytes(int8)))]
     dense_bytes = len(baked)
     return [{"form": form, "bytes": size, "smaller_than_dense": dense_bytes / size}
             for form, size in rows]

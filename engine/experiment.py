@@ -87,14 +87,18 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     config.validate()
     started = time.perf_counter()
     run_dir = run_dir_for(config, root)
-    run_dir.mkdir(parents=True, exist_ok=True)
     data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # A rerun of the same config (cache bypassed) starts clean: a stale summary or
+    # checkpoint must never stand beside the new run's partial tables.
+    for stale in [run_dir / "summary.json", *run_dir.glob("*.pt")]:
+        stale.unlink(missing_ok=True)
     device = pick_device(config.device)
     tensors = _to_device(data, device)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = tensors["train"], tensors["val"], tensors["test"]
 
-    torch.manual_seed(config.seed)  # same seed → identical initial weights for every strategy
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes).to(device)
+    # Same seed → identical initial weights for every strategy.
+    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=config.seed).to(device)
     params = prunable_parameters(model, config.prune_output, config.prune_biases)
     masks = full_masks(params)
     strategy = STRATEGIES[config.strategy]
@@ -126,8 +130,11 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
                 "sparsity": summary["sparsity"], "nonzero_params": summary["nonzero_params"],
                 "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
 
-    def flush_tables():
+    def flush_history():  # every epoch: a run stopped at any moment keeps its curves
         atomic_write_text(run_dir / "history.csv", _csv_text(HISTORY_COLUMNS, history))
+
+    def flush_tables():  # layers.csv changes only at a cut
+        flush_history()
         atomic_write_text(run_dir / "layers.csv", _csv_text(LAYER_COLUMNS, layers))
 
     def checkpoint(label, metrics):
@@ -147,7 +154,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
                          best_state=_snapshot(model),
                          best_masks={k: v.clone() for k, v in masks.items()},
                          best_metrics=dict(entry))
-        flush_tables()
+        flush_history()
         return {"type": "epoch", **entry}
 
     def evaluate_state(cycle, phase):
@@ -208,6 +215,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
         return result
 
     try:
+        flush_tables()  # the tables exist from the start (cycle 0 layers, empty history)
         yield {"type": "start", "run_id": run_dir.name, "run_dir": str(run_dir), "arch": model.arch,
                "device": str(device), "data": data.sizes(), "layers": model.layer_names,
                "total_params": summary["total_params"], "config": config_dict,
@@ -225,6 +233,10 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
         flush_tables()
         message = f"cycle {history[-1]['cycle'] if history else 0}, epoch {state['epoch'] + 1}: {exc}"
         yield {"type": "error", "message": message, "result": finish("diverged", message)}
+    except Exception as exc:  # out of memory, a plug-in's bug…: recorded as such, then raised
+        flush_tables()
+        finish("failed", f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         if status["status"] == "running":  # closed by the consumer: cancelled between epochs
             flush_tables()

@@ -27,6 +27,7 @@ from .cache import cached_run
 from .comparison import compare
 from .config import RunConfig
 from .experiment import RunFailed
+from .schedules import step_amounts
 
 # A paused run nobody resumes (its browser tab was closed) is stopped after this long, so
 # its thread does not wait forever.
@@ -67,6 +68,9 @@ class Stages:
         self._started = False
         self._epochs: dict[int, int] = {}
         self._pruned: set[int] = set()
+        # Cycles whose schedule cuts nothing (one-shot after the first) only fine-tune.
+        amounts = step_amounts(config.schedule, config.cycles, config.amount, config.target_sparsity)
+        self._cutting = {cycle for cycle, amount in enumerate(amounts, start=1) if amount > 0}
 
     def see(self, event: dict) -> None:
         if event["type"] == "start":
@@ -81,7 +85,8 @@ class Stages:
     def _complete(self, stage: int) -> bool:
         if stage == 0:
             return self._started and self._epochs.get(0, 0) >= self.config.warmup_epochs
-        return stage in self._pruned and self._epochs.get(stage, 0) >= self.config.epochs_per_cycle
+        cut = stage in self._pruned or stage not in self._cutting
+        return cut and self._epochs.get(stage, 0) >= self.config.epochs_per_cycle
 
 
 class LiveJob:

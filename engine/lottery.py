@@ -6,6 +6,7 @@ just the mask: the same mask on freshly random weights, trained just as long, sh
 do worse. ``random_reinit_control`` trains that control from a finished run's folder."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -29,8 +30,7 @@ def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
     x_train, y_train, x_val, y_val, x_test, y_test = (
         torch.from_numpy(getattr(data, name)).to(device)
         for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    torch.manual_seed(init_seed)
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes).to(device)
+    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=init_seed).to(device)
     masks = {name: mask.to(device) for name, mask in masks.items()}
     apply_masks(model, masks)
     fast = fast_paths(config, device)  # the same step as the ticket's run
@@ -59,9 +59,11 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
         raise ConfigError(f"run {run_dir.name}: rewind_epoch=None; the control compares lottery "
                           "tickets, so run with a rewind_epoch (0 = rewind to the initial weights)")
     data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
-    _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET,
-                              config.epochs_per_cycle, data)
-    return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"],
-            "epochs": config.epochs_per_cycle,
+    # As long as the ticket trained after its last cut (one-shot: every cycle after the first).
+    history = list(csv.DictReader((run_dir / "history.csv").open()))
+    last_cut = max((int(row["epoch"]) for row in history if row["phase"] == "post_prune"), default=0)
+    epochs = summary["epochs"] - last_cut
+    _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
+    return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
             "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
             "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}

@@ -2,12 +2,15 @@
 and those names are used everywhere: CSVs, charts, checkpoints."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 
 class MLP(nn.Module):
-    def __init__(self, in_features: int, depth: int, width: int, n_classes: int):
+    def __init__(self, in_features: int, depth: int, width: int, n_classes: int,
+                 seed: int | None = None):
         super().__init__()
         self.arch = {"in_features": in_features, "depth": depth, "width": width,
                      "n_classes": n_classes}
@@ -15,6 +18,19 @@ class MLP(nn.Module):
         sizes = [in_features] + [width] * depth + [n_classes]
         for name, fan_in, fan_out in zip(self.layer_names, sizes[:-1], sizes[1:]):
             self.add_module(name, nn.Linear(fan_in, fan_out))
+        if seed is not None:
+            self.init_weights(seed)
+
+    @torch.no_grad()
+    def init_weights(self, seed: int) -> None:
+        """nn.Linear's default initialisation drawn from a private generator: the same
+        numbers as ``torch.manual_seed(seed)`` then construction, without touching the
+        global RNG, which other threads (the app's other sessions) may be using."""
+        generator = torch.Generator().manual_seed(seed)
+        for _, layer in self.layers():
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            bound = 1 / math.sqrt(layer.in_features)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
     def layers(self) -> list[tuple[str, nn.Linear]]:
         return [(name, getattr(self, name)) for name in self.layer_names]

@@ -81,7 +81,7 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     """A run's checkpoints in the order they were written: cycles pre/post, final, best."""
     run_dir = Path(run_dir)
     cycles = sorted(run_dir.glob("cycle_*_pre.pt")) + sorted(run_dir.glob("cycle_*_post.pt"))
-    cycles.sort(key=lambda p: (p.stem.split("_")[1], p.stem.endswith("post")))
+    cycles.sort(key=lambda p: (int(p.stem.split("_")[1]), p.stem.endswith("post")))
     ends = [run_dir / name for name in ("final.pt", "best.pt") if (run_dir / name).is_file()]
     return cycles + ends
 

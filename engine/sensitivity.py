@@ -73,17 +73,12 @@ def checkpoint_sensitivity(ckpt, target: float | None = None) -> dict:
     """The sensitivity table of a saved model on its own validation split (reloaded from
     the checkpoint's config), and, given ``target`` (a fraction of the remaining prunable
     weights), the per-layer amounts that reach it. Returns {table, amounts, base_acc}."""
-    from .checkpoints import CheckpointError
     from .config import RunConfig
-    from .data import load_dataset
+    from .data import data_for_checkpoint
     from .pruning import prunable_parameters
 
-    config = RunConfig.from_dict(ckpt.config) if ckpt.config else RunConfig()
-    data = load_dataset(config.dataset, config.rows, config.seed, config.data_path)
-    if data.n_features != ckpt.arch["in_features"] or data.n_classes != ckpt.arch["n_classes"]:
-        raise CheckpointError(f"its model takes {ckpt.arch['in_features']} features and "
-                              f"{ckpt.arch['n_classes']} classes, data set {config.dataset!r} has "
-                              f"{data.n_features} and {data.n_classes}")
+    data = data_for_checkpoint(ckpt.config, ckpt.arch)  # DatasetError says why not
+    config = RunConfig.from_dict(ckpt.config)
     model = ckpt.model()
     params = prunable_parameters(model, config.prune_output, config.prune_biases)
     masks = {name: ckpt.masks.get(name, torch.ones_like(p, dtype=torch.bool)) for name, p in params.items()}

@@ -102,6 +102,7 @@ class Trainer:
         self._graph_lrs: tuple = ()
         self._graph_idx: torch.Tensor | None = None
         self._graph_error = ""  # why capture failed, if it did: then every step runs eagerly
+        self._side_stream: torch.cuda.Stream | None = None
         self._eager_full_steps = 0
         if fast.num_threads:
             torch.set_num_threads(fast.num_threads)
@@ -179,9 +180,11 @@ class Trainer:
         self._graph = graph
 
     def _eager_step(self, idx: torch.Tensor) -> None:
-        if self.fast.cuda_graphs and self.device.type == "cuda":
+        if self.fast.cuda_graphs and self.device.type == "cuda" and not self._graph_error:
             # Steps before capture run on a side stream, as CUDA graph capture requires.
-            stream = torch.cuda.Stream(self.device)
+            if self._side_stream is None:
+                self._side_stream = torch.cuda.Stream(self.device)
+            stream = self._side_stream
             stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(stream), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*capturable=True.*")

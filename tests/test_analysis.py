@@ -8,6 +8,7 @@ import torch
 
 from engine import analysis
 from engine.checkpoints import Checkpoint, load_checkpoint
+from engine.data import DatasetError
 from engine.config import RunConfig
 from engine.experiment import run
 from engine.models import MLP
@@ -136,11 +137,11 @@ def test_confusion_matrix_reproduces_the_saved_test_accuracy(tiny_run):
 
 
 def test_confusion_matrix_refuses_what_it_cannot_score(tiny_run):
-    with pytest.raises(analysis.AnalysisError, match="no run config"):
+    with pytest.raises(DatasetError, match="no run config"):
         analysis.confusion_matrix(_checkpoint_with_holes())
     other = _checkpoint_with_holes()
     other.config = TINY.to_dict()  # a 4-input model claiming to be a digits run
-    with pytest.raises(analysis.AnalysisError, match="does not fit"):
+    with pytest.raises(DatasetError, match="does not fit"):
         analysis.confusion_matrix(other)
 
 

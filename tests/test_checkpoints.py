@@ -117,3 +117,13 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
         checkpoints.atomic_write_text(target, "new and longer\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]  # no temp file left behind
+
+
+def test_a_state_dict_whose_masks_do_not_match_is_refused(tmp_path):
+    model, masks = pruned_model()
+    state = to_torch_prune(model, masks).state_dict()
+    state["fc9.weight_mask"] = torch.ones(3, 3)  # a mask without its weight
+    path = tmp_path / "odd.pt"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="do not match its weights"):
+        load_checkpoint(path)

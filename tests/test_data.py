@@ -103,3 +103,21 @@ def test_bad_covertype_files_are_named(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DatasetError, match="dataset='mnist'"):
         data_module.load_dataset("mnist")
+
+
+def test_too_few_rows_for_every_split_names_the_minimum():
+    with pytest.raises(DatasetError, match="rows=50 is too few for digits.*at least 63 rows"):
+        load_dataset("digits", rows=50)
+
+
+def test_a_checkpoints_data_is_bounded_and_its_config_checked():
+    from engine.data import data_for_checkpoint
+
+    arch = {"in_features": 54, "n_classes": 7}
+    with pytest.raises(DatasetError, match="more than the"):
+        data_for_checkpoint({"dataset": "synthetic", "rows": 5_000_000}, arch)
+    with pytest.raises(DatasetError, match="run config is not usable"):
+        data_for_checkpoint({"dataset": "digits", "bogus": 1}, arch)
+    with pytest.raises(DatasetError, match="does not fit"):
+        data_for_checkpoint({"dataset": "digits"}, arch)
+    assert data_for_checkpoint({"dataset": "synthetic", "rows": 400}, arch).n_classes == 7

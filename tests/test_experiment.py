@@ -124,3 +124,44 @@ def test_a_diverging_run_keeps_its_files_and_says_what_to_do(tiny_config):
         run(config)
     assert info.value.result["status"] == "diverged"
     assert (Path(info.value.result["run_dir"]) / "history.csv").is_file()
+
+
+def test_a_crash_is_recorded_as_failed_not_as_stopped(tiny_config, monkeypatch):
+    from engine.pruning import Strategy
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("a plug-in's bug")
+
+    monkeypatch.setattr(Strategy, "prune_step", broken)
+    with pytest.raises(ValueError, match="plug-in's bug"):
+        run(tiny_config)
+    from engine.experiment import run_dir_for
+
+    summary = json.loads((run_dir_for(tiny_config) / "summary.json").read_text())
+    assert summary["status"] == "failed" and "plug-in's bug" in summary["message"]
+
+
+def test_a_rerun_starts_clean_and_a_cancelled_rerun_is_not_cached(tiny_config):
+    from engine.cache import cached_run, is_cached
+
+    first = cached_run(tiny_config)
+    assert is_cached(tiny_config)
+    seen = []
+    with pytest.raises(RunFailed):  # the same config again, cache bypassed, stopped early
+        cached_run(tiny_config, use_cache=False, on_event=seen.append,
+                   should_stop=lambda: len(seen) >= 2)
+    run_dir = Path(first["run_dir"])
+    assert not is_cached(tiny_config)  # the folder now holds a cancelled run
+    assert not (run_dir / "final.pt").exists() and not (run_dir / "best.pt").exists()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "cancelled"
+
+
+def test_initial_weights_come_from_the_seed_without_touching_the_global_rng():
+    torch.manual_seed(123)
+    expected = MLP(64, 2, 16, 10)
+    state = torch.random.get_rng_state()
+    seeded = MLP(64, 2, 16, 10, seed=123)
+    assert all(torch.equal(a, b) for a, b in zip(expected.parameters(), seeded.parameters()))
+    torch.random.set_rng_state(state)
+    other = MLP(64, 2, 16, 10, seed=123)
+    assert all(torch.equal(a, b) for a, b in zip(seeded.parameters(), other.parameters()))

@@ -37,6 +37,19 @@ def test_stages_count_warmup_then_cycles():
     assert no_epochs.done == 2
 
 
+def test_stages_of_a_one_shot_run_count_the_cycles_without_a_cut():
+    config = TINY.replace(warmup_epochs=1, epochs_per_cycle=1, cycles=3, schedule="one-shot",
+                          target_sparsity=0.8)
+    stages = Stages(config)
+    events = [{"type": "start"}, {"type": "epoch", "cycle": 0}, {"type": "prune", "cycle": 1},
+              {"type": "epoch", "cycle": 1}, {"type": "epoch", "cycle": 2}, {"type": "epoch", "cycle": 3}]
+    done = []
+    for event in events:
+        stages.see(event)
+        done.append(stages.done)
+    assert done == [0, 1, 1, 2, 3, 4] and stages.total == 4
+
+
 def test_step_runs_one_stage_at_a_time_then_completes_into_the_cache():
     job = live_run(TINY)
     job.step()

@@ -117,11 +117,11 @@ def quantize_int8(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
     """Dynamic INT8: int8 weights (per tensor), activations quantized on the fly."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao
-        return torch.ao.quantization.quantize_dynamic(_as_sequential(layers), {nn.Linear},
+        return torch.ao.quantization.quantize_dynamic(as_sequential(layers), {nn.Linear},
                                                       dtype=torch.qint8)
 
 
-def _as_sequential(layers) -> nn.Sequential:
+def as_sequential(layers) -> nn.Sequential:
     modules = []
     for i, (w, b) in enumerate(layers):
         linear = nn.Linear(w.shape[1], w.shape[0])

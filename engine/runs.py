@@ -86,9 +86,10 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     return cycles + ends
 
 
-def checkpoint_after_cycle(run_dir: str | Path, cycle: int, last_cycle: int) -> Path | None:
-    """The model at the end of ``cycle`` (after its fine-tuning; cycle 0 = warm-up): it is
-    saved as the next cycle's pre-prune checkpoint, or as final.pt after the last cycle."""
+def checkpoint_after_cycle(run_dir: str | Path, cycle: int, cycles: int) -> Path | None:
+    """The model at the end of ``cycle`` (after its fine-tuning; cycle 0 = warm-up) of a run
+    of ``cycles`` cycles: saved as the next cycle's pre-prune checkpoint, or as final.pt after
+    the last cycle. None when the next cycle cut nothing (one-shot) or the run stopped."""
     run_dir = Path(run_dir)
-    path = run_dir / ("final.pt" if cycle >= last_cycle else f"cycle_{cycle + 1:02d}_pre.pt")
+    path = run_dir / ("final.pt" if cycle >= cycles else f"cycle_{cycle + 1:02d}_pre.pt")
     return path if path.is_file() else None

@@ -56,9 +56,10 @@ right.vega_lite_chart(spec=common.heatmap(tables.layers, last_cycle, height=330,
                    width="stretch")
 
 st.subheader("Weight magnitudes")
-path = checkpoint_after_cycle(tables.run_dir, cycle, last_cycle)
+path = checkpoint_after_cycle(tables.run_dir, cycle, tables.info["config"]["cycles"])
 if path is None:
-    st.caption("No checkpoint for the end of this cycle (the run stopped before it).")
+    st.caption("No checkpoint for the end of this cycle (the next cycle made no cut, or the run "
+               "stopped before it).")
 else:
     histograms = analysis.magnitude_histograms(common.open_checkpoint(str(path), path.stat().st_mtime))
     st.caption(f"Surviving weights of each layer at the end of cycle {cycle} (after fine-tuning), "

@@ -169,3 +169,12 @@ def test_list_runs_and_checkpoints(tiny_run, tmp_path):
     assert checkpoint_after_cycle(result["run_dir"], 2, 2).name == "final.pt"
     assert checkpoint_label(list_checkpoints(result["run_dir"])[1]) == "cycle 1, after the cut"
     assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_the_end_of_a_cycle_without_a_following_cut_has_no_checkpoint():
+    from engine.experiment import run
+
+    one_shot = run(TINY.replace(schedule="one-shot", target_sparsity=0.7, seed=9))
+    assert checkpoint_after_cycle(one_shot["run_dir"], 0, 2).name == "cycle_01_pre.pt"
+    assert checkpoint_after_cycle(one_shot["run_dir"], 1, 2) is None  # cycle 2 cut nothing
+    assert checkpoint_after_cycle(one_shot["run_dir"], 2, 2).name == "final.pt"

@@ -25,7 +25,7 @@ import torch
 
 from .cache import cached_run
 from .comparison import compare
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .experiment import RunFailed
 from .schedules import step_amounts
 
@@ -204,3 +204,46 @@ def live_comparison(strategies: list[str], base: RunConfig, name: str) -> LiveJo
     return LiveJob(lambda on_event, should_stop: compare(strategies, base, name, None, True,
                                                          on_event, should_stop),
                    name, _epochs(base) * len(strategies))
+
+
+class SweepJob:
+    """A sweep (``engine.sweep.run_sweep``) on a daemon thread, for a page to poll: cells
+    done so far, the last finished cell, then the report or the error. Stop takes effect
+    when the next cell finishes."""
+
+    def __init__(self, spec, n_jobs: int):
+        from .sweep import run_sweep
+
+        self.name, self.total, self.done = spec.name, len(spec.cells()), 0
+        self.last: dict | None = None
+        self.report: dict | None = None
+        self.error = ""
+        self._stop = threading.Event()
+
+        def work():
+            try:
+                self.report = run_sweep(spec, n_jobs=n_jobs, on_cell=self._on_cell,
+                                        should_stop=self._stop.is_set)
+            except Exception as exc:  # shown by the page instead of dying silently in the thread
+                self.error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+
+        self._thread = threading.Thread(target=work, daemon=True, name=f"sweep-{spec.name}")
+        self._thread.start()
+
+    def _on_cell(self, row: dict, done: int, total: int) -> None:
+        self.last, self.done, self.total = row, done, total
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()

@@ -6,16 +6,16 @@ polls its progress, so the page stays responsive. Larger sweeps and Dask cluster
 from __future__ import annotations
 
 import os
-import threading
 
 import altair as alt
 import streamlit as st
 
 from engine.config import ConfigError
+from engine.live import SweepJob
 from engine.paths import sweeps_dir
 from engine.pruning import STRATEGIES
 from engine.sweep import (METRICS, SweepSpec, accuracy_vs_sparsity, layer_pattern, list_sweeps,
-                          load_sweep, run_sweep, strategy_gap)
+                          load_sweep, strategy_gap)
 from pages import common
 
 PAGE_MAX_CELLS = 48
@@ -27,30 +27,9 @@ st.caption("A grid of prune → fine-tune runs: strategy × amount × depth × w
 
 
 # --- launching -----------------------------------------------------------------------------------
-def run_job(job: dict, spec: SweepSpec, jobs: int) -> None:
-    """Runs in a background thread: no Streamlit calls here, only the job dict."""
-    def on_cell(row, done, total):
-        job.update(done=done, total=total, last=row)
-
-    try:
-        job["report"] = run_sweep(spec, n_jobs=jobs, on_cell=on_cell, should_stop=job["stop"].is_set)
-    except ConfigError as exc:  # e.g. the name is taken by another grid
-        job["error"] = str(exc)
-    except Exception as exc:  # shown on the page instead of dying silently in the thread
-        job["error"] = f"{type(exc).__name__}: {exc}"
-
-
-def launch(spec: SweepSpec, jobs: int) -> None:
-    job = {"name": spec.name, "done": 0, "total": len(spec.cells()), "last": None,
-           "report": None, "error": None, "stop": threading.Event()}
-    job["thread"] = threading.Thread(target=run_job, args=(job, spec, jobs), daemon=True)
-    job["thread"].start()
-    st.session_state.sweep_job = job
-
-
 def job_running() -> bool:
     job = st.session_state.get("sweep_job")
-    return bool(job) and job["thread"].is_alive()
+    return bool(job) and job.running
 
 
 with st.expander("Launch a small sweep", expanded=not list_sweeps()):
@@ -82,7 +61,7 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
             if cells > PAGE_MAX_CELLS:
                 raise ConfigError(f"the grid has {cells} cells; this page runs at most {PAGE_MAX_CELLS} "
                                   "(use `python -m engine sweep` for larger sweeps)")
-            launch(spec, int(jobs))
+            st.session_state.sweep_job = SweepJob(spec, int(jobs))
         except ConfigError as exc:
             st.error(str(exc))
 
@@ -91,27 +70,26 @@ def show_progress() -> None:
     job = st.session_state.get("sweep_job")
     if not job:
         return
-    running = job["thread"].is_alive()
-    st.progress(job["done"] / max(job["total"], 1),
-                text=f"sweep {job['name']}: {job['done']} of {job['total']} cells finished")
-    last = job["last"]
-    if last is not None and running:
-        st.caption(f"last: {last['strategy']} amount {last['amount']:g} depth {last['depth']} "
-                   f"width {last['width']} seed {last['seed']} → {last['status']}")
-    if running:
-        if st.button("Stop when the next cell finishes", disabled=job["stop"].is_set()):
-            job["stop"].set()
+    st.progress(job.done / max(job.total, 1),
+                text=f"sweep {job.name}: {job.done} of {job.total} cells finished")
+    if job.running:
+        last = job.last
+        if last is not None:
+            st.caption(f"last: {last['strategy']} amount {last['amount']:g} depth {last['depth']} "
+                       f"width {last['width']} seed {last['seed']} → {last['status']}")
+        if st.button("Stop when the next cell finishes", disabled=job.stopping):
+            job.stop()
         return
-    if job["error"]:
-        st.error(f"the sweep stopped: {job['error']}")
-    elif job["report"]:
-        report = job["report"]
+    if job.error:
+        st.error(f"the sweep stopped: {job.error}")
+    elif job.report:
+        report = job.report
         st.success(f"sweep {report['name']} {report['status']}: {report['complete']} of "
                    f"{report['cells']} cells complete ({report['computed']} computed, "
                    f"{report['cached']} from the cache, {report['failed']} failed)")
-    if not job.get("shown"):  # once finished, reload the page so the sweep can be opened
-        job["shown"] = True
-        st.session_state.open_sweep = job["name"]
+    if st.session_state.get("sweep_shown") is not job:  # once finished, reopen the page on it
+        st.session_state.sweep_shown = job
+        st.session_state.open_sweep = job.name
         st.rerun()
 
 

@@ -122,3 +122,20 @@ def test_wait_for_first_epoch_returns_once_there_is_something_to_draw():
     assert any(e["type"] == "epoch" for e in job.events)
     job.stop()
     job.join(30)
+
+
+def test_sweep_job_reports_cells_then_the_report_and_can_stop():
+    from engine.live import SweepJob
+    from engine.sweep import SweepSpec
+
+    grid = {"strategies": ["global"], "amounts": [0.5], "depths": [1], "widths": [8],
+            "seeds": [0, 1, 2], "cycles": 1, "warmup_epochs": 1, "epochs_per_cycle": 1}
+    job = SweepJob(SweepSpec.from_dict(grid, name="live-sweep"), n_jobs=1)
+    assert job.join(120) and not job.running and not job.error
+    assert (job.done, job.total) == (3, 3) and job.report["complete"] == 3
+    assert job.last["status"] == "complete"
+    stopped = SweepJob(SweepSpec.from_dict({**grid, "seeds": [3, 4, 5, 6]}, name="stopped"), n_jobs=1)
+    stopped.stop()
+    assert stopped.join(120) and stopped.stopping and stopped.done < 4
+    taken = SweepJob(SweepSpec.from_dict({**grid, "seeds": [9]}, name="live-sweep"), n_jobs=1)
+    assert taken.join(60) and taken.error  # the name belongs to another grid: said, not raised

@@ -357,7 +357,7 @@ def test_page_launches_a_sweep_and_reports_progress():
     app.button[0].click().run()
     assert not app.error and app.get("progress")
     deadline = time.monotonic() + 60
-    while app.session_state.sweep_job["thread"].is_alive() and time.monotonic() < deadline:
+    while app.session_state.sweep_job.running and time.monotonic() < deadline:
         time.sleep(0.5)
     app.run()
     app.run()

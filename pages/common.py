@@ -321,6 +321,15 @@ EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on
 COMPARE_AUTOSTART = "compare_autostart"
 
 
+def job_status(job, failed: str, stopped: str) -> None:
+    """The live job's progress bar, and what became of it when it failed or was stopped."""
+    st.progress(job.fraction, text=progress_text(job))
+    if job.status == "failed":
+        st.error(f"{failed}: {job.message}")
+    elif job.status == "stopped":
+        st.warning(stopped)
+
+
 def progress_text(job) -> str:
     last = next((e for e in reversed(job.events) if e["type"] in ("epoch", "prune")), None)
     if last is None:

@@ -104,11 +104,8 @@ def show(history, layers, summary=None):
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
-        st.progress(current.fraction, text=common.progress_text(current))
-        if current.status == "failed":
-            st.error(f"The comparison failed: {current.message}")
-        elif current.status == "stopped":
-            st.warning("Stopped. Finished strategies stay in the run cache; nothing else was saved.")
+        common.job_status(current, "The comparison failed",
+                          "Stopped. Finished strategies stay in the run cache; nothing else was saved.")
         show(*analysis.tables_from_events(current.events))
     elif name in saved:
         report = load_comparison(name)

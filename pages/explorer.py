@@ -138,11 +138,8 @@ def ticket_control(run_dir):
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
-        st.progress(current.fraction, text=common.progress_text(current))
-        if current.status == "failed":
-            st.error(f"The run failed: {current.message}")
-        elif current.status == "stopped":
-            st.warning("Stopped. The run folder keeps what was written; nothing was cached.")
+        common.job_status(current, "The run failed",
+                          "Stopped. The run folder keeps what was written; nothing was cached.")
         history, layers = analysis.tables_from_events(current.events)
         start_event = next((e for e in current.events if e["type"] == "start"), None)
         show(history.assign(strategy=config.strategy), layers,

@@ -39,6 +39,21 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"
 
 
+def add_machine_options(parser, repeats: int, device: str) -> None:
+    """The options every training benchmark takes: repeats, threads, device."""
+    parser.add_argument("--repeats", type=int, default=repeats, help="timings per loop; the best is kept")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for every loop")
+    parser.add_argument("--device", default=device, help="auto | cpu | cuda")
+
+
+def machine_from(args) -> torch.device:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from engine.models import pick_device
+
+    return pick_device(args.device)
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -15,11 +15,11 @@ import argparse
 
 import torch
 
-from harness import (ReferenceLoop, best_epoch_seconds, engine_loop, machine, matmul_peak,
+from harness import (ReferenceLoop, add_machine_options, best_epoch_seconds, engine_loop, machine,
+                     machine_from, matmul_peak,
                      pruned_model, synthetic_train_rows, weight_count)
 
 from engine.config import RunConfig
-from engine.models import pick_device
 from engine.training import fast_paths
 
 COVERTYPE_TRAIN_ROWS = 464_809
@@ -39,13 +39,9 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="auto (bf16 on CUDA) | fp32 | bf16")
     parser.add_argument("--no-fused", dest="fused", action="store_false",
                         help="foreach optimizer kernels instead of the default fused ones")
-    parser.add_argument("--repeats", type=int, default=2, help="timings per loop; the best is kept")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_machine_options(parser, repeats=2, device="auto")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = machine_from(args)
     fast = fast_paths(RunConfig(precision=args.precision, fused_optimizer=args.fused).validate(), device)
     peak = matmul_peak(device, fast.autocast or torch.float32)
     x, y = synthetic_train_rows(args.rows)

@@ -11,11 +11,11 @@ import argparse
 
 import torch
 
-from harness import (ReferenceLoop, best_epoch_seconds, digits_train_rows, engine_loop, machine,
+from harness import (ReferenceLoop, add_machine_options, best_epoch_seconds, digits_train_rows,
+                     engine_loop, machine, machine_from,
                      matmul_peak, pruned_model, synthetic_train_rows, weight_count)
 
 from engine.config import RunConfig
-from engine.models import pick_device
 from engine.training import fast_paths
 
 
@@ -25,13 +25,9 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=8)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3, help="timings per loop; the best is kept")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both loops")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    add_machine_options(parser, repeats=3, device="cpu")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = machine_from(args)
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16)
     print(f"machine: {machine()}; device {device}")

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from .errors import DatasetError  # noqa: F401 (re-exported: its long-standing home)
 from .paths import cache_dir
 
 COVTYPE_FEATURES = 54
@@ -21,10 +22,6 @@ COVTYPE_CLASSES = 7
 SYNTHETIC_DEFAULT_ROWS = 20_000
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.2  # of what remains after the test split
-
-
-class DatasetError(RuntimeError):
-    """A data set cannot be loaded; the message says what to do."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from .config import ConfigError, RunConfig
 from .data import DataSplits, load_dataset
 from .models import MLP, pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
+from .settings import BY_NAME
 from .training import Trainer, evaluate, fast_paths, make_optimizer
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
@@ -44,9 +45,12 @@ def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
     return model, metrics
 
 
-def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -> dict:
+def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
+                          overrides: dict | None = None) -> dict:
     """The ticket's final accuracy next to the same final mask trained from fresh random
-    weights for as many epochs as the ticket's last round."""
+    weights for as many epochs as the ticket's last round. ``overrides`` may change how
+    and where the control computes (the schema's machine settings: device, threads, …),
+    never what it computes."""
     run_dir = Path(run_dir)
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "final.pt").is_file():
@@ -54,7 +58,12 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
                           "(summary.json and final.pt are needed)")
     summary = json.loads(summary_path.read_text())
     ckpt = load_checkpoint(run_dir / "final.pt")
-    config = RunConfig.from_dict(ckpt.config).validate()
+    overrides = overrides or {}
+    not_machine = sorted(name for name in overrides if not BY_NAME[name].machine)
+    if not_machine:
+        raise ConfigError(f"{not_machine[0]}={overrides[not_machine[0]]!r} cannot change: the control "
+                          "repeats the run's own settings (only where and how it computes may change)")
+    config = RunConfig.from_dict({**ckpt.config, **overrides}).validate()
     if config.rewind_epoch is None:
         raise ConfigError(f"run {run_dir.name}: rewind_epoch=None; the control compares lottery "
                           "tickets, so run with a rewind_epoch (0 = rewind to the initial weights)")

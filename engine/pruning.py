@@ -23,6 +23,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from .errors import ConfigError
+from .settings import STRATEGIES as STRATEGY_REGISTRY
+from .settings import Option
+
 Masks = dict[str, torch.Tensor]
 
 
@@ -178,26 +182,19 @@ class Strategy:
     scope: str
     granularity: str = "unstructured"
     description: str = ""
-    options: dict = field(default_factory=dict)  # name -> (type, low, high, default), read from config.extra
+    options: dict[str, Option] = field(default_factory=dict)  # read from config.extra
     method: type | None = None  # a plug-in's torch BasePruningMethod: replaces score, scope, granularity
 
     def option(self, extra: dict, key: str):
-        return extra.get(key, self.options[key][3])
+        return extra.get(key, self.options[key].default)
 
     def validate_options(self, extra: dict) -> None:
-        from .config import ConfigError
-
         for key, value in extra.items():
             if key not in self.options:
                 allowed = ", ".join(self.options) or "none"
                 raise ConfigError(f"extra option {key!r} is not used by strategy {self.name!r}; "
                                   f"its options are: {allowed}")
-            kind, low, high, _ = self.options[key]
-            if kind is float and isinstance(value, int):
-                value = float(value)
-            if not isinstance(value, kind) or isinstance(value, bool) or not low <= value <= high:
-                raise ConfigError(f"{key}={value!r} is invalid: must be a{'n' if kind is int else ''} "
-                                  f"{kind.__name__} in [{low}, {high}]")
+            self.options[key].check(value)
         if self.granularity == "n:m" and self.option(extra, "n") >= self.option(extra, "m"):
             raise ConfigError(f"n={self.option(extra, 'n')!r} is invalid for strategy {self.name!r}: "
                               f"must be smaller than m={self.option(extra, 'm')!r} (N of every M kept)")
@@ -296,10 +293,16 @@ def _torch_method_step(method: type, params, masks: Masks, amount: float) -> Mas
     return new_masks
 
 
-STRATEGIES: dict[str, Strategy] = {}
+STRATEGIES: dict[str, Strategy] = STRATEGY_REGISTRY  # the schema's list of allowed strategies
 # Options every strategy of a kind understands (added at registration).
-GUARD_OPTIONS = {"min_keep": (int, 0, 10**9, 0), "min_keep_fraction": (float, 0.0, 1.0, 0.0)}
-N_OF_M_OPTIONS = {"n": (int, 1, 64, 2), "m": (int, 2, 64, 4)}
+GUARD_OPTIONS = {option.name: option for option in (
+    Option("min_keep", int, 0, 10**9, 0,
+           "Layer-collapse guard: every layer keeps at least this many weights (groups)."),
+    Option("min_keep_fraction", float, 0.0, 1.0, 0.0,
+           "Layer-collapse guard: every layer keeps at least this fraction."))}
+N_OF_M_OPTIONS = {option.name: option for option in (
+    Option("n", int, 1, 64, 2, "N:M pattern: weights kept in every group"),
+    Option("m", int, 2, 64, 4, "N:M pattern: group size (consecutive inputs)"))}
 
 
 def register_strategy(strategy: Strategy) -> Strategy:

@@ -69,7 +69,7 @@ def amounts_for_target(table: list[dict], remaining: dict[str, int], target: flo
     return {name: min(1.0, amount * scale) for name, amount in chosen.items()}
 
 
-def checkpoint_sensitivity(ckpt, target: float | None = None) -> dict:
+def checkpoint_sensitivity(ckpt, target: float | None = None, data_path: str | None = None) -> dict:
     """The sensitivity table of a saved model on its own validation split (reloaded from
     the checkpoint's config), and, given ``target`` (a fraction of the remaining prunable
     weights), the per-layer amounts that reach it. Returns {table, amounts, base_acc}."""
@@ -77,7 +77,8 @@ def checkpoint_sensitivity(ckpt, target: float | None = None) -> dict:
     from .data import data_for_checkpoint
     from .pruning import prunable_parameters
 
-    data = data_for_checkpoint(ckpt.config, ckpt.arch)  # DatasetError says why not
+    saved = {**ckpt.config, **({"data_path": data_path} if data_path else {})}
+    data = data_for_checkpoint(saved, ckpt.arch)  # DatasetError says why not
     config = RunConfig.from_dict(ckpt.config)
     model = ckpt.model()
     params = prunable_parameters(model, config.prune_output, config.prune_biases)

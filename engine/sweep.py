@@ -50,9 +50,9 @@ from .comparison import validate_name
 from .config import ConfigError, RunConfig
 from .experiment import RunFailed, run_dir_for
 from .paths import cache_dir, checkpoint_dir, sweeps_dir
+from .plugins import load_plugins
+from .settings import AXES  # plural -> setting: the settings a grid varies
 
-AXES = {"strategies": "strategy", "amounts": "amount", "depths": "depth", "widths": "width",
-        "seeds": "seed"}
 MAX_CELLS = 10_000
 BACKENDS = ("loky", "dask")
 METRICS = ("test_acc", "best_test_acc", "final_val_acc", "best_val_acc")
@@ -177,6 +177,7 @@ def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads:
     row = {"key": RunConfig.from_dict(config).key(), "error": ""}
     with _worker_settings(checkpoint_root, cache_root, torch_threads):
         try:
+            load_plugins()  # a worker process is an entry point: plug-in strategies load here
             result = cached_run(RunConfig.from_dict(config), checkpoint_root, use_cache)
             row.update(_metrics(result), status="complete", cached=bool(result["cached"]))
         except RunFailed as exc:

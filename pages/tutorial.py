@@ -1,27 +1,17 @@
 """The PyTorch pruning tutorial, step by step, on a LeNet for the 8×8 digits. Layout only:
 every object shown is made by ``engine.tutorial``."""
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from engine import tutorial
 from engine.pruning import method_takes_amount
+from ui import charts
 
 st.title("Pruning tutorial, interactively")
 st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
            "8×8 digit images: both convolutions are padded and only the first is pooled, so fc1 "
            "takes 16·4·4 = 256 features. Every table below is read off the real module.")
 seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
-
-
-def heat_map(frame: pd.DataFrame) -> alt.FacetChart:
-    return (alt.Chart(frame).mark_rect()
-            .encode(x=alt.X("column:O", axis=None), y=alt.Y("row:O", title="output channel"),
-                    color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
-                    tooltip=["tensor", "row", "column", "value"])
-            .properties(width=180, height=120)
-            .facet(column=alt.Column("tensor:N", title=None, sort=list(frame.tensor.unique())))
-            .resolve_scale(color="independent"))
 
 
 def show_module(module) -> None:
@@ -48,7 +38,7 @@ tutorial.random_unstructured(model.conv1, amount)
 st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
          "plain attribute.")
 show_module(model.conv1)
-st.altair_chart(heat_map(tutorial.reparametrization_frames(model.conv1)))
+st.altair_chart(charts.tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
 st.header("3 · The forward pre-hook")
 st.write("Pruning installs a forward pre-hook that recomputes `weight = weight_orig × weight_mask` "
@@ -74,7 +64,7 @@ structured = st.slider("Fraction of conv1's output channels pruned by L2 norm", 
 tutorial.ln_structured(model.conv1, structured)
 st.write(f"The hook on `weight` is now {tutorial.describe(model.conv1)['pre_hooks'][-1]}: its combined mask "
          f"keeps the random cut and removes whole channels {tutorial.pruned_channels(model.conv1)}.")
-st.altair_chart(heat_map(tutorial.reparametrization_frames(model.conv1)))
+st.altair_chart(charts.tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
 st.header("6 · Serialisation: the state_dict")
 st.write("Masks are buffers and the original tensors are parameters, so both are saved:")
@@ -102,9 +92,7 @@ st.write("One ranking over every weight: layers with many small weights lose the
          "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
          "thinned most and conv1 (fan-in 9) least.")
 st.dataframe(rows, hide_index=True)
-st.altair_chart(alt.Chart(rows[rows.layer != "global"]).mark_bar()
-                .encode(x=alt.X("layer:N", sort=list(tutorial.LAYERS)),
-                        y=alt.Y("sparsity:Q", axis=alt.Axis(format="%")), tooltip=["layer", "weights", "zeros"]))
+st.altair_chart(charts.layer_sparsity_bars(rows[rows.layer != "global"], list(tutorial.LAYERS)))
 
 st.header("10 · A custom method")
 methods = tutorial.plugin_methods()

@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from .errors import DatasetError  # noqa: F401 (re-exported: its long-standing home)
+from .config import RunConfig
+from .errors import ConfigError, DatasetError  # noqa: F401 (DatasetError: re-exported, its old home)
 from .paths import cache_dir
 
 COVTYPE_FEATURES = 54
@@ -142,8 +143,6 @@ CHECKPOINT_MAX_SYNTHETIC_ROWS = 1_000_000
 def data_for_checkpoint(config: dict, arch: dict) -> DataSplits:
     """The data a checkpoint was trained on, reloaded from its saved config (same data set,
     rows and seed, so the same split). DatasetError says why not, when it cannot be."""
-    from .config import ConfigError, RunConfig
-
     if not config:
         raise DatasetError("this checkpoint carries no run config, so its data split is unknown")
     try:

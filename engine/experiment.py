@@ -171,7 +171,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
         step_seed = config.seed * 1000 + cycle
         context = ScoreContext(model, torch.Generator().manual_seed(step_seed),
                                batches=lambda: score_batches(x_train, y_train, step_seed),
-                               validation=(x_val, y_val), options=config.extra)
+                               evaluate=lambda: evaluate(model, x_val, y_val), options=config.extra)
         masks = strategy.prune_step(params, masks, amount, context)
         if state["rewind_state"] is not None:
             model.load_state_dict(state["rewind_state"])

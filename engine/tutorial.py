@@ -16,7 +16,6 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune
 
-from .plugins import load_plugins
 from .pruning import STRATEGIES
 
 LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
@@ -159,8 +158,8 @@ def layer_sparsity_rows(model: LeNet) -> list[dict]:
 
 
 def plugin_methods() -> dict[str, type]:
-    """Custom BasePruningMethod subclasses from the plug-in folder, by strategy name."""
-    load_plugins()
+    """Custom BasePruningMethod subclasses from the plug-in folder, by strategy name (the
+    entry point, app.py or the CLI, has loaded them)."""
     return {name: s.method for name, s in STRATEGIES.items() if s.method is not None}
 
 

@@ -69,6 +69,9 @@ def test_global_pruning_thins_fc1_most_and_conv1_least(seed):
 
 
 def test_custom_method_from_the_plugin_folder():
+    from engine.plugins import load_plugins
+
+    load_plugins()  # what the entry points (app.py, the CLI) do
     methods = tutorial.plugin_methods()
     model = tutorial.make_lenet(0)
     tutorial.apply_method(model.fc3, "bias", methods["every-other"])

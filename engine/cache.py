@@ -61,8 +61,4 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     return result
 
 
-def clear_cache() -> None:
-    _memory().clear(warn=False)
-
-
-__all__ = ["cached_run", "is_cached", "clear_cache", "RunFailed", "CACHE_BYTES_LIMIT"]
+__all__ = ["cached_run", "is_cached", "RunFailed", "CACHE_BYTES_LIMIT"]

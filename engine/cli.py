@@ -20,7 +20,6 @@ from .cache import cached_run
 from .checkpoints import CheckpointError, load_checkpoint
 from .comparison import compare, default_name
 from .config import ConfigError, RunConfig
-from .efficiency import cpu_threads
 from .data import DatasetError
 from .experiment import RunFailed
 from .lottery import random_reinit_control
@@ -29,6 +28,7 @@ from .pruning import STRATEGIES
 from .settings import AXES, BY_NAME, SETTINGS
 from .sensitivity import GRID, checkpoint_sensitivity
 from .sweep import SweepSpec, read_spec_file, run_sweep
+from .training import cpu_threads
 
 
 class _Parser(argparse.ArgumentParser):

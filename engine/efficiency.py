@@ -15,7 +15,6 @@ import gzip
 import io
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from torch.nn import functional as F
 from .checkpoints import Checkpoint
 from .data import DatasetError, covtype_local_path, load_dataset
 from .paths import cache_dir
+from .training import cpu_threads
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
 EXACT_ATOL = 1e-4          # exact forms: logits within this of the dense model's
@@ -273,18 +273,6 @@ def agreement_table(forms: Forms, x: torch.Tensor, y: torch.Tensor | None = None
                               f">= {INT8_MIN_AGREEMENT:.0%} identical predictions"),
                      "verified": ok})
     return rows
-
-
-@contextmanager
-def cpu_threads(threads: int | None):
-    """Run a block with ``threads`` intra-op threads, restoring the setting after."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @torch.inference_mode()

@@ -19,6 +19,7 @@ from plotted a pre-prune train loss against a post-prune validation loss.)
 pulling) or cancel (``close()``) between epochs; everything written so far stays."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -37,7 +38,7 @@ from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
 from .schedules import step_amounts
-from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_optimizer, set_lr
+from .training import Trainer, TrainingDiverged, cpu_threads, evaluate, fast_paths, make_optimizer, set_lr
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
@@ -246,9 +247,10 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
 def run(config: RunConfig, root: str | Path | None = None,
         on_event: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] | None = None, data: DataSplits | None = None) -> dict:
-    """Run to the end and return the result; raises RunFailed if it diverged or was stopped."""
+    """Run to the end and return the result; raises RunFailed if it diverged or was stopped.
+    Training uses ``config.num_threads`` threads, and the count is restored after."""
     events = iterate_run(config, root, data)
-    try:
+    with cpu_threads(config.num_threads), contextlib.closing(events):
         for event in events:
             if on_event:
                 on_event(event)
@@ -258,7 +260,5 @@ def run(config: RunConfig, root: str | Path | None = None,
                 raise RunFailed(event["message"], event["result"])
             if should_stop and should_stop():
                 break
-    finally:
-        events.close()
     result = json.loads((run_dir_for(config, root) / "summary.json").read_text())
     raise RunFailed("stopped by the user", result)

@@ -52,6 +52,7 @@ from .experiment import RunFailed, run_dir_for
 from .paths import cache_dir, checkpoint_dir, sweeps_dir
 from .plugins import load_plugins
 from .settings import AXES  # plural -> setting: the settings a grid varies
+from .training import cpu_threads
 
 MAX_CELLS = 10_000
 BACKENDS = ("loky", "dask")
@@ -150,17 +151,13 @@ def read_spec_file(path: str | os.PathLike) -> dict:
 def _worker_settings(checkpoint_root: str, cache_root: str, torch_threads: int):
     """Point engine.paths at the submitter's roots and cap torch's threads for one cell
     (restored after, since a one-job sweep runs its cells in the calling process)."""
-    import torch
-
     saved_env = {k: os.environ.get(k) for k in ("PRUNING_EXPLORER_CHECKPOINTS", "PRUNING_EXPLORER_CACHE")}
-    saved_threads = torch.get_num_threads()
     os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = checkpoint_root
     os.environ["PRUNING_EXPLORER_CACHE"] = cache_root
-    torch.set_num_threads(torch_threads)
     try:
-        yield
+        with cpu_threads(torch_threads):
+            yield
     finally:
-        torch.set_num_threads(saved_threads)
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

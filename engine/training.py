@@ -12,6 +12,7 @@ row-weighted mean over all of them."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 import warnings
 from dataclasses import dataclass
 
@@ -43,6 +44,20 @@ class FastPaths:
         return {"precision": "bf16" if self.autocast is torch.bfloat16 else "fp32",
                 "fused_optimizer": self.fused_optimizer, "cuda_graphs": self.cuda_graphs,
                 "tf32": self.tf32, "num_threads": self.num_threads or torch.get_num_threads()}
+
+
+@contextmanager
+def cpu_threads(threads: int | None):
+    """Run a block with ``threads`` intra-op threads, restoring the count after: the one
+    place the engine changes torch's thread count (the app sizes it once at start,
+    engine.live.prepare_process)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def fast_paths(config, device: torch.device) -> FastPaths:
@@ -103,8 +118,6 @@ class Trainer:
         self._graph_error = ""  # why capture failed, if it did: then every step runs eagerly
         self._side_stream: torch.cuda.Stream | None = None
         self._eager_full_steps = 0
-        if fast.num_threads:
-            torch.set_num_threads(fast.num_threads)
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high" if fast.tf32 else "highest")
 

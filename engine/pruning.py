@@ -396,6 +396,9 @@ class TorchMethod:
     options: dict[str, Option] = {}
     uses_score = False
 
+    def ranks(self, param_name: str, model: nn.Module) -> bool:
+        return True
+
     def check(self, strategy: "Strategy", extra: dict) -> None:
         pass
 

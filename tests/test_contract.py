@@ -113,3 +113,23 @@ def test_a_run_keeps_pruned_weights_zero_and_its_checkpoints_round_trip(name, ti
             assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
             assert torch.allclose(small(x), model(x), atol=1e-5)
     assert math.isfinite(result["final_val_acc"])
+
+
+def test_the_first_cut_matches_torch_nn_utils_prune_weight_for_weight():
+    """docs/methods.md: the first cut is torch's own; only ties may differ from the second cut on."""
+    from torch.nn.utils import prune
+
+    model = MLP(12, 3, 16, 4, seed=1)
+    params = prunable_parameters(model)
+    ctx = ScoreContext(model, torch.Generator().manual_seed(0))
+    layerwise = STRATEGIES["layerwise"].prune_step(params, full_masks(params), AMOUNT, ctx)
+    global_ = STRATEGIES["global"].prune_step(params, full_masks(params), AMOUNT, ctx)
+    for name, layer in model.layers():
+        prune.l1_unstructured(layer, "weight", amount=AMOUNT)
+        assert torch.equal(layer.weight_mask.bool(), layerwise[f"{name}.weight"])
+        prune.remove(layer, "weight")
+    twin = MLP(12, 3, 16, 4, seed=1)
+    prune.global_unstructured([(layer, "weight") for _, layer in twin.layers()],
+                              pruning_method=prune.L1Unstructured, amount=AMOUNT)
+    for name, layer in twin.layers():
+        assert torch.equal(layer.weight_mask.bool(), global_[f"{name}.weight"])

@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 
 from .cache import cached_run
-from .checkpoints import CheckpointError, load_checkpoint
+from .checkpoints import load_checkpoint
 from .comparison import compare, default_name
 from .config import ConfigError, RunConfig
 from .data import DatasetError
+from .errors import EngineError
 from .experiment import RunFailed
 from .lottery import random_reinit_control
 from .plugins import load_plugins
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+    except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RunFailed as exc:

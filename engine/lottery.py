@@ -14,6 +14,7 @@ import torch
 
 from .checkpoints import load_checkpoint
 from .config import ConfigError, RunConfig
+from .errors import FileFormatError
 from .data import DataSplits, load_dataset
 from .models import MLP, pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
@@ -54,7 +55,7 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
     run_dir = Path(run_dir)
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "final.pt").is_file():
-        raise ConfigError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
+        raise FileFormatError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
                           "(summary.json and final.pt are needed)")
     summary = json.loads(summary_path.read_text())
     ckpt = load_checkpoint(run_dir / "final.pt")

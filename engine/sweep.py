@@ -48,6 +48,7 @@ from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .comparison import validate_name
 from .config import ConfigError, RunConfig
+from .errors import ClusterError, FileFormatError
 from .experiment import RunFailed, run_dir_for
 from .paths import cache_dir, checkpoint_dir, sweeps_dir
 from .plugins import load_plugins
@@ -127,7 +128,7 @@ def read_spec_file(path: str | os.PathLike) -> dict:
     """The settings in a .yaml/.yml, .toml or .json spec file (not yet validated)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"spec={str(path)!r}: no such file")
+        raise FileFormatError(f"spec={str(path)!r}: no such file")
     text = path.read_text(errors="replace")
     try:
         if path.suffix in (".yaml", ".yml"):
@@ -137,12 +138,12 @@ def read_spec_file(path: str | os.PathLike) -> dict:
         elif path.suffix == ".json":
             values = json.loads(text)
         else:
-            raise ConfigError(f"spec={str(path)!r}: use a .yaml, .yml, .toml or .json file")
+            raise FileFormatError(f"spec={str(path)!r}: use a .yaml, .yml, .toml or .json file")
     except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"spec={str(path)!r} is not valid {path.suffix[1:].upper()}: "
+        raise FileFormatError(f"spec={str(path)!r} is not valid {path.suffix[1:].upper()}: "
                           f"{str(exc).splitlines()[0]}") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"spec={str(path)!r} must hold a mapping of settings at the top level")
+        raise FileFormatError(f"spec={str(path)!r} must hold a mapping of settings at the top level")
     return values
 
 
@@ -237,7 +238,7 @@ def _parallel(backend: str, n_jobs: int, scheduler: str | None,
     try:
         client = Client(scheduler, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"scheduler={scheduler!r}: cannot connect ({exc})") from None
+        raise ClusterError(f"scheduler={scheduler!r}: cannot connect ({exc})") from None
     with client:
         _check_cluster(client, scheduler)
         with joblib.parallel_config(backend="dask", n_jobs=-1, client=client, wait_for_workers_timeout=60):
@@ -258,13 +259,13 @@ def _check_cluster(client, scheduler: str) -> None:
     try:
         infos = [client.submit(worker_info, pure=False).result(timeout=60), *client.run(worker_info).values()]
     except Exception as exc:  # anything here means the cluster cannot run the cells
-        raise ConfigError(
+        raise ClusterError(
             f"scheduler={scheduler!r}: the cluster cannot run engine code ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no worker answered within 60 s'}); start the "
             "scheduler and every worker with this repository on PYTHONPATH (docs/sweeps.md)") from None
     versions = sorted({info["engine_version"] for info in infos})
     if versions != [ENGINE_VERSION]:
-        raise ConfigError(f"scheduler={scheduler!r}: workers run engine version(s) {versions}, this "
+        raise ClusterError(f"scheduler={scheduler!r}: workers run engine version(s) {versions}, this "
                           f"machine {ENGINE_VERSION}; update the workers' code")
 
 
@@ -355,10 +356,10 @@ def _read_results(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": str})
     except (ValueError, OSError) as exc:
-        raise ConfigError(f"{path} is not a readable results table: {exc}") from None
+        raise FileFormatError(f"{path} is not a readable results table: {exc}") from None
     missing = [c for c in ("key", "strategy", "status") if c not in frame.columns]
     if missing:
-        raise ConfigError(f"{path} is not a sweep results table (missing columns {missing})")
+        raise FileFormatError(f"{path} is not a sweep results table (missing columns {missing})")
     frame["error"] = frame["error"].fillna("") if "error" in frame else ""
     return frame
 
@@ -449,7 +450,7 @@ def load_sweep(name: str) -> dict:
     try:
         info = json.loads((out / "spec.json").read_text())
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{out / 'spec.json'} is not valid JSON: {exc}") from None
+        raise FileFormatError(f"{out / 'spec.json'} is not valid JSON: {exc}") from None
     return {**info, "name": name, "sweep_dir": str(out), "results": _read_results(out / "results.csv")}
 
 

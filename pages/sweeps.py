@@ -10,6 +10,7 @@ import os
 import streamlit as st
 
 from engine.config import ConfigError
+from engine.errors import EngineError
 from engine.live import SweepJob
 from engine.paths import sweeps_dir
 from engine.pruning import STRATEGIES
@@ -116,7 +117,7 @@ if st.session_state.get("open_sweep") not in names:
 name = st.selectbox("Open a sweep", names, key="open_sweep")
 try:
     sweep, pattern = sweep_tables(name, (sweeps_dir() / name / "results.csv").stat().st_mtime)
-except (ConfigError, OSError) as exc:
+except (EngineError, OSError) as exc:
     st.error(str(exc))
     st.stop()
 

@@ -14,6 +14,7 @@ import pytest
 
 from engine.cli import main
 from engine.config import ConfigError
+from engine.errors import FileFormatError
 from engine.sweep import (SweepSpec, _check_visible, accuracy_vs_sparsity, layer_pattern,
                           list_sweeps, load_sweep, read_spec_file, run_sweep, strategy_gap)
 
@@ -94,10 +95,11 @@ def test_spec_files_yaml_toml_json(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     for name, message in [("bad.yaml", "is not valid YAML"), ("list.yaml", "must hold a mapping"),
                           ("missing.toml", "no such file"), ("grid.yaml.txt", "no such file")]:
-        with pytest.raises(ConfigError, match="spec="):
+        with pytest.raises(FileFormatError, match="spec="):  # a file problem, not a bad setting
             read_spec_file(tmp_path / name)
-        with pytest.raises(ConfigError) as error:
+        with pytest.raises(FileFormatError) as error:
             read_spec_file(tmp_path / name)
+        assert not isinstance(error.value, ConfigError)
         assert message in str(error.value)
 
 

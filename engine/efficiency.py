@@ -23,14 +23,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
-from .data import DatasetError, covtype_local_path, load_dataset
-from .paths import cache_dir
+from .data import DatasetError, data_for_checkpoint
+from .pruning import n_of_m_mask
 from .training import cpu_threads
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
 EXACT_ATOL = 1e-4          # exact forms: logits within this of the dense model's
 CHECK_ROWS = 1024
-CHECK_MAX_SYNTHETIC_ROWS = 200_000  # larger synthetic sets are not regenerated for a check
 LATENCY_BATCHES = (1, 1024)
 LATENCY_THREADS = 1
 SEMI_STRUCTURED_MIN_DIM = 256  # smaller layers are not worth 2:4 kernels
@@ -224,34 +223,16 @@ def int8_gzip_factor(sizes: list[dict]) -> float:
 # --- agreement and latency ---------------------------------------------------------------------
 def check_inputs(ckpt: Checkpoint, rows: int = CHECK_ROWS, seed: int = 0):
     """(x, y, source): test rows of the checkpoint's own data set when it can be loaded
-    here, else standard-normal rows (the engine's data are standardized) and y=None."""
-    config = ckpt.config
+    here without a download, else standard-normal rows (the engine's data are
+    standardized) and y=None."""
     try:
-        if not _loads_quickly_offline(config):
-            raise DatasetError("not available here")
-        data = load_dataset(config["dataset"], config.get("rows"), config.get("seed", 0),
-                            config.get("data_path"))
-        if data.n_features == ckpt.arch["in_features"]:
-            return (torch.from_numpy(data.x_test[:rows]), torch.from_numpy(data.y_test[:rows]),
-                    f"{len(data.y_test[:rows])} test rows of {data.name}")
-    except (KeyError, TypeError, ValueError, DatasetError):
-        pass
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(rows, ckpt.arch["in_features"], generator=generator), None,
-            f"{rows} random standard-normal rows (the checkpoint's data set is not available)")
-
-
-def _loads_quickly_offline(config: dict) -> bool:
-    """Never start a download or a huge generation just to check predictions."""
-    name, rows = config.get("dataset"), config.get("rows")
-    if name == "digits":
-        return True
-    if name == "synthetic":
-        return rows is None or (isinstance(rows, int) and rows <= CHECK_MAX_SYNTHETIC_ROWS)
-    if name == "covertype":
-        local = [config.get("data_path"), covtype_local_path(), cache_dir() / "sklearn" / "covertype"]
-        return any(path and Path(path).exists() for path in local)
-    return False
+        data = data_for_checkpoint(ckpt.config, ckpt.arch, download=False)
+    except DatasetError:
+        generator = torch.Generator().manual_seed(seed)
+        return (torch.randn(rows, ckpt.arch["in_features"], generator=generator), None,
+                f"{rows} random standard-normal rows (the checkpoint's data set is not available)")
+    return (torch.from_numpy(data.x_test[:rows]), torch.from_numpy(data.y_test[:rows]),
+            f"{len(data.y_test[:rows])} test rows of {data.name}")
 
 
 @torch.inference_mode()
@@ -304,14 +285,6 @@ def latency_table(forms: Forms, batches=LATENCY_BATCHES, budget_s: float = 0.3,
 
 
 # --- 2:4 semi-structured (GPU only) ------------------------------------------------------------
-def two_four_mask(weight: torch.Tensor) -> torch.Tensor:
-    """Keep the 2 largest-magnitude weights in every group of 4 along each row."""
-    groups = weight.abs().reshape(weight.shape[0], -1, 4)
-    keep = torch.zeros_like(groups, dtype=torch.bool)
-    keep.scatter_(2, groups.topk(2, dim=2).indices, True)
-    return keep.reshape(weight.shape)
-
-
 def semi_structured_report(forms: Forms, batch: int = 1024) -> dict:
     """Time the model with 2:4 semi-structured weights (``to_sparse_semi_structured``)
     against the same 2:4 weights stored dense, fp16, on the GPU. The 2:4 pattern is
@@ -328,7 +301,7 @@ def semi_structured_report(forms: Forms, batch: int = 1024) -> dict:
                            "and multiples of 64) for 2:4 kernels"}
     from torch.sparse import to_sparse_semi_structured
 
-    layers = [((w * two_four_mask(w)) if i in eligible else w, b) for i, (w, b) in enumerate(forms.dense)]
+    layers = [((w * n_of_m_mask(w.abs(), torch.ones_like(w, dtype=torch.bool), 2, 4)) if i in eligible else w, b) for i, (w, b) in enumerate(forms.dense)]
     dense = LayerStack([(w.half().cuda(), b.half().cuda()) for w, b in layers]).eval()
     sparse = LayerStack([(w.half().cuda(), b.half().cuda()) for w, b in layers]).eval()
     try:

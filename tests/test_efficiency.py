@@ -109,9 +109,11 @@ def test_semi_structured_is_skipped_with_a_reason_on_cpu(forms):
     assert "CUDA GPU" in report["skipped"]
 
 
-def test_two_four_mask_keeps_two_of_every_four():
+def test_the_2_4_mask_keeps_two_of_every_four():
+    from engine.pruning import n_of_m_mask  # the one N:M mask, for pruning and for the GPU report
+
     weight = torch.randn(8, 16)
-    mask = eff.two_four_mask(weight)
+    mask = n_of_m_mask(weight.abs(), torch.ones_like(weight, dtype=torch.bool), 2, 4)
     assert torch.all(mask.reshape(8, 4, 4).sum(-1) == 2)
     kept_min = weight.abs()[mask].reshape(8, 4, 2).min(-1).values
     dropped_max = weight.abs()[~mask].reshape(8, 4, 2).max(-1).values

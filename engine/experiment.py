@@ -33,12 +33,11 @@ from . import ENGINE_VERSION
 from .checkpoints import atomic_write_json, atomic_write_text, save_checkpoint
 from .config import RunConfig
 from .data import DataSplits, load_dataset
-from .models import MLP, pick_device
 from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
 from .schedules import step_amounts
-from .training import Trainer, TrainingDiverged, cpu_threads, evaluate, fast_paths, make_optimizer, set_lr
+from .training import TrainingDiverged, cpu_threads, evaluate, set_lr, set_up
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
@@ -60,12 +59,6 @@ def _csv_text(columns: list[str], rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _to_device(data: DataSplits, device: torch.device) -> dict[str, torch.Tensor]:
-    return {split: (torch.from_numpy(getattr(data, f"x_{split}")).to(device),
-                    torch.from_numpy(getattr(data, f"y_{split}")).to(device))
-            for split in ("train", "val", "test")}
 
 
 def score_batches(x: torch.Tensor, y: torch.Tensor, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -94,18 +87,12 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     # checkpoint must never stand beside the new run's partial tables.
     for stale in [run_dir / "summary.json", *run_dir.glob("*.pt")]:
         stale.unlink(missing_ok=True)
-    device = pick_device(config.device)
-    tensors = _to_device(data, device)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = tensors["train"], tensors["val"], tensors["test"]
-
-    # Same seed → identical initial weights for every strategy.
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=config.seed).to(device)
+    setup = set_up(config, data, config.seed, config.lr)
+    device, model, fast, optimizer, trainer = setup.device, setup.model, setup.fast, setup.optimizer, setup.trainer
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (setup.splits[s] for s in ("train", "val", "test"))
     params = prunable_parameters(model, config.prune_output, config.prune_biases)
     masks = full_masks(params)
     strategy = STRATEGIES[config.strategy]
-    fast = fast_paths(config, device)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, fast)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
     trainer.set_masks(masks)
     config_dict = config.to_dict()
     amounts = step_amounts(config.schedule, config.cycles, config.amount, config.target_sparsity)

@@ -10,16 +10,15 @@ import csv
 import json
 from pathlib import Path
 
-import torch
 
 from .checkpoints import load_checkpoint
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
 from .data import DataSplits, load_dataset
-from .models import MLP, pick_device
+from .models import MLP
 from .pruning import Masks, apply_masks, sparsity_summary
 from .settings import BY_NAME
-from .training import Trainer, cpu_threads, evaluate, fast_paths, make_optimizer
+from .training import cpu_threads, evaluate, set_up
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
 
@@ -28,21 +27,15 @@ def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
                  data: DataSplits) -> tuple[MLP, dict]:
     """A fresh MLP from ``init_seed`` with ``masks`` applied, trained ``epochs`` epochs at
     the run's fine-tuning learning rate with the run's data order."""
-    device = pick_device(config.device)
-    x_train, y_train, x_val, y_val, x_test, y_test = (
-        torch.from_numpy(getattr(data, name)).to(device)
-        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=init_seed).to(device)
-    masks = {name: mask.to(device) for name, mask in masks.items()}
+    setup = set_up(config, data, init_seed, config.lr * config.finetune_lr_factor)  # the ticket's step
+    model = setup.model
+    masks = {name: mask.to(setup.device) for name, mask in masks.items()}
     apply_masks(model, masks)
-    fast = fast_paths(config, device)  # the same step as the ticket's run
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr * config.finetune_lr_factor, fast)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
-    trainer.set_masks(masks)
+    setup.trainer.set_masks(masks)
     for _ in range(epochs):
-        trainer.train_epoch()
-    metrics = {"val_acc": evaluate(model, x_val, y_val)[1], "test_acc": evaluate(model, x_test, y_test)[1],
-               **sparsity_summary(model, masks)}
+        setup.trainer.train_epoch()
+    metrics = {"val_acc": evaluate(model, *setup.splits["val"])[1],
+               "test_acc": evaluate(model, *setup.splits["test"])[1], **sparsity_summary(model, masks)}
     return model, metrics
 
 

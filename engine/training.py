@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import ConfigError
+from .models import MLP, pick_device
 from .pruning import Masks
 
 EVAL_BATCH = 8192
@@ -245,3 +246,29 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     model.eval()
     return torch.cat([model(x[s:s + EVAL_BATCH]).argmax(1) for s in range(0, x.shape[0], EVAL_BATCH)])
+
+
+@dataclass
+class Setup:
+    """What training a network needs, built one way for a run and for a lottery control."""
+    device: torch.device
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]  # train / val / test: (x, y) on the device
+    model: MLP
+    fast: FastPaths
+    optimizer: torch.optim.Optimizer
+    trainer: Trainer
+
+
+def set_up(config, data, init_seed: int, lr: float) -> Setup:
+    """The data splits on the device, a fresh MLP initialised from ``init_seed`` (the same
+    seed gives every strategy identical initial weights), its optimizer at ``lr`` and a
+    trainer that shuffles with the run's seed: the same data order for every strategy."""
+    device = pick_device(config.device)
+    splits = {split: (torch.from_numpy(getattr(data, f"x_{split}")).to(device),
+                      torch.from_numpy(getattr(data, f"y_{split}")).to(device))
+              for split in ("train", "val", "test")}
+    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=init_seed).to(device)
+    fast = fast_paths(config, device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr, fast)
+    trainer = Trainer(model, *splits["train"], config.batch_size, optimizer, config.seed, fast)
+    return Setup(device, splits, model, fast, optimizer, trainer)

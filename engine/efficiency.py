@@ -46,22 +46,6 @@ def dense_layers(ckpt: Checkpoint) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(layer.weight.detach().clone(), layer.bias.detach().clone()) for _, layer in model.layers()]
 
 
-class LayerStack(nn.Module):
-    """An MLP given as per-layer (weight, bias); widths may differ layer to layer."""
-
-    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]]):
-        super().__init__()
-        self.weights = nn.ParameterList([nn.Parameter(w, requires_grad=False) for w, _ in layers])
-        self.biases = nn.ParameterList([nn.Parameter(b, requires_grad=False) for _, b in layers])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = F.linear(x, w, b)
-            x = torch.relu(x) if i < last else x
-        return x
-
-
 class CsrStack(nn.Module):
     """The same MLP with every weight stored as sparse CSR (32-bit indices)."""
 
@@ -121,9 +105,12 @@ def quantize_int8(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
 
 
 def as_sequential(layers) -> nn.Sequential:
+    """The MLP given as per-layer (weight, bias), widths free to differ layer to layer, as
+    plain Linear/ReLU modules on the weights' device and dtype: the one form every dense
+    export (masks baked in, structured-shrunk, INT8, fp16 on a GPU) is measured in."""
     modules = []
     for i, (w, b) in enumerate(layers):
-        linear = nn.Linear(w.shape[1], w.shape[0])
+        linear = nn.Linear(w.shape[1], w.shape[0], device=w.device, dtype=w.dtype)
         with torch.no_grad():
             linear.weight.copy_(w)
             linear.bias.copy_(b)
@@ -173,8 +160,8 @@ class Forms:
         return cls(dense=dense, shrunk=shrink(dense), int8=quantize_int8(dense))
 
     def models(self) -> dict[str, nn.Module]:
-        return {"dense": LayerStack(self.dense).eval(), "sparse CSR": CsrStack(self.dense).eval(),
-                "structured-shrunk": LayerStack(self.shrunk).eval(), "INT8 dynamic": self.int8}
+        return {"dense": as_sequential(self.dense), "sparse CSR": CsrStack(self.dense).eval(),
+                "structured-shrunk": as_sequential(self.shrunk), "INT8 dynamic": self.int8}
 
 
 def parameter_counts(ckpt: Checkpoint, forms: Forms | None = None) -> dict:
@@ -301,13 +288,15 @@ def semi_structured_report(forms: Forms, batch: int = 1024) -> dict:
                            "and multiples of 64) for 2:4 kernels"}
     from torch.sparse import to_sparse_semi_structured
 
-    layers = [((w * n_of_m_mask(w.abs(), torch.ones_like(w, dtype=torch.bool), 2, 4)) if i in eligible else w, b) for i, (w, b) in enumerate(forms.dense)]
-    dense = LayerStack([(w.half().cuda(), b.half().cuda()) for w, b in layers]).eval()
-    sparse = LayerStack([(w.half().cuda(), b.half().cuda()) for w, b in layers]).eval()
+    two_of_four = [n_of_m_mask(w.abs(), torch.ones_like(w, dtype=torch.bool), 2, 4) if i in eligible else None
+                   for i, (w, _) in enumerate(forms.dense)]
+    layers = [(w if keep is None else w * keep, b) for (w, b), keep in zip(forms.dense, two_of_four)]
+    dense = as_sequential([(w.half().cuda(), b.half().cuda()) for w, b in layers])
+    sparse = as_sequential([(w.half().cuda(), b.half().cuda()) for w, b in layers])
     try:
-        for i in eligible:
-            sparse.weights[i] = nn.Parameter(to_sparse_semi_structured(sparse.weights[i].data),
-                                             requires_grad=False)
+        for i in eligible:  # layer i is module 2i (a ReLU follows every hidden Linear)
+            linear = sparse[2 * i]
+            linear.weight = nn.Parameter(to_sparse_semi_structured(linear.weight.data), requires_grad=False)
         x = torch.randn(batch, forms.dense[0][0].shape[1], device="cuda", dtype=torch.float16)
         with torch.inference_mode():
             same = torch.allclose(sparse(x), dense(x), atol=1e-2, rtol=1e-2)

@@ -47,7 +47,7 @@ def test_dense_form_is_the_checkpoint_model_with_masks(sparse_ckpt, forms):
     model = sparse_ckpt.model()
     x = torch.randn(16, sparse_ckpt.arch["in_features"])
     with torch.no_grad():
-        assert torch.allclose(eff.LayerStack(forms.dense)(x), model(x), atol=1e-6)
+        assert torch.allclose(eff.as_sequential(forms.dense)(x), model(x), atol=1e-6)
 
 
 def test_shrink_drops_dead_neurons_and_keeps_outputs():
@@ -63,7 +63,7 @@ def test_shrink_drops_dead_neurons_and_keeps_outputs():
     shrunk = eff.shrink(layers)
     assert [w.shape for w, _ in shrunk] == [(2, 3), (3, 2), (2, 3)]
     x = torch.randn(32, 3)
-    assert torch.allclose(eff.LayerStack(shrunk)(x), eff.LayerStack(layers)(x), atol=1e-6)
+    assert torch.allclose(eff.as_sequential(shrunk)(x), eff.as_sequential(layers)(x), atol=1e-6)
 
 
 def test_sizes_are_consistent_at_90_percent_sparsity(sparse_ckpt, unpruned_ckpt, forms):

@@ -15,7 +15,8 @@ def test_dry_run_runs_every_part_and_writes_the_table(tmp_path):
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((out / "gpu_table.json").read_text())
-    assert set(results) == {"machine", "throughput", "correctness", "study", "inference", "app_run"}
+    assert set(results) == {"machine", "throughput", "profile", "correctness", "study", "inference",
+                            "app_run"}
     failed = {name: part.get("error") for name, part in results.items() if part["status"] != "ok"}
     assert not failed
     assert results["correctness"]["tests_exit_code"] == 0

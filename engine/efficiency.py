@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
 from .data import DatasetError, data_for_checkpoint

@@ -33,6 +33,7 @@ from . import ENGINE_VERSION
 from .checkpoints import atomic_write_json, atomic_write_text, save_checkpoint
 from .config import RunConfig
 from .data import DataSplits, load_dataset
+from .models import MLP
 from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
@@ -87,7 +88,9 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     # checkpoint must never stand beside the new run's partial tables.
     for stale in [run_dir / "summary.json", *run_dir.glob("*.pt")]:
         stale.unlink(missing_ok=True)
-    setup = set_up(config, data, config.seed, config.lr)
+    # Same seed → identical initial weights for every strategy.
+    setup = set_up(config, data, MLP(data.n_features, config.depth, config.width, data.n_classes,
+                                     seed=config.seed), config.lr)
     device, model, fast, optimizer, trainer = setup.device, setup.model, setup.fast, setup.optimizer, setup.trainer
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (setup.splits[s] for s in ("train", "val", "test"))
     params = prunable_parameters(model, config.prune_output, config.prune_biases)

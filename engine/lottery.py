@@ -10,33 +10,15 @@ import csv
 import json
 from pathlib import Path
 
-
 from .checkpoints import load_checkpoint
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
 from .data import DataSplits, load_dataset
 from .models import MLP
-from .pruning import Masks, apply_masks, sparsity_summary
 from .settings import BY_NAME
-from .training import cpu_threads, evaluate, set_up
+from .training import cpu_threads, train_masked
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
-
-
-def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
-                 data: DataSplits) -> tuple[MLP, dict]:
-    """A fresh MLP from ``init_seed`` with ``masks`` applied, trained ``epochs`` epochs at
-    the run's fine-tuning learning rate with the run's data order."""
-    setup = set_up(config, data, init_seed, config.lr * config.finetune_lr_factor)  # the ticket's step
-    model = setup.model
-    masks = {name: mask.to(setup.device) for name, mask in masks.items()}
-    apply_masks(model, masks)
-    setup.trainer.set_masks(masks)
-    for _ in range(epochs):
-        setup.trainer.train_epoch()
-    metrics = {"val_acc": evaluate(model, *setup.splits["val"])[1],
-               "test_acc": evaluate(model, *setup.splits["test"])[1], **sparsity_summary(model, masks)}
-    return model, metrics
 
 
 def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
@@ -66,8 +48,11 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
     history = list(csv.DictReader((run_dir / "history.csv").open()))
     last_cut = max((int(row["epoch"]) for row in history if row["phase"] == "post_prune"), default=0)
     epochs = summary["epochs"] - last_cut
+    model = MLP(data.n_features, config.depth, config.width, data.n_classes,
+                seed=config.seed + REINIT_SEED_OFFSET)
     with cpu_threads(config.num_threads):
-        _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
+        control = train_masked(config, model, ckpt.masks, epochs, data,
+                               lr=config.lr * config.finetune_lr_factor)
     return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
             "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
             "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}

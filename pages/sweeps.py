@@ -15,7 +15,7 @@ from engine.live import SweepJob
 from engine.paths import sweeps_dir
 from engine.pruning import STRATEGIES
 from engine.settings import BY_NAME, DATASETS
-from engine.sweep import (METRICS, SweepSpec, accuracy_vs_sparsity, layer_pattern, list_sweeps,
+from engine.sweep import (METRICS, SweepSpec, accuracy_over_seeds, layer_pattern, list_sweeps,
                           load_sweep, strategy_gap)
 from ui import charts
 
@@ -138,7 +138,7 @@ depth = middle.selectbox("Depth", sorted(done.depth.unique()))
 amount = right.selectbox("Amount (layer pattern)", sorted(done.amount.unique()))
 
 st.subheader("Accuracy vs sparsity")
-curve = accuracy_vs_sparsity(results, metric)
+curve = accuracy_over_seeds(results, metric)
 curve = curve[(curve.width == width) & (curve.depth == depth)]
 st.altair_chart(charts.sweep_curve(curve, metric), width="stretch")
 st.caption("Error bars: ± one standard deviation over seeds (0 with a single seed).")

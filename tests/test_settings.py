@@ -205,3 +205,16 @@ def test_every_setting_is_shown_by_the_explorer_and_bound_to_its_address():
         assert widgets[name].value == value, name
     assert widgets["strategy"].value == "global" and widgets["schedule"].value == "one-shot"
     assert widgets["lottery"].value is True and widgets["option_min_keep"].value == 5
+
+
+def test_a_link_value_no_control_allows_is_named():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/explorer.py")
+    at.query_params.update({"depth": "99", "schedule": "cosine", "lottery": "maybe", "strategy": "global",
+                            "option_min_keep": "-3", "precision": "fp64", "tf32": "perhaps"})
+    at.run()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    for words in ("depth='99'", "schedule='cosine'", "lottery='maybe'", "option_min_keep='-3'",
+                  "precision='fp64'", "tf32='perhaps'"):
+        assert words in warnings, words

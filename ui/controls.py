@@ -88,12 +88,26 @@ def _help(setting: Setting) -> str:
     return setting.help[:1].upper() + setting.help[1:] + "."
 
 
+def check_option_url(option, text: str) -> str | None:
+    """A message when a link's value for a strategy option is not allowed."""
+    high = min(option.high, 10**9)
+    try:
+        ok = option.low <= float(text) <= high
+    except ValueError:
+        ok = False
+    return None if ok else (f"Link setting option_{option.name}={text!r} is invalid: must be a number in "
+                            f"[{option.low:g}, {high:g}]; using the default.")
+
+
 def strategy_options(container, strategy: str | None) -> dict:
     """The chosen strategy's own options; only values off their default go in the config,
     so a run with the defaults has the same cache key as one that names none."""
     chosen = {}
     options = STRATEGIES[strategy].options if strategy in STRATEGIES else {}
     for option in options.values():
+        raw = st.query_params.get(f"option_{option.name}")
+        if raw is not None and (problem := check_option_url(option, raw)):
+            st.warning(problem)
         step = 1 if option.type is int else 0.01
         value = container.number_input(
             f"{strategy}: {option.name}", option.type(option.low), option.type(min(option.high, 10**9)),
@@ -124,6 +138,9 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
             continue
         if app.toggle is not None:
             key, label, help_text = app.toggle
+            raw = st.query_params.get(key)
+            if raw is not None and raw.lower() not in TOGGLE_WORDS:
+                st.warning(f"Link setting {key}={raw!r} is invalid: must be true or false; using the default.")
             if not place.checkbox(label, key=key, help=help_text, **BOUND):
                 values[setting.name] = None
                 continue

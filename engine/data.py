@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from .config import RunConfig
+from .settings import DATASETS
 from .errors import ConfigError, DatasetError  # noqa: F401 (DatasetError: re-exported, its old home)
 from .paths import cache_dir
 
@@ -106,7 +107,7 @@ def _load_raw(name: str, rows: int | None, seed: int, data_path: str | None):
             n_informative=20, n_redundant=10, n_classes=COVTYPE_CLASSES,
             n_clusters_per_class=3, class_sep=1.0, random_state=seed)
         return x.astype(np.float32), y.astype(np.int64), [f"class {c}" for c in range(COVTYPE_CLASSES)]
-    raise DatasetError(f"dataset={name!r} is invalid: must be one of digits, covertype, synthetic")
+    raise DatasetError(f"dataset={name!r} is invalid: must be one of {', '.join(DATASETS)}")
 
 
 def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,

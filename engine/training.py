@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from .errors import ConfigError
 from .models import pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
+from .settings import BY_NAME
 
 EVAL_BATCH = 8192
 GRAPH_WARMUP_STEPS = 3  # eager steps before capture: optimizer state and cuBLAS set up
@@ -91,7 +92,8 @@ def make_optimizer(name: str, params, lr: float, fast: FastPaths = FastPaths()) 
         return torch.optim.AdamW(params, lr=lr, **impl, **capturable)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, **impl)
-    raise ValueError(f"optimizer={name!r} is invalid: must be one of adam, adamw, sgd")
+    BY_NAME["optimizer"].check(name)  # the schema's message for a name it does not allow
+    raise ValueError(f"optimizer={name!r} is declared in engine/settings.py but not built here")
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

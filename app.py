@@ -5,7 +5,9 @@ import streamlit as st
 from engine.live import prepare_process
 from engine.plugins import load_plugins
 
-st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
+# An emoji favicon is drawn in the page (a data: URL); a :material/…: one is fetched from
+# fonts.gstatic.com, which a classroom without internet never reaches (issue 11: offline).
+st.set_page_config(page_title="Pruning Explorer", page_icon="✂️", layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -8,6 +8,7 @@ from engine.live import live_run
 from engine.lottery import random_reinit_control
 from engine.runs import load_run
 from ui import charts, controls, empty_state, live
+from ui.network import network_view
 
 JOB = "explorer_job"
 FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
@@ -132,12 +133,14 @@ def render():
         start_event = next((e for e in current.events if e["type"] == "start"), None)
         show(history.assign(strategy=config.strategy), layers,
              start_event["total_params"] if start_event else 0)
+        network_view(run_dir_for(config), config.cycles, live=True)
     elif cached:
         tables = load_run(run_dir_for(config))
         summary = tables.summary
         st.caption(f"From the run cache (trained in {summary['train_seconds']:.1f} s). Test accuracy: "
                    f"final {summary['test_acc']:.1%}, best-by-validation {summary['best_test_acc']:.1%}.")
         show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
+        network_view(run_dir_for(config), config.cycles, live=False)
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))
     else:

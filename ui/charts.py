@@ -274,3 +274,46 @@ def layer_sparsity_bars(rows: pd.DataFrame, order: list):
     return finish(alt.Chart(rows).mark_bar(color=NEUTRAL)
                   .encode(x=alt.X("layer:N", sort=order),
                           y=alt.Y("sparsity:Q", axis=alt.Axis(format="%")), tooltip=["layer", "weights", "zeros"]))
+
+
+# --- the network, drawn (engine.network) ------------------------------------------------------------
+SIGN_COLORS = alt.Scale(domain=["positive", "negative"], range=["#4c78a8", "#f58518"])
+
+
+def network(graph, height: int = 320) -> dict:
+    """Layers as columns of units, surviving connections as lines: blue positive, orange
+    negative, thicker and darker as |w| grows; a dead unit (no surviving input) is hollow
+    grey. Each column is labelled with its layer and the share of its weights kept."""
+    edges = graph.edges.assign(sign=(graph.edges.weight >= 0).map({True: "positive", False: "negative"}))
+    nodes = graph.nodes.assign(state=graph.nodes.alive.map({True: "alive", False: "dead"}))
+    rows = int(graph.columns.shown.max())
+    labels = graph.columns.assign(
+        x=graph.columns.column, top=-1.1, bottom=rows + 0.1,
+        name=[f"{row.layer} ({row.units})" for row in graph.columns.itertuples()],
+        kept_text=[f"{row.kept:.0%} kept" if row.column else "" for row in graph.columns.itertuples()])
+    return chart(_network_template(len(graph.columns), rows, height),
+                 edges=edges, nodes=nodes, labels=labels)
+
+
+@functools.lru_cache(maxsize=32)
+def _network_template(columns: int, rows: int, height: int) -> dict:
+    x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[-0.4, columns - 0.6]))
+    y_scale = alt.Scale(domain=[-1.8, rows + 0.8], reverse=True)
+    y = alt.Y("y:Q", axis=None, scale=y_scale)
+    lines = alt.Chart(alt.NamedData("edges")).mark_rule().encode(
+        x=x, y=y, x2="x2:Q", y2="y2:Q",
+        color=alt.Color("sign:N", scale=SIGN_COLORS, title="weight"),
+        opacity=alt.Opacity("magnitude:Q", scale=alt.Scale(zero=True, range=[0.08, 0.9]), legend=None),
+        strokeWidth=alt.StrokeWidth("magnitude:Q", scale=alt.Scale(zero=True, range=[0.3, 3]), legend=None),
+        tooltip=["layer:N", alt.Tooltip("source:Q", title="from unit"), alt.Tooltip("target:Q", title="to unit"),
+                 alt.Tooltip("weight:Q", format=".3f")])
+    units = alt.Chart(alt.NamedData("nodes")).mark_circle(size=70, stroke="#333333", strokeWidth=1).encode(
+        x=x, y=y,
+        fill=alt.Fill("state:N", scale=alt.Scale(domain=["alive", "dead"], range=["#ffffff", "#d0d0d0"]),
+                      title="unit", legend=alt.Legend(symbolStrokeColor="#333333")),
+        tooltip=["layer:N", "unit:Q", "state:N"])
+    names = alt.Chart(alt.NamedData("labels")).mark_text(fontSize=14, fontWeight="bold", baseline="bottom").encode(
+        x=x, y=alt.Y("top:Q", scale=y_scale, axis=None), text="name:N")
+    kept = alt.Chart(alt.NamedData("labels")).mark_text(fontSize=14, baseline="top").encode(
+        x=x, y=alt.Y("bottom:Q", scale=y_scale, axis=None), text="kept_text:N")
+    return finish(alt.layer(lines, units, names, kept), "The network: surviving connections", height).to_dict()

@@ -1,0 +1,111 @@
+"""The network picture (engine.network, ui.charts.network): what it draws is exactly the
+surviving weights between the units it samples, the sample is fixed, building it never
+allocates width² memory, and the Explorer shows it for a stored run."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from torch.profiler import ProfilerActivity, profile
+
+from engine.cache import cached_run
+from engine.models import MLP
+from engine.network import network_graph, run_graph, run_graph_checkpoint, sample_units
+from ui import charts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def random_masks(state_dict, keep=0.3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return {key: torch.rand(value.shape, generator=generator) < keep
+            for key, value in state_dict.items() if key.endswith(".weight")}
+
+
+def test_edges_are_exactly_the_surviving_weights_between_the_sampled_units():
+    state_dict = MLP(20, 2, 40, 5, seed=0).state_dict()
+    masks = random_masks(state_dict)
+    graph = network_graph(state_dict, masks, max_units=8)
+    units = {"input": sample_units(20, 8), "fc1": sample_units(40, 8), "fc2": sample_units(40, 8),
+             "out": sample_units(5, 8)}
+    assert units["out"].tolist() == [0, 1, 2, 3, 4]  # narrow enough: every unit
+    expected = {}
+    for name, previous in (("fc1", "input"), ("fc2", "fc1"), ("out", "fc2")):
+        weight, mask = state_dict[f"{name}.weight"], masks[f"{name}.weight"]
+        for target in units[name].tolist():
+            for source in units[previous].tolist():
+                if mask[target, source]:
+                    expected[(name, source, target)] = float(weight[target, source])
+    drawn = {(row.layer, row.source, row.target): row.weight for row in graph.edges.itertuples()}
+    assert drawn.keys() == expected.keys() and len(drawn) > 20
+    assert all(drawn[key] == pytest.approx(value) for key, value in expected.items())
+    assert (graph.edges.magnitude == graph.edges.weight.abs()).all()
+    assert graph.sampled == ["input: 8 of 20 units", "fc1: 8 of 40 units", "fc2: 8 of 40 units"]
+    kept = dict(zip(graph.columns.layer, graph.columns.kept))
+    assert kept["fc2"] == pytest.approx(float(masks["fc2.weight"].float().mean()))
+
+
+def test_the_sample_is_fixed_and_spans_the_layer():
+    first = sample_units(256, 16)
+    assert first.tolist() == sample_units(256, 16).tolist()
+    assert len(first) == 16 and first[0] == 0 and first[-1] == 255 and len(set(first.tolist())) == 16
+    state_dict = MLP(64, 3, 256, 10, seed=0).state_dict()
+    masks = random_masks(state_dict)
+    one, two = network_graph(state_dict, masks), network_graph(state_dict, random_masks(state_dict, seed=1))
+    assert one.nodes[["layer", "unit", "y"]].equals(two.nodes[["layer", "unit", "y"]])  # same units, any mask
+
+
+def test_a_unit_with_no_surviving_input_is_drawn_dead_and_unmasked_layers_keep_nonzero_weights():
+    state_dict = MLP(6, 1, 4, 3, seed=0).state_dict()
+    masks = {"fc1.weight": torch.ones(4, 6, dtype=torch.bool)}
+    masks["fc1.weight"][2] = False  # neuron 2 pruned whole
+    graph = network_graph(state_dict, masks)
+    fc1 = graph.nodes[graph.nodes.layer == "fc1"]
+    assert fc1.alive.tolist() == [True, True, False, True]
+    assert not (graph.edges[graph.edges.layer == "fc1"].target == 2).any()
+    assert (graph.edges.layer == "out").sum() == 12  # no mask on out: all 3 × 4 nonzero weights
+
+
+def test_building_it_never_allocates_width_squared_memory():
+    """A 2048-wide layer: its weight is 16 MiB and its mask 4 MiB; the picture may read only
+    the sampled rows (16 × 2048), so no single allocation reaches even 1 MiB."""
+    state_dict = MLP(64, 2, 2048, 10, seed=0).state_dict()
+    masks = random_masks(state_dict)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        graph = network_graph(state_dict, masks)
+    largest = max(event.cpu_memory_usage for event in profiler.events())
+    assert 0 < largest < 1 << 20, largest
+    assert len(graph.nodes) == 16 * 3 + 10  # input, fc1, fc2 sampled; out whole
+
+
+def test_a_runs_checkpoints_give_its_picture_at_each_cycle():
+    from engine.config import RunConfig
+
+    result = cached_run(RunConfig(depth=2, width=16, cycles=2, warmup_epochs=1, epochs_per_cycle=1,
+                                  amount=0.5, strategy="global"))
+    run_dir = Path(result["run_dir"])
+    assert run_graph_checkpoint(run_dir, 0, 2).name == "cycle_01_pre.pt"
+    assert run_graph_checkpoint(run_dir, 2, 2).name == "final.pt"
+    assert run_graph_checkpoint(run_dir).name == "final.pt"  # the latest written
+    before, label = run_graph(run_graph_checkpoint(run_dir, 0, 2))
+    after, _ = run_graph(run_graph_checkpoint(run_dir, 2, 2))
+    assert label == "cycle 1, before the cut"
+    assert len(after.edges) < len(before.edges)  # the cuts took lines away
+    spec = charts.network(after)
+    assert {"edges", "nodes", "labels"} <= set(spec["datasets"])
+    assert len(spec["datasets"]["edges"]) == len(after.edges)
+
+
+def test_the_explorer_draws_the_network_of_a_stored_run_at_the_chosen_cycle():
+    from tests.test_app import TINY, TINY_QUERY, assert_fine, open_page, texts
+
+    cached_run(TINY)
+    at = open_page("pages/explorer.py", **TINY_QUERY)
+    assert_fine(at)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    assert any("surviving connections" in json.dumps(spec.get("title", "")) for spec in specs)
+    assert "Showing: final (end of the run)" in texts(at)
+    at.select_slider(key="network_cycle_2").set_value(0).run()
+    assert_fine(at)
+    assert "Showing: cycle 1, before the cut" in texts(at)

@@ -1,6 +1,7 @@
 """Command line: a stable contract the app and scripts rely on.
 
     python -m engine run ...       progress lines, then ONE JSON object as the last line
+    python -m engine run --spec FILE   the same, settings from a run spec (flags override)
     python -m engine compare ...   the same, one entry per strategy
     python -m engine inspect PATH  a checkpoint's config and per-layer table
     python -m engine strategies    the registered strategies, plug-ins included
@@ -27,6 +28,7 @@ from .experiment import RunFailed
 from .lottery import random_reinit_control
 from .plugins import load_plugins
 from .pruning import STRATEGIES
+from .run_spec import read_run_spec
 from .settings import AXES, BY_NAME, SETTINGS
 from .sensitivity import GRID, checkpoint_sensitivity
 from .sweep import SweepSpec, read_spec_file, run_sweep
@@ -186,6 +188,14 @@ def _strategies() -> int:
     return 0
 
 
+def _spec_defaults(path: str) -> dict:
+    """A run spec's settings as the run command's flag defaults (strategy options as the
+    KEY=VALUE texts --option takes)."""
+    values = read_run_spec(path).to_dict()
+    values["extra"] = [f"{key}={json.dumps(value)}" for key, value in values["extra"].items()]
+    return values
+
+
 def _run(args) -> int:
     config = _config(args)
     result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
@@ -215,11 +225,17 @@ def _lottery_control(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """``run_defaults``: a run spec's settings, standing where the command line is silent."""
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
+    run_parser.add_argument("--spec", default=None, metavar="FILE",
+                            help="a run spec (.json, .yaml or .toml; the Explorer's 'Settings' "
+                                 "download): its settings, overridden by any flag given as well")
     add_setting_flags(run_parser)
+    if run_defaults:
+        run_parser.set_defaults(**run_defaults)
     _add_output_flags(run_parser)
     compare_parser = commands.add_parser("compare", help="several strategies, same start")
     compare_parser.add_argument("--strategies", default="layerwise,global",
@@ -268,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     load_plugins()  # an entry point: plug-in strategies are known from here on
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run" and args.spec:
+            args = build_parser(_spec_defaults(args.spec)).parse_args(argv)
         return COMMANDS[args.command](args)
     except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
         print(f"error: {exc}", file=sys.stderr)

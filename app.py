@@ -4,10 +4,12 @@ import streamlit as st
 
 from engine.live import prepare_process
 from engine.plugins import load_plugins
+from ui.screen import fit_screen
 
 # An emoji favicon is drawn in the page (a data: URL); a :material/…: one is fetched from
 # fonts.gstatic.com, which a classroom without internet never reaches (issue 11: offline).
 st.set_page_config(page_title="Pruning Explorer", page_icon="✂️", layout="wide")
+fit_screen()
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

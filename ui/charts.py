@@ -44,6 +44,10 @@ def strategy_color(names) -> alt.Color:
 NEUTRAL = PALETTE[0]  # one-colour charts that show no strategy
 
 
+AXIS_FONT = 13   # px: axis text readable on a 1280×720 projector (Vega's default is 10–11)
+LEGEND_FONT = 13
+
+
 def finish(chart, title: str | None = None, height: int | None = None):
     """The one theme: title on the left, legends under the plot (side-by-side charts keep
     their width). The height, when given, includes the legends."""
@@ -52,7 +56,8 @@ def finish(chart, title: str | None = None, height: int | None = None):
     if title:
         chart = chart.properties(title=alt.TitleParams(title, anchor="start", offset=10))
     return chart.properties(padding={"top": 8, "left": 4, "right": 4, "bottom": 4}).configure_legend(
-        orient="bottom", direction="horizontal", labelLimit=220)
+        orient="bottom", direction="horizontal", labelLimit=220, labelFontSize=LEGEND_FONT,
+    ).configure_axis(labelFontSize=AXIS_FONT, titleFontSize=AXIS_FONT)
 
 
 # --- charts --------------------------------------------------------------------------------------
@@ -98,7 +103,16 @@ def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
     rules = alt.Chart(alt.NamedData("rules")).mark_rule(
         color="#999999", strokeDash=[2, 3], opacity=0.7).encode(
         x="epoch:Q", tooltip=["cycle:Q", alt.Tooltip("sparsity:Q", format=".1%")])
-    return finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height).to_dict()
+    return stacked_legends(finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height).to_dict())
+
+
+def stacked_legends(spec: dict) -> dict:
+    """Several legends under a half-width chart run past its edge at 1280 px ("post-prun"):
+    Vega's legend layout puts each on its own row instead (set on the dict: Altair's schema
+    types the setting as an expression only)."""
+    legend = spec.setdefault("config", {}).setdefault("legend", {})
+    legend["layout"] = {"bottom": {"anchor": "start", "direction": "vertical", "margin": 4}}
+    return spec
 
 
 def sparsity_chart(history: pd.DataFrame, height: int = 330) -> dict:

@@ -9,7 +9,7 @@ from engine.lottery import random_reinit_control
 from engine.runs import load_run
 from ui import charts, controls, empty_state, live
 from ui.network import network_view
-from ui.takeaway import named, run_downloads
+from ui.takeaway import run_downloads
 
 JOB = "explorer_job"
 FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
@@ -20,7 +20,6 @@ config = controls.run_controls(st.sidebar)
 if config is None:
     st.stop()
 
-RUN_ID = config.run_id()  # names every download of this run
 job = live.current(JOB, config.key(),
                    lambda done: f"Run complete in {done.result['seconds']:.1f} s; stored in the run cache.")
 cached = job is None and is_cached(config)
@@ -84,21 +83,18 @@ def show(history, layers, total_params):
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=named(charts.metric_chart(history, "loss"), f"{RUN_ID}-loss"), width="stretch")
-    right.vega_lite_chart(spec=named(charts.metric_chart(history, "accuracy"), f"{RUN_ID}-accuracy"),
-                          width="stretch")
+    left.vega_lite_chart(spec=charts.metric_chart(history, "loss"), width="stretch")
+    right.vega_lite_chart(spec=charts.metric_chart(history, "accuracy"), width="stretch")
     st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
                "after it. Train and validation values at each marker come from the same model "
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=named(charts.sparsity_chart(history), f"{RUN_ID}-accuracy-vs-sparsity"),
-                         width="stretch")
+    left.vega_lite_chart(spec=charts.sparsity_chart(history), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
     if config.cycles and layers.empty:
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
-        right.vega_lite_chart(spec=named(charts.heatmap(layers, config.cycles, height=330),
-                                         f"{RUN_ID}-layer-sparsity"), width="stretch")
+        right.vega_lite_chart(spec=charts.heatmap(layers, config.cycles, height=330), width="stretch")
         collapsed = analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()])
         if collapsed:
             right.warning(f"**Layer collapse**: {', '.join(collapsed)} "
@@ -138,14 +134,14 @@ def render():
         start_event = next((e for e in current.events if e["type"] == "start"), None)
         show(history.assign(strategy=config.strategy), layers,
              start_event["total_params"] if start_event else 0)
-        network_view(run_dir_for(config), config.cycles, live=True, download_name=f"{RUN_ID}-network")
+        network_view(run_dir_for(config), config.cycles, live=True)
     elif cached:
         tables = load_run(run_dir_for(config))
         summary = tables.summary
         st.caption(f"From the run cache (trained in {summary['train_seconds']:.1f} s). Test accuracy: "
                    f"final {summary['test_acc']:.1%}, best-by-validation {summary['best_test_acc']:.1%}.")
         show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
-        network_view(run_dir_for(config), config.cycles, live=False, download_name=f"{RUN_ID}-network")
+        network_view(run_dir_for(config), config.cycles, live=False)
         run_downloads(config, run_dir_for(config))
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))

@@ -1,6 +1,9 @@
 """Take it away: a run's settings as a run spec that ``python -m engine run --spec FILE``
 accepts back with the same cache key, and the Explorer's downloads named after the run."""
+import io
 import json
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -47,16 +50,19 @@ def test_the_cli_runs_a_spec_and_refuses_a_bad_one_in_one_line(tmp_path, capsys)
         assert error.startswith("error: spec=") and message in error and "\n" not in error
 
 
-def test_the_explorer_offers_the_runs_spec_tables_and_named_charts():
+def test_the_explorer_offers_the_runs_spec_tables_and_charts_named_after_it():
     from tests.test_app import TINY, TINY_QUERY, assert_fine, open_page
+    from ui.takeaway import charts_zip
 
-    cached_run(TINY)
+    result = cached_run(TINY)
     at = open_page("pages/explorer.py", **TINY_QUERY)
     assert_fine(at)
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["Settings (run spec)", "History (CSV)", "Layers (CSV)"]
-    names = [json.loads(chart.proto.spec)["usermeta"]["embedOptions"]["downloadFileName"]
-             for chart in at.get("vega_lite_chart")]
+    assert labels == ["Settings (run spec)", "History (CSV)", "Layers (CSV)", "Charts (PNG)"]
+    archive = zipfile.ZipFile(io.BytesIO(charts_zip(TINY, Path(result["run_dir"]))))
     run_id = TINY.run_id()
-    assert names == [f"{run_id}-{chart}" for chart in
-                     ("loss", "accuracy", "accuracy-vs-sparsity", "layer-sparsity", "network-cycle2")]
+    assert archive.namelist() == [f"{run_id}-{chart}.png" for chart in
+                                  ("loss", "accuracy", "accuracy-vs-sparsity", "layer-sparsity", "network")]
+    for name in archive.namelist():
+        png = archive.read(name)
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000  # a drawn chart, not an empty canvas

@@ -10,7 +10,6 @@ import streamlit as st
 from engine.errors import EngineError
 from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
 from ui import charts
-from ui.takeaway import named
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -19,8 +18,7 @@ def _graph(path: str, modified: float):
     return run_graph(path)
 
 
-def network_view(run_dir: Path, cycles: int, live: bool, key: str = "network_cycle",
-                 download_name: str = "network") -> None:
+def network_view(run_dir: Path, cycles: int, live: bool, key: str = "network_cycle") -> None:
     """The picture of a run's network: while it runs, the latest checkpoint (just after the
     last cut); once stored, after any chosen cycle (0 = the warm-up)."""
     cycle = None
@@ -37,8 +35,7 @@ def network_view(run_dir: Path, cycles: int, live: bool, key: str = "network_cyc
     except (EngineError, OSError) as exc:  # a checkpoint replaced or removed under us
         st.caption(f"The network cannot be drawn from {path.name}: {exc}")
         return
-    name = download_name if cycle is None else f"{download_name}-cycle{cycle}"
-    st.vega_lite_chart(spec=named(charts.network(graph), name), width="stretch")
+    st.vega_lite_chart(spec=charts.network(graph), width="stretch")
     sampled = graph.sampled
     st.caption(f"Showing: {label}. Lines are the surviving weights between the units drawn "
                "(blue positive, orange negative, stronger |w| thicker and darker); a pruned "

@@ -1,24 +1,61 @@
-"""What a student takes away from a run: its settings as a run spec that
-``python -m engine run --spec FILE`` accepts back, its tables as CSV, and charts whose
-downloads are named after the run (Vega's own "Save as PNG/SVG" menu)."""
+"""What a student takes away from a stored run: its settings as a run spec that
+``python -m engine run --spec FILE`` accepts back, its tables as CSV, and its charts as
+PNG files named after the run. (Streamlit's own per-chart "Download as PNG" names each
+file by the time of day; these name the run and the chart.)"""
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from pathlib import Path
 
 import streamlit as st
 
+from engine.network import run_graph, run_graph_checkpoint
 from engine.run_spec import run_spec_text
+from engine.runs import load_run
+from ui import charts
+
+EXPORT_WIDTH = 640  # px: the width of a chart in the PNGs (×2 for sharpness)
 
 
-def named(spec: dict, name: str) -> dict:
-    """A chart spec whose PNG/SVG downloads are called ``name`` (not 'visualization')."""
-    return {**spec, "usermeta": {"embedOptions": {"downloadFileName": name}}}
+def run_charts(config, run_dir: Path) -> dict[str, dict]:
+    """The Explorer's charts of a stored run, by file-name suffix."""
+    tables = load_run(run_dir)
+    history = tables.history.assign(strategy=config.strategy)
+    specs = {"loss": charts.metric_chart(history, "loss"),
+             "accuracy": charts.metric_chart(history, "accuracy"),
+             "accuracy-vs-sparsity": charts.sparsity_chart(history)}
+    if config.cycles and not tables.layers.empty:
+        specs["layer-sparsity"] = charts.heatmap(tables.layers, config.cycles)
+    path = run_graph_checkpoint(run_dir)
+    if path is not None:
+        specs["network"] = charts.network(run_graph(path)[0])
+    return specs
+
+
+def standalone(spec: dict) -> dict:
+    """A page chart as a self-contained Vega-Lite spec: data inline, a fixed width."""
+    datasets = {name: json.loads(frame.to_json(orient="records")) for name, frame in spec["datasets"].items()}
+    return {**spec, "datasets": datasets, "width": EXPORT_WIDTH}
+
+
+def charts_zip(config, run_dir: Path) -> bytes:
+    """Every chart of the run as ``<run id>-<chart>.png``, in one zip."""
+    import vl_convert  # only when asked: it starts a JavaScript runtime
+
+    run_id = config.run_id()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, spec in run_charts(config, run_dir).items():
+            archive.writestr(f"{run_id}-{name}.png", vl_convert.vegalite_to_png(standalone(spec), scale=2))
+    return buffer.getvalue()
 
 
 def run_downloads(config, run_dir: Path) -> None:
-    """Download buttons for a stored run: its settings and its history and layers tables."""
+    """Download buttons for a stored run: settings, history and layers tables, charts."""
     run_id = config.run_id()
-    buttons = st.columns([1, 1, 1, 2])
+    buttons = st.columns([1, 1, 1, 1, 1])
     buttons[0].download_button(
         "Settings (run spec)", run_spec_text(config), file_name=f"{run_id}.json", mime="application/json",
         on_click="ignore", icon=":material/download:", width="stretch",
@@ -31,3 +68,7 @@ def run_downloads(config, run_dir: Path) -> None:
                 f"{table.capitalize()} (CSV)", path.read_bytes(), file_name=f"{run_id}-{table}.csv",
                 mime="text/csv", on_click="ignore", icon=":material/download:", width="stretch",
                 help=f"The run's {table}.csv: one row {what}")
+    buttons[3].download_button(
+        "Charts (PNG)", lambda: charts_zip(config, run_dir), file_name=f"{run_id}-charts.zip",
+        mime="application/zip", on_click="ignore", icon=":material/download:", width="stretch",
+        help=f"A zip of this run's charts, each named {run_id}-<chart>.png")

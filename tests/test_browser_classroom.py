@@ -78,6 +78,13 @@ def test_explorer_fits_every_screen_draws_the_network_and_hands_over_its_run(ser
             assert title_top < 80 if width > 640 else title_top < 110, title_top  # no empty band above
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=ARTIFACTS / f"explorer-{width}x{height}.png")
+        for name, path in PAGES.items():  # with a run to show: histogram grids, tables
+            page.goto(f"{server}/{path}")
+            settle(page)
+            page.wait_for_timeout(500)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{name} overflows at 390 px"
+        page.goto(f"{server}/explorer?" + "&".join(f"{k}={v}" for k, v in TINY.items()))
+        settle(page)
         page.set_viewport_size({"width": 1280, "height": 720})
         with page.expect_download() as download:
             page.get_by_role("button", name="Settings (run spec)").click()

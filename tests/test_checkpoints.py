@@ -97,7 +97,7 @@ def test_bad_files_get_clear_messages(tmp_path):
     payload = checkpoints.checkpoint_payload(model, masks, "x", {}, {})
     payload["arch"]["width"] = 10**9
     torch.save(payload, huge_arch)
-    cases = {truncated: "not a readable", text: "not a readable", other: "another architecture",
+    cases = {truncated: "not a readable", text: "a text file, not a PyTorch checkpoint", other: "another architecture",
              wrong_shapes: "do not match|should be", huge_arch: "not an integer",
              tmp_path / "absent.pt": "no such file"}
     for path, message in cases.items():

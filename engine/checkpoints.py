@@ -314,7 +314,7 @@ def _check_arch(arch, name):
     for key, (low, high) in limits.items():
         value = arch.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise CheckpointError(f"{name}: arch {key}={value!r} is not an integer in [{low}, {high}]")
+            raise CheckpointError(f"{name}: arch {key}={_clip(repr(value), 40)} is not an integer in [{low}, {high}]")
 
 
 def _keys(keys, count: int = 4) -> list[str]:

@@ -22,9 +22,11 @@ from .comparison import compare, default_name
 from .config import ConfigError, RunConfig
 from .data import DatasetError
 from .experiment import RunFailed
+from .limits import describe_os_error
 from .lottery import random_reinit_control
 from .plugins import load_plugins
 from .pruning import STRATEGIES
+from .runlock import RunInProgress
 from .schedules import SCHEDULES
 from .sensitivity import GRID, checkpoint_sensitivity
 from .sweep import AXES, SweepSpec, read_spec_file, run_sweep
@@ -107,6 +109,8 @@ def _print_progress(event: dict) -> None:
         print(f"{prefix}cycle {event['cycle']:>3} epoch {event['epoch']:>4}  "
               f"train_loss {event['train_loss']:.4f}  val_loss {event['val_loss']:.4f}  "
               f"val_acc {event['val_acc']:.4f}  sparsity {event['sparsity']:.4f}", flush=True)
+    elif event["type"] == "waiting":
+        print(f"{prefix}{event['message']}", file=sys.stderr, flush=True)
     elif event["type"] == "prune":
         pre, post = event["pre_prune"], event["post_prune"]
         print(f"{prefix}cycle {event['cycle']:>3} prune: val_acc {pre['val_acc']:.4f} -> "
@@ -226,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
                           "seconds": report["seconds"],
                           "runs": [_result_json(r) for r in report["runs"]]}))
         return 0
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+    except (ConfigError, DatasetError, CheckpointError, RunInProgress) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # --out on a file or under /proc, a read-only or full disk
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except RunFailed as exc:
         print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
         return 1

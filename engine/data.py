@@ -59,9 +59,11 @@ def read_covtype_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     try:
         with opener(path, "rt") as handle:
             table = np.loadtxt(handle, delimiter=",", dtype=np.int64, ndmin=2)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+        # Never quote the line that failed: the message may reach a web page, and the file
+        # may be one the user had no business reading.
         raise DatasetError(f"{path} is not a readable Covertype file in the UCI format "
-                           f"(55 comma-separated integers per line): {exc}") from None
+                           f"(55 comma-separated integers per line; {type(exc).__name__})") from None
     if table.shape[1] != COVTYPE_FEATURES + 1:
         raise DatasetError(f"{path} has {table.shape[1]} columns per line; the UCI Covertype "
                            f"format has {COVTYPE_FEATURES + 1}")
@@ -137,26 +139,30 @@ def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
                       n_features=x.shape[1], n_classes=len(class_names), class_names=class_names)
 
 
-# Regenerating a checkpoint's synthetic data is bounded: an uploaded file's config must not
-# make the app generate (or hold) millions of rows just to score it.
-CHECKPOINT_MAX_SYNTHETIC_ROWS = 1_000_000
-
-
 def data_for_checkpoint(config: dict, arch: dict) -> DataSplits:
     """The data a checkpoint was trained on, reloaded from its saved config (same data set,
-    rows and seed, so the same split). DatasetError says why not, when it cannot be."""
+    rows and seed, so the same split). DatasetError says why not, when it cannot be.
+
+    A checkpoint may come from anyone: a path saved in it is never opened. Its data comes
+    only from the data sets this server is configured with (Covertype: the file at
+    ``covtype_local_path()`` or scikit-learn's cache)."""
     from .config import ConfigError, RunConfig
 
     if not config:
         raise DatasetError("this checkpoint carries no run config, so its data split is unknown")
     try:
-        run_config = RunConfig.from_dict(config).validate()
+        run_config = RunConfig.from_dict({**config, "data_path": None}).validate()
     except (ConfigError, TypeError) as exc:
         raise DatasetError(f"its run config is not usable: {exc}") from None
-    if run_config.dataset == "synthetic" and (run_config.rows or 0) > CHECKPOINT_MAX_SYNTHETIC_ROWS:
-        raise DatasetError(f"its synthetic data has rows={run_config.rows}, more than the "
-                           f"{CHECKPOINT_MAX_SYNTHETIC_ROWS:,} regenerated to score a checkpoint")
-    data = load_dataset(run_config.dataset, run_config.rows, run_config.seed, run_config.data_path)
+    # An uploaded file's config must not make the server generate (or hold) millions of
+    # rows just to score it: the data must fit one session's share of the machine.
+    from .limits import estimate_run_bytes, human, session_limit
+
+    needed, allowed = estimate_run_bytes(run_config)["data"], session_limit()
+    if needed > allowed:
+        raise DatasetError(f"its data ({run_config.dataset}, rows={run_config.rows}) would take about "
+                           f"{human(needed)} to regenerate; a session may use {human(allowed)}")
+    data = load_dataset(run_config.dataset, run_config.rows, run_config.seed, None)
     if (data.n_features, data.n_classes) != (arch["in_features"], arch["n_classes"]):
         raise DatasetError(
             f"its architecture ({arch['in_features']} inputs, {arch['n_classes']} classes) does "

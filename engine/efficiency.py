@@ -229,8 +229,8 @@ def check_inputs(ckpt: Checkpoint, rows: int = CHECK_ROWS, seed: int = 0):
     try:
         if not _loads_quickly_offline(config):
             raise DatasetError("not available here")
-        data = load_dataset(config["dataset"], config.get("rows"), config.get("seed", 0),
-                            config.get("data_path"))
+        # A path saved in a checkpoint is never opened: the server's own data only.
+        data = load_dataset(config["dataset"], config.get("rows"), config.get("seed", 0), None)
         if data.n_features == ckpt.arch["in_features"]:
             return (torch.from_numpy(data.x_test[:rows]), torch.from_numpy(data.y_test[:rows]),
                     f"{len(data.y_test[:rows])} test rows of {data.name}")
@@ -249,7 +249,7 @@ def _loads_quickly_offline(config: dict) -> bool:
     if name == "synthetic":
         return rows is None or (isinstance(rows, int) and rows <= CHECK_MAX_SYNTHETIC_ROWS)
     if name == "covertype":
-        local = [config.get("data_path"), covtype_local_path(), cache_dir() / "sklearn" / "covertype"]
+        local = [covtype_local_path(), cache_dir() / "sklearn" / "covertype"]
         return any(path and Path(path).exists() for path in local)
     return False
 

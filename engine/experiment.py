@@ -32,10 +32,12 @@ from . import ENGINE_VERSION
 from .checkpoints import atomic_write_json, atomic_write_text, save_checkpoint
 from .config import RunConfig
 from .data import DataSplits, load_dataset
+from .limits import check_run_memory
 from .models import MLP, pick_device
 from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
+from .runlock import run_lock
 from .schedules import step_amounts
 from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_optimizer, set_lr
 
@@ -84,14 +86,23 @@ def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
 
 def iterate_run(config: RunConfig, root: str | Path | None = None,
                 data: DataSplits | None = None) -> Iterator[dict]:
+    """The run's events. Before anything is loaded its memory is estimated (ConfigError
+    when it cannot fit) and its folder locked: RunInProgress when another process is
+    running the same settings there now."""
     config.validate()
-    started = time.perf_counter()
+    check_run_memory(config)
     run_dir = run_dir_for(config, root)
+    with run_lock(run_dir):
+        yield from _owned_run(config, run_dir, data)
+
+
+def _owned_run(config: RunConfig, run_dir: Path, data: DataSplits | None) -> Iterator[dict]:
+    started = time.perf_counter()
     data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
     # A rerun of the same config (cache bypassed) starts clean: a stale summary or
-    # checkpoint must never stand beside the new run's partial tables.
-    for stale in [run_dir / "summary.json", *run_dir.glob("*.pt")]:
+    # checkpoint must never stand beside the new run's partial tables, nor a temporary
+    # file left by a writer killed mid-write (this process owns the folder now).
+    for stale in [run_dir / "summary.json", *run_dir.glob("*.pt"), *run_dir.glob(".*.tmp")]:
         stale.unlink(missing_ok=True)
     device = pick_device(config.device)
     tensors = _to_device(data, device)

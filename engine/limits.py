@@ -136,3 +136,20 @@ def check_run_memory(config, limit: int | None = None, who: str = "this machine"
             f"≈ {human(estimate['model'])}, data ≈ {human(estimate['data'])}); {who} allows "
             f"{human(limit)} per run: use fewer rows, layers or units")
     return estimate
+
+
+# --- storage -----------------------------------------------------------------------------------
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed read or write: which path, what the system said, what to do."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or type(exc).__name__
+    advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space",
+              errno.EROFS: "choose a writable folder (--out, PRUNING_EXPLORER_CHECKPOINTS/_CACHE)",
+              errno.EACCES: "choose a folder you may write to (--out, PRUNING_EXPLORER_CHECKPOINTS/_CACHE)",
+              errno.EPERM: "choose a folder you may write to (--out, PRUNING_EXPLORER_CHECKPOINTS/_CACHE)",
+              errno.ENOTDIR: "a file stands where a folder is needed; choose another --out",
+              errno.EEXIST: "a file stands where a folder is needed; choose another --out"}.get(
+        exc.errno, "check the folder named (--out, PRUNING_EXPLORER_CHECKPOINTS/_CACHE)")
+    return f"cannot use{where}: {reason}; {advice}. Finished runs and files are kept."

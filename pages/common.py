@@ -19,6 +19,7 @@ from engine.config import DATASETS, ConfigError, RunConfig
 from engine.pruning import STRATEGIES
 from engine.runs import list_runs
 from engine.schedules import SCHEDULES
+from engine.text import plain
 
 
 def _leave_pages_folder_mode() -> None:
@@ -108,7 +109,8 @@ class Control:
                 ok = self.low <= float(text) <= self.high
             except ValueError:
                 ok = False
-        return None if ok else f"Link setting {self.name}={text!r} is invalid: must be {self.allowed()}; using the default."
+        return None if ok else (f"Link setting {self.name}={plain(repr(text), 120)} is invalid: must be "
+                                f"{plain(self.allowed())}; using the default.")
 
     def widget(self, container):
         common = dict(key=self.name, bind="query-params", help=self.help or None)
@@ -164,7 +166,7 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
     try:
         return base.replace(**values).validate()
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(plain(exc, 600))
         return None
 
 
@@ -325,7 +327,7 @@ def job_status(job, failed: str, stopped: str) -> None:
     """The live job's progress bar, and what became of it when it failed or was stopped."""
     st.progress(job.fraction, text=progress_text(job))
     if job.status == "failed":
-        st.error(f"{failed}: {job.message}")
+        st.error(f"{failed}: {plain(job.message, 600)}")
     elif job.status == "stopped":
         st.warning(stopped)
 

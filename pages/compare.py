@@ -6,6 +6,7 @@ from engine import analysis
 from engine.comparison import default_name, list_comparisons, load_comparison
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
+from engine.text import plain
 from pages import common
 
 JOB = "compare_job"
@@ -38,7 +39,7 @@ if job is not None and job.identity != name:
     del st.session_state[JOB]
     job = None
 if job is not None and job.status == "done":
-    st.toast(f"Comparison saved as {name}.")
+    st.toast(f"Comparison saved as {plain(name, 120)}.")
     del st.session_state[JOB]
     job = None
     saved = list_comparisons()
@@ -110,7 +111,7 @@ def render():
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]
-        st.caption(f"Saved comparison **{name}**: {config['dataset']}, depth {config['depth']}, "
+        st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
                    f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
                    f"seed {config['seed']}.")
         show(report["history"], report["layers"], report["summary"])

@@ -9,6 +9,7 @@ import streamlit as st
 from engine import efficiency as eff
 from engine.checkpoints import CheckpointError, load_checkpoint
 from engine.runs import list_checkpoints
+from engine.text import plain
 from pages import common
 
 RUN, UPLOAD = "A run's checkpoint", "Upload a .pt file"
@@ -73,7 +74,7 @@ key = hashlib.sha256(data).hexdigest()
 try:
     counts, sizes, agreement, checked_on, factor = tables(key, data)
 except CheckpointError as exc:
-    st.error(f"Cannot open {name}: {exc}")
+    st.error(f"Cannot open {plain(name, 120)}: {plain(exc, 600)}")
     st.stop()
 
 tiles = st.columns(4)

@@ -12,6 +12,7 @@ from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
 from engine.runs import checkpoint_label, list_checkpoints
 from engine.sensitivity import checkpoint_sensitivity
+from engine.text import plain
 from pages import common
 
 st.title("Checkpoint inspector")
@@ -45,15 +46,15 @@ else:
 try:
     ckpt = opener()
 except CheckpointError as exc:
-    st.error(f"Cannot open this file: {exc}", icon=":material/block:")
+    st.error(f"Cannot open this file: {plain(exc, 600)}", icon=":material/block:")
     st.stop()
 
 digest = hashlib.sha256(data).hexdigest()
 table = analysis.layer_table(ckpt)
 metrics = ckpt.metrics
 arch = ckpt.arch
-st.markdown(f"**{ckpt.label or name}** · MLP {arch['in_features']} → {arch['depth']} × {arch['width']} "
-            f"→ {arch['n_classes']} · strategy {ckpt.config.get('strategy', '—')}")
+st.markdown(f"**{plain(ckpt.label or name, 120)}** · MLP {arch['in_features']} → {arch['depth']} × {arch['width']} "
+            f"→ {arch['n_classes']} · strategy {plain(ckpt.config.get('strategy', '—'), 60)}")
 
 weights, nonzero = int(table.weights.sum()), int(table.nonzero.sum())
 tiles = st.columns(4)
@@ -108,7 +109,7 @@ with matrix_column:
     try:
         matrix, accuracy = confusion(digest, ckpt)
     except (analysis.AnalysisError, DatasetError) as exc:
-        st.info(f"No confusion matrix: {exc}")
+        st.info(f"No confusion matrix: {plain(exc, 600)}")
     else:
         names = list(dict.fromkeys(matrix["true"]))
         base = alt.Chart(matrix).encode(x=alt.X("predicted:N", sort=names), y=alt.Y("true:N", sort=names))
@@ -146,7 +147,7 @@ if st.button("Run the sensitivity analysis", key="sensitivity") or st.session_st
     try:
         report = sensitivity(digest, target, ckpt)
     except (CheckpointError, DatasetError) as exc:
-        st.info(f"No sensitivity analysis: {exc}")
+        st.info(f"No sensitivity analysis: {plain(exc, 600)}")
     else:
         frame = pd.DataFrame(report["table"])
         left, right = st.columns([3, 2])

@@ -248,7 +248,7 @@ def bad_files(good: bytes, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
     conv = io.BytesIO()
     torch.save(torch.nn.Conv2d(3, 8, 3).state_dict(), conv)
     return {"truncated.pt": (good[: len(good) // 2], "not a readable PyTorch checkpoint"),
-            "notes.pt": (b"just some text, not a checkpoint\n" * 10, "not a readable PyTorch checkpoint"),
+            "notes.pt": (b"just some text, not a checkpoint\n" * 10, "a text file, not a PyTorch checkpoint"),
             "conv.pt": (conv.getvalue(), "another architecture"),
             "evil.pt": (evil.getvalue(), "refused"),
             "plain-pickle.pt": (pickle.dumps(Payload(marker)), "")}

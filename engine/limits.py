@@ -153,3 +153,69 @@ def describe_os_error(exc: OSError) -> str:
               errno.EEXIST: "a file stands where a folder is needed; choose another --out"}.get(
         exc.errno, "check the folder named (--out, PRUNING_EXPLORER_CHECKPOINTS/_CACHE)")
     return f"cannot use{where}: {reason}; {advice}. Finished runs and files are kept."
+
+
+# --- sweep specs -------------------------------------------------------------------------------
+MAX_SPEC_BYTES = 64 * 1024      # a spec is a page of settings
+MAX_SPEC_VALUES = 20_000        # scalars, lists and mappings after YAML aliases are expanded
+
+
+def read_spec_text(path: Path) -> str:
+    """A spec file's text, refused (ConfigError) unless it is a regular file of at most
+    MAX_SPEC_BYTES: /dev/zero or a 2 GB file is never read."""
+    import stat as stat_module
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"spec={str(path)!r}: no such file") from None
+    if not stat_module.S_ISREG(info.st_mode):
+        raise ConfigError(f"spec={str(path)!r}: not a regular file (a folder, device or pipe)")
+    if info.st_size > MAX_SPEC_BYTES:
+        raise ConfigError(f"spec={str(path)!r} is {human(info.st_size)}; a sweep spec may be at most "
+                          f"{human(MAX_SPEC_BYTES)}")
+    with open(path, "rb") as handle:
+        return handle.read(MAX_SPEC_BYTES + 1).decode(errors="replace")
+
+
+def load_yaml_bounded(text: str, source: str):
+    """``yaml.safe_load`` that first counts what the document expands to: YAML aliases
+    let 600 bytes stand for billions of values ("billion laughs"), so the node graph is
+    composed (cheap: an alias is one shared node), its expanded size counted with
+    memoisation, and the document refused past MAX_SPEC_VALUES or when it refers to itself."""
+    import yaml
+
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is None:
+        return None
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def expanded(item) -> int:  # iterative depth-first count, so deep nesting cannot overflow
+        stack = [(item, False)]
+        while stack:
+            current, children_done = stack.pop()
+            key = id(current)
+            if key in sizes:
+                continue
+            if isinstance(current, yaml.ScalarNode):
+                sizes[key] = 1
+                continue
+            children = ([v for pair in current.value for v in pair] if isinstance(current, yaml.MappingNode)
+                        else list(current.value))
+            if children_done:
+                visiting.discard(key)
+                sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+                if sizes[key] > MAX_SPEC_VALUES:
+                    raise ConfigError(f"{source} expands to more than {MAX_SPEC_VALUES:,} values "
+                                      "(YAML aliases repeating lists); a sweep spec is refused past that")
+                continue
+            if key in visiting:
+                raise ConfigError(f"{source} refers to itself (a recursive YAML alias)")
+            visiting.add(key)
+            stack.append((current, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+        return sizes[id(item)]
+
+    expanded(node)
+    return yaml.safe_load(text)

@@ -16,6 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from engine import analysis
 from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
+from engine.limits import CLASS_SIZE, check_run_memory, session_limit
 from engine.pruning import STRATEGIES
 from engine.runs import list_runs
 from engine.schedules import SCHEDULES
@@ -133,7 +134,7 @@ def controls(strategy: bool = True) -> list[Control]:
         Control("dataset", "Data set", "select", DATASETS,
                 help="digits: 8×8 handwritten digits, offline and fast. covertype: UCI forest "
                      "cover types (downloaded once). synthetic: Covertype-shaped random data."),
-        Control("rows", "Row cap (0 = all rows)", "number", low=0, high=1_000_000, step=500,
+        Control("rows", "Row cap (0 = all rows)", "number", low=0, high=200_000, step=500,
                 help="Stratified subsample, so the CPU can handle Covertype; for synthetic, the row count."),
         Control("depth", "Hidden layers", "slider", low=1, high=16),
         Control("width", "Units per layer", "select", (8, 16, 32, 64, 128, 256, 512, 1024)),
@@ -155,25 +156,40 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
     """Render the controls; return the validated RunConfig, or None after showing why not."""
     values = {}
     for control in controls(strategy):
-        raw = st.query_params.get(control.name)
-        if raw is not None and (problem := control.check_url(raw)):
-            st.warning(problem)
+        warn_bad_link(control)
         values[control.name] = control.widget(container)
     values["rows"] = values["rows"] or None
     values.setdefault("strategy", base.strategy if base.strategy in STRATEGIES else next(iter(STRATEGIES)))
     values.update(method_settings(container, values["strategy"] if strategy else None,
                                   values["warmup_epochs"]))
     try:
-        return base.replace(**values).validate()
+        config = base.replace(**values).validate()
+        # The server is shared by a class: one run may take a 1/CLASS_SIZE share of it.
+        check_run_memory(config, session_limit(), f"a class of {CLASS_SIZE} sharing this server")
+        return config
     except ConfigError as exc:
         st.error(plain(exc, 600))
         return None
+
+
+def warn_bad_link(control: Control) -> None:
+    """A warning when the link's value for ``control`` is not allowed (Streamlit would drop
+    it silently)."""
+    raw = st.query_params.get(control.name)
+    if raw is not None and (problem := control.check_url(raw)):
+        st.warning(problem)
 
 
 def method_settings(container, strategy: str | None, warmup_epochs: int) -> dict:
     """Schedule, lottery-ticket rewinding and the strategy's own options (the layer-collapse
     guard, N and M, …), folded away: the defaults are the plain iterative study."""
     bound = dict(bind="query-params")
+    warn_bad_link(Control("schedule", "", "select", SCHEDULES))
+    warn_bad_link(Control("target_sparsity", "", "slider", low=0.05, high=0.99))
+    warn_bad_link(Control("lottery", "", "select", ("true", "false")))
+    warn_bad_link(Control("rewind_epoch", "", "number", low=0, high=max(warmup_epochs, 0)))
+    for key, (_, low, high, _) in (STRATEGIES[strategy].options if strategy in STRATEGIES else {}).items():
+        warn_bad_link(Control(f"option_{key}", "", "number", low=low, high=min(high, 10**9)))
     with container.expander("Schedule, lottery ticket, options"):
         schedule = st.selectbox(
             "Schedule", SCHEDULES, key="schedule", **bound,

@@ -14,9 +14,9 @@ from engine.config import ConfigError
 from engine.live import SweepJob
 from engine.paths import sweeps_dir
 from engine.pruning import STRATEGIES
-from engine.text import plain
 from engine.sweep import (METRICS, SweepSpec, accuracy_vs_sparsity, layer_pattern, list_sweeps,
                           load_sweep, strategy_gap)
+from engine.text import plain
 from pages import common
 
 PAGE_MAX_CELLS = 48

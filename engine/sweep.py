@@ -34,6 +34,7 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 import tomllib
 from concurrent.futures.process import BrokenProcessPool
@@ -176,10 +177,48 @@ def _worker_settings(checkpoint_root: str, cache_root: str, torch_threads: int):
                 os.environ[key] = value
 
 
+_WATCHED: set[int] = set()
+
+
+def _exit_with_submitter(pid: int) -> None:
+    """In a loky worker: exit as soon as the sweep's process is gone (killed with SIGKILL,
+    it cannot tell its workers), instead of finishing the cell and idling for minutes. The
+    worker is reparented when its parent dies, even while the parent is an unreaped
+    zombie; a worker that is not the submitter's child polls the submitter's pid."""
+    if pid in _WATCHED or pid == os.getpid():
+        return
+    _WATCHED.add(pid)
+    child = os.getppid() == pid
+
+    def alive() -> bool:
+        if child:
+            return os.getppid() == pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch():
+        while alive():
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)  # files are written atomically and the run folder's lock is released
+
+    threading.Thread(target=watch, daemon=True, name="pruning-sweep-parent-watch").start()
+
+
+PARENT_POLL_SECONDS = 0.5
+
+
 def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads: int = 1,
-             use_cache: bool = True) -> dict:
+             use_cache: bool = True, submitter_pid: int | None = None) -> dict:
     """Run one cell and return its results row; never raises for a failing run."""
     import torch
+
+    if submitter_pid is not None:
+        _exit_with_submitter(submitter_pid)
 
     started = time.perf_counter()
     row = {"key": RunConfig.from_dict(config).key(), "error": ""}
@@ -403,8 +442,9 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
                                       "cache_root": cache_root})
         _write_results(out, rows)
         if cells:
-            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache),
-                                 counts)
+            submitter = os.getpid() if backend == "loky" else None  # a cluster's workers outlive us
+            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache,
+                                                   submitter), counts)
             try:
                 stopped = _record(outcomes, rows, out, counts, on_cell, should_stop)
             finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import io
+import os
 import math
 import pickle
 import random
@@ -98,7 +99,7 @@ def expanded(shape) -> View:
     return View(Storage(b"\0" * 4), shape, stride=(0,) * len(shape))
 
 
-def generate(count: int, seed: int = 0):
+def generate(count: int, seed: int = 0, canary: str = "/etc/passwd"):
     """(description, bytes) of hostile or odd checkpoints: random shapes, strides, dtypes,
     NaN/inf, wrong types in every field, huge declared sizes, files of other kinds."""
     rng = random.Random(seed)
@@ -144,6 +145,8 @@ def generate(count: int, seed: int = 0):
             value = rng.choice(wrong_values)
             if field in ("config", "metrics") and rng.random() < 0.5:
                 value = {rng.choice(["val_acc", "test_acc", "epoch", "when", "dataset", "rows", "data_path"]): value}
+            if field == "config" and rng.random() < 0.5:  # a real config naming a file elsewhere
+                value = {"dataset": "covertype", "data_path": canary, "depth": 2, "width": 16}
             yield kind, craft(checkpoint(arch, **{field: value}))
         elif kind == "arch":
             key = rng.choice(list(SMALL))
@@ -170,3 +173,99 @@ def generate(count: int, seed: int = 0):
         else:
             yield kind, craft(checkpoint(arch, label=rng.choice(["a", "[x](http://h)", "x" * 5_000_000]),
                                          metrics={"val_acc": rng.random(), "when": "w" * rng.randrange(1000)}))
+
+
+# --- the fuzz run: ``python tests/hostile.py ROOT COUNT SEED`` ------------------------------------
+def fuzz(root: str, count: int, seed: int) -> dict:
+    """Feed ``count`` generated files to the CLI (``inspect``, text and JSON) and to the
+    inspector's code path (what pages/inspector.py calls, upload and run-folder forms),
+    in this process, recording refusals, escapes, peak memory and every file opened."""
+    import contextlib
+    import resource
+    import sys
+    from pathlib import Path
+
+    from engine import analysis
+    from engine.checkpoints import CheckpointError, load_checkpoint
+    from engine.cli import main
+    from engine.data import DatasetError
+    from engine.sensitivity import checkpoint_sensitivity
+
+    root_path = Path(root)
+    run_dir = root_path / "checkpoints" / "fuzz-run"
+    run_dir.mkdir(parents=True)
+    canary = root_path / "canary" / "covtype.data.gz"
+    canary.parent.mkdir()
+    canary.write_text("root:x:0:0:CANARY\n")
+    opened: list[str] = []
+    recording = [False]
+
+    def audit(event, args):
+        if recording[0] and event == "open" and args and isinstance(args[0], (str, bytes)):
+            opened.append(os.fsdecode(args[0]))
+
+    sys.addaudithook(audit)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    outcomes: dict[str, int] = {}
+    problems: list[str] = []
+    recording[0] = True
+    for i, (kind, data) in enumerate(generate(count, seed, canary=str(canary))):
+        path = run_dir / f"cycle_{i:02d}_post.pt"
+        path.write_bytes(data)
+        # the CLI
+        for args in (["inspect", str(path)], ["inspect", str(path), "--json"]):
+            out, err = io.StringIO(), io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = main(args)
+            except BaseException as exc:  # noqa: BLE001 - anything escaping is the finding
+                problems.append(f"{kind}: CLI raised {type(exc).__name__}")
+                continue
+            if code != 0 and (err.getvalue().count("\n") != 1 or not err.getvalue().startswith("error: ")):
+                problems.append(f"{kind}: CLI error is not one line: {err.getvalue()[:200]!r}")
+            if "CANARY" in out.getvalue() + err.getvalue():
+                problems.append(f"{kind}: the canary's content was shown")
+        # the inspector's code path, as an upload and as a run's file
+        for source in (lambda: _named(data, f"upload-{i}.pt"), lambda: str(path)):
+            try:
+                ckpt = load_checkpoint(source())
+            except CheckpointError as exc:
+                outcomes[f"{kind}: refused"] = outcomes.get(f"{kind}: refused", 0) + 1
+                if "\n" in str(exc) or len(str(exc)) > 700:
+                    problems.append(f"{kind}: refusal is not one short line")
+                continue
+            except BaseException as exc:  # noqa: BLE001
+                problems.append(f"{kind}: load raised {type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            try:
+                table = analysis.layer_table(ckpt)
+                analysis.weight_histograms(ckpt)
+                for layer in table.layer:
+                    image = analysis.mask_image(ckpt, layer)
+                    assert max(image.shape) <= 512
+                analysis.sizes_on_disk(data, ckpt)
+                for score in (lambda: analysis.confusion_matrix(ckpt), lambda: checkpoint_sensitivity(ckpt, 0.5)):
+                    try:
+                        score()
+                    except (analysis.AnalysisError, DatasetError) as exc:
+                        if "\n" in str(exc) or "CANARY" in str(exc):
+                            problems.append(f"{kind}: data refusal quotes or spans lines")
+                outcomes[f"{kind}: shown"] = outcomes.get(f"{kind}: shown", 0) + 1
+            except BaseException as exc:  # noqa: BLE001
+                problems.append(f"{kind}: display raised {type(exc).__name__}: {str(exc)[:120]}")
+    recording[0] = False
+    return {"baseline_kib": baseline, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "outcomes": outcomes, "problems": problems, "opened": sorted(set(opened))}
+
+
+def _named(data: bytes, name: str):
+    source = io.BytesIO(data)
+    source.name = name
+    return source
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(fuzz(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))

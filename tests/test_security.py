@@ -305,11 +305,14 @@ def test_a_killed_run_leaves_no_lock_and_its_rerun_cleans_temporary_files(tmp_pa
                                   ["--dataset", "synthetic", "--rows", "10000000"],
                                   ["--depth", "3", "--width", "16384", "--batch-size", "1000000"],
                                   ["--dataset", "covertype", "--depth", "40", "--width", "8192"]])
-def test_runs_that_cannot_fit_are_refused_with_the_estimate_and_the_limit(args, capsys):
+def test_runs_that_cannot_fit_are_refused_with_the_estimate_and_the_limit(args, capsys, monkeypatch):
+    # A 4 GiB machine: every case needs more (the first needs ~1 TiB, so it is refused on
+    # any machine); the limit is stated in the message.
+    monkeypatch.setenv("PRUNING_EXPLORER_MEMORY_LIMIT", "4G")
     started = time.perf_counter()
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err
-    assert one_line(err) and "needs about" in err and "allows" in err and "per run" in err
+    assert one_line(err) and "needs about" in err and "this machine allows 4.0 GiB per run" in err
     assert time.perf_counter() - started < 5  # refused before anything was loaded or built
     assert not any(Path(os.environ["PRUNING_EXPLORER_CHECKPOINTS"]).glob("*/config.json"))
 
@@ -569,3 +572,30 @@ def test_a_killed_sweep_takes_its_workers_with_it(tmp_path):
     for process in alive:  # do not leave them behind even when the test fails
         process.kill()
     assert not alive, [p.cmdline()[:3] for p in alive]
+
+
+# --- the fuzz test: generated hostile checkpoints through the CLI and the inspector ------------------
+def test_fuzzed_checkpoints_get_one_line_or_a_correct_display_in_bounded_memory(tmp_path):
+    """120 generated files (random shapes, strides, dtypes, NaN/inf, wrong types in every
+    field, huge declared sizes, other kinds of file) in a fresh process: every one is
+    refused in one line or shown; the peak memory stays near the baseline; nothing outside
+    the run folders, the server's data and Python's own files is opened."""
+    write_uci_covtype(tmp_path / "cache" / "covtype.data.gz")  # the server's Covertype
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "PRUNING_EXPLORER_CHECKPOINTS": str(tmp_path / "checkpoints"),
+           "PRUNING_EXPLORER_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "hostile.py"), str(tmp_path), "120", "12"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["problems"] == []
+    kinds = {key.split(":")[0] for key in report["outcomes"]}
+    assert {"expand", "bare-expand", "nonfinite", "overlap", "field", "other-file", "fine"} <= kinds
+    assert any(key.endswith("shown") for key in report["outcomes"])
+    peak_mib = (report["peak_kib"] - report["baseline_kib"]) / 1024
+    assert peak_mib < 200, f"peak memory grew by {peak_mib:.0f} MiB"
+    allowed = (str(tmp_path / "checkpoints"), str(tmp_path / "cache"), sys.prefix, sys.base_prefix,
+               str(ROOT / "engine"), str(ROOT / "plugins"), "/proc/", "/sys/fs/cgroup/", "/dev/")
+    outside = [p for p in report["opened"] if not os.path.abspath(p).startswith(allowed)]
+    assert outside == [], outside
+    assert not [p for p in report["opened"] if "canary" in p]

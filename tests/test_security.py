@@ -488,7 +488,8 @@ def laughs(levels: int, width: int = 9) -> str:
 @pytest.mark.parametrize("text", [laughs(9), laughs(30, 2), laughs(5, 40),
                                   "a: &a [1, 2]\nseeds: &s [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" * 1
                                   + "".join(f"x{i}: &x{i} [*{'s' if i == 0 else f'x{i - 1}'}, *{'s' if i == 0 else f'x{i - 1}'}]\n" for i in range(40)),
-                                  "amounts: &r [0.1, *r]\n"])
+                                  "amounts: &r [0.1, *r]\n"],
+                         ids=["nine-by-nine", "thirty-deep", "forty-wide", "doubling", "recursive"])
 def test_yaml_alias_bombs_are_refused_quickly(text, tmp_path, capsys):
     path = tmp_path / "spec.yaml"
     path.write_text(text)

@@ -68,6 +68,16 @@ def machine_limit() -> int:
     return int(MACHINE_FRACTION * min(total, cgroup or total))
 
 
+def run_limit() -> int:
+    """What one run started now may take: the machine limit, or less when other work has
+    already taken the memory (a run that would push the machine into swap is refused)."""
+    if os.environ.get("PRUNING_EXPLORER_MEMORY_LIMIT"):
+        return machine_limit()
+    import psutil
+
+    return min(machine_limit(), psutil.virtual_memory().available)
+
+
 def session_limit() -> int:
     """What one app session's run or inspection may take: the machine shared by a class."""
     return machine_limit() // CLASS_SIZE
@@ -128,13 +138,13 @@ def estimate_run_bytes(config) -> dict:
 
 def check_run_memory(config, limit: int | None = None, who: str = "this machine") -> dict:
     """Raise ConfigError (with the estimate and the limit) when a run cannot fit."""
-    limit = machine_limit() if limit is None else limit
+    limit = run_limit() if limit is None else limit
     estimate = estimate_run_bytes(config)
     if estimate["total"] > limit:
         raise ConfigError(
             f"this run needs about {human(estimate['total'])} (model {estimate['params']:,} parameters "
             f"≈ {human(estimate['model'])}, data ≈ {human(estimate['data'])}); {who} allows "
-            f"{human(limit)} per run: use fewer rows, layers or units")
+            f"{human(limit)} per run now: use fewer rows, layers or units")
     return estimate
 
 

@@ -600,3 +600,24 @@ def test_fuzzed_checkpoints_get_one_line_or_a_correct_display_in_bounded_memory(
     outside = [p for p in report["opened"] if not os.path.abspath(p).startswith(allowed)]
     assert outside == [], outside
     assert not [p for p in report["opened"] if "canary" in p]
+
+
+# --- plug-ins load from the plug-in folder only ------------------------------------------------------
+def test_no_file_link_or_spec_can_load_code_as_a_strategy(tmp_path, capsys):
+    marker = tmp_path / "imported"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"from pathlib import Path\nPath({str(marker)!r}).touch()\n")
+    names = ["evil", str(evil), str(tmp_path / "evil"), "../" * 8 + str(evil).lstrip("/"), "plugins.evil"]
+    for name in names:
+        with pytest.raises(ConfigError):
+            RunConfig(strategy=name).validate()
+        with pytest.raises(ConfigError):
+            SweepSpec.from_dict({"strategies": [name]})
+        assert main(["run", "--strategy", name, "--cycles", "0", "--warmup-epochs", "0"]) == 2
+    raw = hostile.checkpoint(hostile.SMALL, config={**RunConfig().to_dict(), "strategy": str(evil)})
+    path = tmp_path / "named.pt"
+    path.write_bytes(hostile.craft(raw))
+    ckpt = load_checkpoint(path)
+    with pytest.raises(DatasetError):
+        checkpoint_sensitivity(ckpt, 0.5)
+    assert not marker.exists()

@@ -390,7 +390,8 @@ PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def unescape(text: str) -> str:
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+    """What a reader sees: escapes resolved, word joiners invisible."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")
 
 
 def test_plain_escapes_every_markdown_construct_and_round_trips():
@@ -404,6 +405,7 @@ def test_plain_escapes_every_markdown_construct_and_round_trips():
         shown = plain(text)
         assert unescape(shown) == clip(text)  # the reader sees exactly the text (one line)
         assert "\n" not in shown and "\r" not in shown
+        assert not re.search(r"(?i)https?:/|www\.|\w@", shown.replace("\\", ""))  # no GFM autolink
         for match in PUNCTUATION.finditer(shown):  # every punctuation mark is escaped
             i = match.start()
             preceding = len(shown[:i]) - len(shown[:i].rstrip("\\"))

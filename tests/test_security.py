@@ -623,3 +623,63 @@ def test_no_file_link_or_spec_can_load_code_as_a_strategy(tmp_path, capsys):
     with pytest.raises(DatasetError):
         checkpoint_sensitivity(ckpt, 0.5)
     assert not marker.exists()
+
+
+# --- in a real browser: no link, no image, no request for what a link or a file name carries -------
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's Chromium is not installed")
+def test_in_the_browser_hostile_text_makes_no_link_image_or_request(tmp_path):
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(tmp_path / "cache"),
+           "PRUNING_EXPLORER_CHECKPOINTS": str(tmp_path / "checkpoints")}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.3)
+        query = urllib.parse.urlencode({"strategy": "![t](http://host.invalid/pixel.png)",
+                                        "dataset": "[click](http://evil.invalid)", "width": "www.evil.invalid",
+                                        "schedule": "<img src=http://host.invalid/x.png>", "lr": "me@evil.invalid"})
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(f"{url}/explorer?{query}", timeout=90_000)
+            page.wait_for_selector("text=Link setting lr=", timeout=90_000)
+            explorer = page.inner_text("body").replace("\u2060", "")
+            links = page.eval_on_selector_all("a[href*='invalid'], img[src*='invalid']", "els => els.length")
+            page.goto(f"{url}/inspector?source=Upload+a+.pt+file", timeout=90_000)
+            page.wait_for_selector("input[type=file]", state="attached", timeout=90_000)
+            page.set_input_files("input[type=file]", files=[{
+                "name": "[x](http://evil.invalid) ![i](http://host.invalid/p.png).pt",
+                "mimeType": "application/octet-stream", "buffer": b"\x89PNG\r\n\x1a\n" + bytes(100)}])
+            page.wait_for_selector("text=Cannot open this file", timeout=90_000)
+            inspector = page.inner_text("body").replace("\u2060", "")
+            links += page.eval_on_selector_all("a[href*='invalid'], img[src*='invalid']", "els => els.length")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "[click](http://evil.invalid)" in explorer and "www.evil.invalid" in explorer  # shown as text
+    assert "me@evil.invalid" in explorer and "![i](http://host.invalid/p.png).pt: a PNG image" in inspector
+    assert links == 0
+    assert not [r for r in requests if "invalid" in urllib.parse.urlsplit(r).netloc]

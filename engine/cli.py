@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .cache import cached_run
 from .checkpoints import CheckpointError, load_checkpoint
-from .comparison import compare, default_name
+from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
+from .controls import CONTROLS, parse_controls
 from .config import ConfigError, RunConfig
 from .data import DatasetError
 from .experiment import RunFailed
@@ -181,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser = commands.add_parser("compare", help="several strategies, same start")
     compare_parser.add_argument("--strategies", default="layerwise,global")
     compare_parser.add_argument("--name", default=None)
+    compare_parser.add_argument("--seeds", default=None,
+                                help="comma-separated seeds, e.g. 0,1,2 (default: --seed alone)")
+    compare_parser.add_argument("--controls", default="",
+                                help="comma-separated controls: " + ", ".join(CONTROLS))
     _add_run_options(compare_parser)
     inspect_parser = commands.add_parser("inspect", help="a checkpoint's config and layers")
     inspect_parser.add_argument("path")
@@ -224,11 +229,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         base = _config(args, strategies[0] if strategies else "")
-        name = args.name or default_name(strategies, base)
-        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress)
+        seeds = parse_seeds(args.seeds, base.seed)
+        controls = parse_controls(args.controls)
+        name = args.name or default_name(strategies, base, seeds, controls)
+        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress,
+                         seeds=seeds, controls=controls)
+        summary = load_comparison(report["name"])["summary"]
         print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
-                          "seconds": report["seconds"],
-                          "runs": [_result_json(r) for r in report["runs"]]}))
+                          "seconds": report["seconds"], "seeds": seeds, "controls": controls,
+                          "runs": [_result_json(r) for r in report["runs"]],
+                          "control_runs": report["control_runs"],
+                          "conclusion": conclusion(summary)}))
         return 0
     except (ConfigError, DatasetError, CheckpointError, RunInProgress) as exc:
         print(f"error: {exc}", file=sys.stderr)

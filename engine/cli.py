@@ -23,7 +23,7 @@ from .controls import CONTROLS, parse_controls
 from .config import ConfigError, RunConfig
 from .data import DatasetError
 from .experiment import RunFailed
-from .limits import describe_os_error
+from .limits import describe_os_error, run_limit
 from .lottery import random_reinit_control
 from .plugins import load_plugins
 from .pruning import STRATEGIES
@@ -129,7 +129,7 @@ def _inspect(path: str, as_json: bool) -> int:
     target = Path(path)
     if target.is_dir():
         target = target / "best.pt"
-    ckpt = load_checkpoint(target)
+    ckpt = load_checkpoint(target, limit=run_limit())  # the CLI may use the machine, not a session's share
     layers = ckpt.layer_table()
     total = sum(r["weights"] for r in layers)
     nonzero = sum(r["nonzero"] for r in layers)
@@ -151,7 +151,7 @@ def _inspect(path: str, as_json: bool) -> int:
 
 
 def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, limit=run_limit())
     try:
         report = checkpoint_sensitivity(ckpt, target)
     except DatasetError as exc:

@@ -104,14 +104,18 @@ def checkpoint_param_budget(limit: int | None = None) -> int:
 
 
 def check_checkpoint_size(params: int, name: str, limit: int | None = None) -> None:
+    """Refuse a checkpoint whose arch needs more than ``limit`` bytes to inspect (default:
+    one app session's share; the CLI passes what it may use itself)."""
     from .checkpoints import CheckpointError
 
     budget = checkpoint_param_budget(limit)
     if params > budget:
+        share = (f"a 1/{CLASS_SIZE} share of {human(machine_limit())}" if limit is None
+                 else f"what this command may use now")
         raise CheckpointError(
             f"{name}: its architecture has {params:,} parameters; this server inspects at most "
-            f"{budget:,} (about {human(budget * BYTES_PER_PARAM_INSPECTED)}, a "
-            f"1/{CLASS_SIZE} share of {human(machine_limit())}); refused before loading the model")
+            f"{budget:,} (about {human(budget * BYTES_PER_PARAM_INSPECTED)}, {share}); refused "
+            "before loading the model")
 
 
 # --- runs --------------------------------------------------------------------------------------

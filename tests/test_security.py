@@ -265,12 +265,16 @@ def test_a_run_that_uses_the_cache_waits_for_the_same_run_and_reuses_it():
 
     first = threading.Thread(target=cached_run, args=(config,), kwargs={"on_event": slow_first})
     first.start()
-    while not cycles_seen or cycles_seen[-1] < 3:
+    deadline = time.monotonic() + 120
+    while (not cycles_seen or cycles_seen[-1] < 3) and time.monotonic() < deadline:
         time.sleep(0.05)
     results, waits = [], []
     second = threading.Thread(target=lambda: results.append(cached_run(config, on_event=waits.append)))
     second.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while not waits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
     assert second.is_alive() and waits and waits[0]["type"] == "waiting"  # it waits, it does not race
     with pytest.raises(RunInProgress):  # while a bypass of the cache is told the run is in progress
         cached_run(config, use_cache=False)

@@ -19,13 +19,15 @@ MACHINE_FRACTION = 0.8          # of the machine's memory that runs may use in t
 # weight, gradient, two Adam moments, mask, best/rewind snapshots and the checkpoint
 # buffers; a data value its raw, split and scaled copies.
 BYTES_PER_PARAM_TRAINED = 64
-BYTES_PER_VALUE = {"digits": 24, "synthetic": 24, "covertype": 24}
+BYTES_PER_VALUE = 24
 COVTYPE_FILE_ROWS, COVTYPE_FEATURES = 581_012, 54
 COVTYPE_FILE_BYTES_PER_ROW = 55 * 8 * 2   # the whole file is parsed as int64 before any cap
 DIGITS_ROWS, DIGITS_FEATURES = 1_797, 64
 SYNTHETIC_DEFAULT_ROWS, SYNTHETIC_FEATURES = 20_000, 54
-# Inspecting a checkpoint holds its state_dict, masks and a few models built from them
-# (layer table, histograms, sizes on disk, the confusion matrix): measured ~8 float copies.
+# Inspecting a checkpoint holds the uploaded bytes, its state_dict and masks and the models
+# built from them: measured 16 bytes per parameter beyond the upload for the layer table,
+# histograms, every mask image and the sizes on disk (a 4.3-million-parameter model); the
+# budget allows twice that, for the confusion matrix and the sensitivity table.
 BYTES_PER_PARAM_INSPECTED = 32
 GIB = 1024**3
 
@@ -134,7 +136,7 @@ def estimate_run_bytes(config) -> dict:
     rows, features, file_rows = data_shape(config)
     classes = 10 if config.dataset == "digits" else 7
     params = parameter_count(features, config.depth, config.width, classes)
-    data = rows * features * BYTES_PER_VALUE.get(config.dataset, 24) + file_rows * COVTYPE_FILE_BYTES_PER_ROW
+    data = rows * features * BYTES_PER_VALUE + file_rows * COVTYPE_FILE_BYTES_PER_ROW
     activations = 4 * 4 * min(config.batch_size, rows) * config.width * (config.depth + 1)
     model = params * BYTES_PER_PARAM_TRAINED + activations
     return {"data": data, "model": model, "params": params, "total": data + model}

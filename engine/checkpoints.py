@@ -7,6 +7,7 @@ A bare state_dict of our MLP (plain, or in torch.nn.utils.prune's ``*_orig``/``*
 form) is accepted too; its architecture is read off the shapes."""
 from __future__ import annotations
 
+import glob
 import io
 import json
 import math
@@ -14,6 +15,7 @@ import os
 import pickle
 import stat
 import tempfile
+import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -48,6 +50,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_stale_temporaries(path)
+
+
+STALE_TMP_SECONDS = 600  # no write of ours takes this long: an older temporary is a dead writer's
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary siblings of ``path`` left by a writer killed mid-write (kill -9)."""
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except OSError:  # another process removed it first
+            pass
 
 
 def atomic_write_text(path, text: str) -> None:

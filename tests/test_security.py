@@ -687,3 +687,17 @@ def test_in_the_browser_hostile_text_makes_no_link_image_or_request(tmp_path):
     assert "me@evil.invalid" in explorer and "![i](http://host.invalid/p.png).pt: a PNG image" in inspector
     assert links == 0
     assert not [r for r in requests if "invalid" in urllib.parse.urlsplit(r).netloc]
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "results.csv"
+    old, fresh, other = (tmp_path / ".results.csv.dead.tmp", tmp_path / ".results.csv.live.tmp",
+                         tmp_path / ".other.csv.dead.tmp")
+    for path in (old, fresh, other):
+        path.write_text("half")
+    past = time.time() - checkpoints.STALE_TMP_SECONDS - 60
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    checkpoints.atomic_write_text(target, "a,b\n")
+    assert target.read_text() == "a,b\n"
+    assert not old.exists() and fresh.exists() and other.exists()  # a live writer's file stays

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ConfigError
+from .errors import CheckpointError, ConfigError, FileFormatError
 
 CLASS_SIZE = 30                 # concurrent sessions the app's per-session budget allows for
 MACHINE_FRACTION = 0.8          # of the machine's memory that runs may use in total
@@ -108,8 +108,6 @@ def checkpoint_param_budget(limit: int | None = None) -> int:
 def check_checkpoint_size(params: int, name: str, limit: int | None = None) -> None:
     """Refuse a checkpoint whose arch needs more than ``limit`` bytes to inspect (default:
     one app session's share; the CLI passes what it may use itself)."""
-    from .checkpoints import CheckpointError
-
     budget = checkpoint_param_budget(limit)
     if params > budget:
         share = (f"a 1/{CLASS_SIZE} share of {human(machine_limit())}" if limit is None
@@ -177,18 +175,18 @@ MAX_SPEC_VALUES = 20_000        # scalars, lists and mappings after YAML aliases
 
 
 def read_spec_text(path: Path) -> str:
-    """A spec file's text, refused (ConfigError) unless it is a regular file of at most
+    """A spec file's text, refused (FileFormatError) unless it is a regular file of at most
     MAX_SPEC_BYTES: /dev/zero or a 2 GB file is never read."""
     import stat as stat_module
 
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise ConfigError(f"spec={str(path)!r}: no such file") from None
+        raise FileFormatError(f"spec={str(path)!r}: no such file") from None
     if not stat_module.S_ISREG(info.st_mode):
-        raise ConfigError(f"spec={str(path)!r}: not a regular file (a folder, device or pipe)")
+        raise FileFormatError(f"spec={str(path)!r}: not a regular file (a folder, device or pipe)")
     if info.st_size > MAX_SPEC_BYTES:
-        raise ConfigError(f"spec={str(path)!r} is {human(info.st_size)}; a sweep spec may be at most "
+        raise FileFormatError(f"spec={str(path)!r} is {human(info.st_size)}; a sweep spec may be at most "
                           f"{human(MAX_SPEC_BYTES)}")
     with open(path, "rb") as handle:
         return handle.read(MAX_SPEC_BYTES + 1).decode(errors="replace")
@@ -223,11 +221,11 @@ def load_yaml_bounded(text: str, source: str):
                 visiting.discard(key)
                 sizes[key] = 1 + sum(sizes[id(c)] for c in children)
                 if sizes[key] > MAX_SPEC_VALUES:
-                    raise ConfigError(f"{source} expands to more than {MAX_SPEC_VALUES:,} values "
+                    raise FileFormatError(f"{source} expands to more than {MAX_SPEC_VALUES:,} values "
                                       "(YAML aliases repeating lists); a sweep spec is refused past that")
                 continue
             if key in visiting:
-                raise ConfigError(f"{source} refers to itself (a recursive YAML alias)")
+                raise FileFormatError(f"{source} refers to itself (a recursive YAML alias)")
             visiting.add(key)
             stack.append((current, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)

@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import EngineError
+
 LOCK_NAME = ".lock"
 POLL_SECONDS = 0.2
 
 
-class RunInProgress(RuntimeError):
+class RunInProgress(EngineError, RuntimeError):
     """Another process is running the same settings into the same folder right now."""
 
 

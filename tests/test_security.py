@@ -25,6 +25,7 @@ from engine.cache import cached_run, is_cached
 from engine.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from engine.cli import main
 from engine.config import ConfigError, RunConfig
+from engine.errors import FileFormatError
 from engine.data import DatasetError, covtype_local_path, data_for_checkpoint, read_covtype_file
 from engine.experiment import iterate_run, run_dir_for
 from engine.models import MLP
@@ -501,7 +502,7 @@ def test_yaml_alias_bombs_are_refused_quickly(text, tmp_path, capsys):
     path.write_text(text)
     assert len(text) < 4096
     started = time.perf_counter()
-    with pytest.raises(ConfigError, match="expands to more than|refers to itself"):
+    with pytest.raises(FileFormatError, match="expands to more than|refers to itself"):
         read_spec_file(path)
     assert main(["sweep", str(path)]) == 2 and one_line(capsys.readouterr().err)
     assert time.perf_counter() - started < 5
@@ -525,7 +526,7 @@ def test_spec_files_must_be_small_regular_files(make, tmp_path):
         path.write_text(json.dumps({"seeds": [0], "name": "x" * (limits.MAX_SPEC_BYTES + 10)}))
     elif make == "folder":
         path.mkdir()
-    with pytest.raises(ConfigError, match="may be at most|not a regular file"):
+    with pytest.raises(FileFormatError, match="may be at most|not a regular file"):
         read_spec_file(path)
 
 

@@ -310,10 +310,10 @@ class Unstructured(Grouped):
 @register_granularity
 class Neurons(Grouped):
     """A hidden neuron is one group: its row of incoming weights, rated by the L2 norm of
-    its element scores (for L1 scores: the L2 norm of the weights). A pruned neuron is
-    removed entirely: its outgoing column in the next layer and its bias are masked too,
-    so the network is exactly a narrower one (see engine.structured). Output neurons are
-    classes and are never pruned."""
+    its element scores (for L1 scores: the L2 norm of the weights). A pruned neuron's
+    outgoing column in the next layer is masked too (and its bias, when biases are pruned),
+    so the network computes exactly what a narrower one does (see engine.structured).
+    Output neurons are classes and are never pruned."""
     name = "neuron"
 
     def ranks(self, param_name: str, model: nn.Module) -> bool:

@@ -18,9 +18,13 @@ from engine.settings import BY_NAME, DATASETS
 from engine.sweep import (METRICS, SweepSpec, accuracy_over_seeds, layer_pattern, list_sweeps,
                           load_sweep, strategy_gap)
 from engine.text import plain
-from ui import charts
+from ui import charts, controls
 
 PAGE_MAX_CELLS = 48
+# Beyond the grid's axes and the few settings above, every run setting the app shows
+# (strategy options differ per strategy: the CLI's --option sets them).
+MORE_SETTINGS = [s.name for s in controls.app_settings() if s.axis is None and s.app.kind != "options"
+                 and s.name not in ("dataset", "cycles", "warmup_epochs", "epochs_per_cycle")]
 CORES = os.cpu_count() or 1
 
 st.title("Sweeps")
@@ -53,6 +57,8 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
         warmup = right.number_input("Warm-up epochs", min_value=0, max_value=50, value=3, key="warmup")
         epochs = left.number_input("Fine-tune epochs per cycle", min_value=0, max_value=20, value=2, key="epochs")
         jobs = right.number_input("Worker processes", min_value=1, max_value=CORES, value=CORES, key="jobs")
+        with st.expander("More run settings, the same for every cell"):
+            more = controls.form_controls(st, MORE_SETTINGS, "sweep_")
         submitted = st.form_submit_button("Launch sweep", disabled=job_running())
     if submitted:
         try:
@@ -60,7 +66,7 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
                 "strategies": strategies, "amounts": sorted(amounts), "depths": sorted(depths),
                 "widths": sorted(widths), "seeds": list(range(int(seeds))), "dataset": dataset,
                 "cycles": int(cycles), "warmup_epochs": int(warmup), "epochs_per_cycle": int(epochs),
-            }, name=name.strip())
+                **more}, name=name.strip())
             cells = len(spec.cells())
             if cells > PAGE_MAX_CELLS:
                 raise ConfigError(f"the grid has {cells} cells; this page runs at most {PAGE_MAX_CELLS} "

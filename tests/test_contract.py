@@ -133,3 +133,18 @@ def test_the_first_cut_matches_torch_nn_utils_prune_weight_for_weight():
                               pruning_method=prune.L1Unstructured, amount=AMOUNT)
     for name, layer in twin.layers():
         assert torch.equal(layer.weight_mask.bool(), global_[f"{name}.weight"])
+
+
+@pytest.mark.parametrize("prune_biases", [False, True])
+def test_a_removed_neurons_bias_is_masked_only_with_prune_biases(prune_biases, tiny_config):
+    """docs/methods.md, Granularities: the removed neuron changes nothing either way."""
+    result = run(tiny_config.replace(strategy="neuron-global", depth=2, width=16, cycles=1, warmup_epochs=2,
+                                     epochs_per_cycle=1, amount=0.5, prune_biases=prune_biases))
+    final = load_checkpoint(Path(result["run_dir"]) / "final.pt")
+    removed = ~final.state_dict["fc1.weight"].any(dim=1)
+    assert removed.any()
+    assert (final.state_dict["fc1.bias"][removed] == 0).all() == prune_biases
+    model = final.model()
+    x = torch.randn(16, final.arch["in_features"])
+    with torch.no_grad():
+        assert torch.allclose(shrink(model)(x), model(x), atol=1e-5)

@@ -16,6 +16,7 @@ import pytest
 from engine.cli import main
 from engine.config import ConfigError
 from engine.errors import FileFormatError
+from engine.paths import sweeps_dir
 from engine.sweep import (SweepSpec, _check_visible, accuracy_over_seeds, layer_pattern,
                           list_sweeps, load_sweep, read_spec_file, run_sweep, strategy_gap)
 
@@ -357,6 +358,9 @@ def test_page_launches_a_sweep_and_reports_progress():
     app.multiselect(key="widths").set_value([16])
     for key, value in {"seeds": 2, "cycles": 1, "warmup": 1, "epochs": 1, "jobs": 1}.items():
         app.number_input(key=key).set_value(value)
+    app.selectbox(key="sweep_schedule").set_value("one-shot")  # any run setting, from the schema
+    app.slider(key="sweep_target_sparsity").set_value(0.8)
+    app.selectbox(key="sweep_optimizer").set_value("sgd")
     app.button[0].click().run()
     assert not app.error and app.get("progress")
     deadline = time.monotonic() + 60
@@ -365,6 +369,9 @@ def test_page_launches_a_sweep_and_reports_progress():
     app.run()
     app.run()
     assert "2 of 2 cells complete" in app.success[0].value
+    settings = json.loads((sweeps_dir() / "from-page" / "spec.json").read_text())["spec"]
+    assert settings["schedule"] == "one-shot" and settings["optimizer"] == "sgd"
+    assert load_sweep("from-page")["results"].final_sparsity.tolist() == pytest.approx([0.8, 0.8], abs=0.01)
     assert app.selectbox(key="open_sweep").value == "from-page"
     assert len(app.dataframe[0].value) == 2
 

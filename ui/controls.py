@@ -68,10 +68,12 @@ def check_url(setting: Setting, text: str, high: float | None = None) -> str | N
             f"{plain(shown)}; using the default.")
 
 
-def widget(setting: Setting, container, high: float | None = None):
-    """The setting's widget in ``container``; returns its value."""
+def widget(setting: Setting, container, high: float | None = None, key: str | None = None,
+           bound: bool = True):
+    """The setting's widget in ``container``, keyed by the setting's name (and bound to the
+    page's address) unless told otherwise; returns its value."""
     app, value = setting.app, start_value(setting)
-    common = dict(key=setting.name, help=_help(setting), **BOUND)
+    common = dict(key=key or setting.name, help=_help(setting), **(BOUND if bound else {}))
     if app.kind == "select":
         options = list(options_of(setting))
         if len(options) > 6 and all(isinstance(o, (int, float)) for o in options):
@@ -125,6 +127,26 @@ def strategy_options(container, strategy: str | None) -> dict:
         if value != option.default:
             chosen[option.name] = option.type(value)
     return chosen
+
+
+def form_controls(container, names: list[str], key_prefix: str) -> dict:
+    """Controls for the named settings inside an ``st.form``, whose values apply on submit:
+    not bound to the address, keyed with ``key_prefix`` so they never meet a page's own
+    widgets. A setting shown only under a condition (the target sparsity, the rewind
+    epoch) is always shown here and applies only when its condition holds."""
+    values: dict = {}
+    for setting in (s for s in app_settings() if s.name in names and s.app.kind != "options"):
+        app = setting.app
+        enabled = True
+        if app.toggle is not None:
+            key, label, help_text = app.toggle
+            enabled = container.checkbox(label, key=key_prefix + key, help=help_text)
+        value = widget(setting, container, key=key_prefix + setting.name, bound=False)
+        values[setting.name] = None if not enabled or (app.none_as is not None and value == app.none_as) else value
+    for setting in app_settings():
+        if setting.name in values and setting.app.shown_if is not None and not setting.app.shown_if(values):
+            values[setting.name] = None
+    return values
 
 
 def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -> RunConfig | None:

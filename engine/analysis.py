@@ -11,6 +11,7 @@ from . import efficiency
 from .checkpoints import Checkpoint
 from .data import data_for_checkpoint
 from .experiment import HISTORY_COLUMNS, LAYER_COLUMNS
+from .formats import remaining_text
 from .training import predict
 
 MAX_POINTS = 2000  # per series sent to a chart
@@ -92,7 +93,24 @@ def accuracy_vs_sparsity(history: pd.DataFrame) -> pd.DataFrame:
         if last.phase == "train" or cycle == 0:
             rows.append({**tag, "cycle": cycle, "sparsity": float(last.sparsity),
                          "when": "after fine-tuning", "val_acc": float(last.val_acc)})
-    return pd.DataFrame(rows, columns=by + ["cycle", "sparsity", "when", "val_acc"])
+    frame = pd.DataFrame(rows, columns=by + ["cycle", "sparsity", "when", "val_acc"])
+    frame["remaining"] = remaining(frame.sparsity)
+    return frame
+
+
+REMAINING_FLOOR = 1e-5  # a log axis cannot show 0 weights left: an emptied network sits here
+
+
+def remaining(sparsity: pd.Series) -> pd.Series:
+    """Fraction of the weights remaining (1 − sparsity), floored for log scales."""
+    return (1.0 - sparsity.astype(float)).clip(lower=REMAINING_FLOOR)
+
+
+def lowest_decade(fractions: pd.Series) -> float:
+    """The power of ten at or below the smallest fraction: a log axis from there to 100%
+    (at least down to 10%, so a short run still reads as a fraction of the whole)."""
+    low = float(fractions.min()) if len(fractions) else 1.0
+    return float(10.0 ** min(-1, np.floor(np.log10(max(low, REMAINING_FLOOR)))))
 
 
 def tiles(history: pd.DataFrame, total_params: int) -> dict:
@@ -119,6 +137,8 @@ def layer_grid(layers: pd.DataFrame) -> pd.DataFrame:
     grid = layers[layers.cycle > 0].copy()
     order = {name: i for i, name in enumerate(dict.fromkeys(layers.layer))}
     grid["order"] = grid.layer.map(order)
+    grid["remaining"] = remaining(grid.sparsity)
+    grid["left"] = [remaining_text(1.0 - s) for s in grid.sparsity]  # the cell's label
     return grid
 
 

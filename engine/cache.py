@@ -22,13 +22,16 @@ def _memory() -> joblib.Memory:
     return joblib.Memory(cache_dir() / "runs", verbose=0)
 
 
-def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None) -> dict:
+def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None,
+                  recorded=None) -> dict:
     # Raising (RunFailed) keeps joblib from storing anything: only complete runs are cached.
+    if recorded is not None:  # store_result: a recorded run's result, already in its folder
+        return recorded
     return run(RunConfig.from_dict(config), root, on_event, should_stop)
 
 
 def _cached_function():
-    return _memory().cache(_complete_run, ignore=["on_event", "should_stop"])
+    return _memory().cache(_complete_run, ignore=["on_event", "should_stop", "recorded"])
 
 
 def is_cached(config: RunConfig, root: str | Path | None = None) -> bool:
@@ -59,6 +62,13 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     result = dict(result)
     result.update(cached=False, seconds=time.perf_counter() - started)
     return result
+
+
+def store_result(config: RunConfig, root: str | Path | None, result: dict) -> None:
+    """Make ``result`` the cache's answer for ``config``: a recorded run (engine.presets)
+    whose tables were just written to its run folder."""
+    root = str(root or checkpoint_dir())
+    _cached_function().call(config.to_dict(), root, ENGINE_VERSION, recorded=result)
 
 
 def clear_cache() -> None:

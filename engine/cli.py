@@ -16,6 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
+from . import presets
 from .cache import cached_run
 from .checkpoints import CheckpointError, load_checkpoint
 from .comparison import compare, default_name
@@ -190,6 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     lottery_parser = commands.add_parser("lottery-control", help="ticket vs. same mask on random weights")
     lottery_parser.add_argument("run_dir")
     _add_sweep_command(commands)
+    presets_parser = commands.add_parser("presets", help="the app's presets and the claims they make")
+    presets_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    presets_parser.add_argument("--check", metavar="NAME", default=None,
+                                help="run the preset on --seeds and check each claim")
+    presets_parser.add_argument("--record", metavar="NAME", default=None,
+                                help="rerun seed 0 and write its tables to engine/recorded/ ('all': every preset)")
+    presets_parser.add_argument("--seeds", default="0,1,2,3,4")
+    presets_parser.add_argument("--num-threads", type=int, default=1,
+                                help="torch threads (1: the recorded results' setting)")
+    presets_parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
+    presets_parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
     args = parser.parse_args(argv)
 
     try:
@@ -213,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             return _inspect(args.path, args.json)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "presets":
+            return _presets(args)
         if args.command == "run":
             config = _config(args, args.strategy)
             result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
@@ -235,6 +251,39 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # e.g. --device cuda without a GPU
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+# --- presets -------------------------------------------------------------------------------------
+def _presets(args) -> int:
+    if args.num_threads < 1:
+        raise ConfigError(f"--num-threads={args.num_threads!r} is invalid: must be at least 1")
+    torch.set_num_threads(args.num_threads)
+    if args.record:
+        names = list(presets.PRESETS) if args.record == "all" else [presets.get(args.record).name]
+        for name in names:
+            print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
+        return 0
+    if args.check is None:
+        for preset in presets.PRESETS.values():
+            if args.json:
+                print(json.dumps(preset.describe()))
+                continue
+            print(f"{preset.name:<10} {preset.title}  [{preset.page}: {', '.join(preset.strategies)}]")
+            for claim in preset.claims:
+                print(f"{'':<10} - {claim.text}  ({claim.measure} {claim.bound()})")
+        return 0
+    preset = presets.get(args.check)
+    seeds = _parse_list("seeds", args.seeds)
+    if not seeds:
+        raise ConfigError(f"--seeds {args.seeds!r} is invalid: give at least one seed")
+
+    def report(seed, rows):
+        for row in rows:
+            print(f"seed {seed}  {row['claim']:<22} {row['value']:>9.4f}  {row['bound']:<8} "
+                  f"{'holds' if row['holds'] else 'FAILS'}", flush=True)
+
+    print(json.dumps(presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report)))
+    return 0
 
 
 # --- sweep ---------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_opti
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
 LAYER_COLUMNS = ["cycle", "layer", "weights", "nonzero", "sparsity"]
+CONTROL_FILE = "lottery_control.json"  # engine.lottery's control result, once trained
 SCORE_BATCHES, SCORE_BATCH_SIZE = 4, 256  # what data-driven scores (taylor) average over
 
 
@@ -91,7 +92,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     # A rerun of the same config (cache bypassed) starts clean: a stale summary or
     # checkpoint must never stand beside the new run's partial tables.
-    for stale in [run_dir / "summary.json", *run_dir.glob("*.pt")]:
+    for stale in [run_dir / "summary.json", run_dir / CONTROL_FILE, *run_dir.glob("*.pt")]:
         stale.unlink(missing_ok=True)
     device = pick_device(config.device)
     tensors = _to_device(data, device)

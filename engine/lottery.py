@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_checkpoint
+from .checkpoints import atomic_write_json, load_checkpoint
 from .config import ConfigError, RunConfig
 from .data import DataSplits, load_dataset
+from .experiment import CONTROL_FILE
 from .models import MLP, pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
 from .training import Trainer, evaluate, fast_paths, make_optimizer
@@ -46,8 +47,15 @@ def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
 
 def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -> dict:
     """The ticket's final accuracy next to the same final mask trained from fresh random
-    weights for as many epochs as the ticket's last round."""
+    weights for as many epochs as the ticket's last round. The result is saved in the run
+    folder (a rerun of the run deletes it), so asking again costs nothing."""
     run_dir = Path(run_dir)
+    saved = run_dir / CONTROL_FILE
+    if saved.is_file():
+        try:
+            return json.loads(saved.read_text())
+        except ValueError:
+            pass  # torn or edited: train it again
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "final.pt").is_file():
         raise ConfigError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
@@ -64,6 +72,8 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
     last_cut = max((int(row["epoch"]) for row in history if row["phase"] == "post_prune"), default=0)
     epochs = summary["epochs"] - last_cut
     _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
-    return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
-            "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
-            "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}
+    result = {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
+              "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
+              "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}
+    atomic_write_json(saved, result)
+    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -264,54 +265,79 @@ def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
 
 
 def sparsity_chart(history: pd.DataFrame, height: int = 330) -> dict:
-    """Validation accuracy against overall sparsity, one point per cycle: just after the
-    cut (hollow) and after fine-tuning (filled, joined)."""
+    """Validation accuracy against the fraction of weights remaining, on a log axis (the
+    story happens past 90% sparse), one point per cycle: just after the cut (hollow) and
+    after fine-tuning (filled, joined)."""
     frame = analysis.accuracy_vs_sparsity(history)
     if "strategy" not in frame:
         frame["strategy"] = history["strategy"].iloc[0] if len(history) else ""
-    return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height),
+    low = analysis.lowest_decade(frame.remaining)
+    return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height, low),
                  tuned=frame[frame.when == "after fine-tuning"],
                  cut=frame[frame.when == "just after the cut"])
 
 
+def _decades(low: float) -> list[float]:
+    return [10.0 ** -k for k in range(0, round(-math.log10(low)) + 1)]
+
+
 @functools.lru_cache(maxsize=32)
-def _sparsity_template(strategies: tuple, height: int) -> dict:
+def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
     color = strategy_color(strategies)
-    x = alt.X("sparsity:Q", title="overall sparsity", scale=alt.Scale(domain=[0, 1]),
-              axis=alt.Axis(format="%"))
+    x = alt.X("remaining:Q", title="weights remaining (log scale; sparsity = 100% − remaining)",
+              scale=alt.Scale(type="log", domain=[1, low], reverse=False),
+              axis=alt.Axis(values=_decades(low), format="~%"))
     y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))
     tooltip = ["strategy:N", "cycle:Q", "when:N", alt.Tooltip("sparsity:Q", format=".2%"),
+               alt.Tooltip("remaining:Q", format=".3~%", title="remaining"),
                alt.Tooltip("val_acc:Q", format=".2%")]
     line = alt.Chart(alt.NamedData("tuned")).mark_line(point=alt.OverlayMarkDef(filled=True, size=40)).encode(
         x=x, y=y, color=color, tooltip=tooltip)
     cut = alt.Chart(alt.NamedData("cut")).mark_point(filled=False, size=40).encode(
         x=x, y=y, color=color, tooltip=tooltip)
-    return finish(alt.layer(line, cut), "Accuracy vs sparsity", height).to_dict()
+    return finish(alt.layer(line, cut), "Accuracy vs weights remaining", height).to_dict()
+
+
+CELL_LABELS_UP_TO = 16  # cycles: past that the cells are too narrow for their % remaining
 
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
-            selected: int | None = None, title: str = "Sparsity per layer and cycle") -> dict:
-    """Layer × cycle sparsity. The cycle axis spans the whole run, so it fills in live."""
+            selected: int | None = None, title: str = "Weights remaining per layer and cycle") -> dict:
+    """Layer × cycle, coloured by the log of the fraction remaining (so 99.5% and 99.9%
+    sparse look different), each cell labelled with its % remaining. The cycle axis spans
+    the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
     order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
-    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), selected or 0, title),
-                 cells=analysis.layer_grid(layers))
+    cells = analysis.layer_grid(layers)
+    low = analysis.lowest_decade(cells.remaining)
+    frames = {"cells": cells}
+    if selected:
+        frames["pick"] = pd.DataFrame({"cycle": [selected]})
+    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low),
+                 **frames)
 
 
 @functools.lru_cache(maxsize=32)
-def _heatmap_template(order: tuple, cycles: int, height: int, selected: int, title: str) -> dict:
+def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float) -> dict:
     x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
               axis=alt.Axis(labelAngle=0))
     y = alt.Y("layer:N", title=None, sort=list(order), scale=alt.Scale(domain=list(order)),
               axis=alt.Axis(labelOverlap=False))
+    tooltip = ["layer:N", "cycle:O", alt.Tooltip("left:N", title="remaining"),
+               alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
+               alt.Tooltip("weights:Q", format=",")]
     cells = alt.Chart(alt.NamedData("cells")).mark_rect().encode(
-        x=x, y=y, color=alt.Color("sparsity:Q", title="sparsity", scale=alt.Scale(
-            domain=[0, 1], scheme="viridis", reverse=True), legend=alt.Legend(format="%", gradientLength=160)),
-        tooltip=["layer:N", "cycle:O", alt.Tooltip("sparsity:Q", format=".2%"),
-                 alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",")])
+        x=x, y=y, color=alt.Color("remaining:Q", title="remaining", scale=alt.Scale(
+            type="log", domain=[low, 1], scheme="viridis"),
+            legend=alt.Legend(format="~%", values=_decades(low), gradientLength=160)),
+        tooltip=tooltip)
     parts = [cells]
-    if selected:
-        pick = pd.DataFrame({"cycle": [selected]})
-        parts.append(alt.Chart(pick).mark_rect(fill=None, stroke="#e45756", strokeWidth=2).encode(x=x))
+    if cycles <= CELL_LABELS_UP_TO:
+        dark = math.sqrt(low)  # the lower half of the log scale is dark: label it in white
+        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(fontSize=9).encode(
+            x=x, y=y, text="left:N", tooltip=tooltip,
+            color=alt.condition(f"datum.remaining < {dark}", alt.value("white"), alt.value("black"))))
+    if outlined:
+        parts.append(alt.Chart(alt.NamedData("pick")).mark_rect(fill=None, stroke="#e45756", strokeWidth=3).encode(x=x))
     return finish(alt.layer(*parts), title, height).to_dict()
 
 

@@ -3,7 +3,9 @@ import streamlit as st
 
 from engine import analysis
 from engine.cache import is_cached
-from engine.experiment import run_dir_for
+from engine.conclusions import lottery_conclusion, run_conclusion
+from engine.formats import SPARSITY_DEFINITION, plain, points_text, sparsity_text
+from engine.experiment import CONTROL_FILE, run_dir_for
 from engine.live import live_run
 from engine.lottery import random_reinit_control
 from engine.runs import load_run
@@ -81,14 +83,15 @@ def show(history, layers, total_params):
         st.caption("Loading the data and building the model…")
         return
     tiles = st.columns(5)
-    tiles[0].metric("Overall sparsity", f"{values['sparsity']:.1%}")
+    tiles[0].metric("Overall sparsity", sparsity_text(values["sparsity"]), help=SPARSITY_DEFINITION)
     smaller = values["times_smaller"]
     tiles[1].metric("Nonzero parameters", f"{values['nonzero_params']:,}",
+                    help="Every parameter that is not zero: weights and biases.",
                     f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off")
     tiles[2].metric("Validation accuracy", f"{values['val_acc']:.1%}")
     tiles[3].metric("Best validation accuracy", f"{values['best_val_acc']:.1%}")
     drop = values["last_drop"]
-    tiles[4].metric("Drop at the last cut", "—" if drop is None else f"{drop:+.1%}",
+    tiles[4].metric("Change at the last cut", "—" if drop is None else points_text(drop),
                     None if drop is None else f"cycle {values['last_cut_cycle']}",
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
@@ -100,7 +103,8 @@ def show(history, layers, total_params):
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
     left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
-    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
+                 + SPARSITY_DEFINITION)
     if config.cycles and layers.empty:
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
@@ -112,6 +116,9 @@ def show(history, layers, total_params):
                           "the network is all but cut in two there. A global strategy's "
                           "layer-collapse guard (min_keep, under *Schedule, lottery ticket, options*) "
                           "keeps a floor in every layer.")
+    conclusion = run_conclusion(history)
+    if conclusion:
+        st.info(plain(conclusion), icon=":material/insights:")
 
 
 @st.cache_data(show_spinner="Training the same mask from fresh random weights…", max_entries=8)
@@ -125,14 +132,17 @@ def ticket_control(run_dir):
     st.caption("The lottery-ticket control: the final mask on freshly random weights, trained as "
                "long as the ticket's last round. If the ticket wins, its rewound initial values "
                "mattered, not just the mask.")
-    if st.button("Train the control", key="ticket_control") or st.session_state.get("ticket_for") == str(run_dir):
+    trained = (run_dir / CONTROL_FILE).is_file()  # a recorded preset ships its control
+    if st.button("Train the control", key="ticket_control", disabled=trained) or trained or \
+            st.session_state.get("ticket_for") == str(run_dir):
         st.session_state["ticket_for"] = str(run_dir)
         result = reinit_control(str(run_dir), (run_dir / "summary.json").stat().st_mtime)
         tiles = st.columns(3)
         tiles[0].metric("Ticket: test accuracy", f"{result['ticket_test_acc']:.1%}")
         tiles[1].metric("Same mask, random weights", f"{result['reinit_test_acc']:.1%}",
-                        f"{result['reinit_test_acc'] - result['ticket_test_acc']:+.1%}")
-        tiles[2].metric("Sparsity", f"{result['sparsity']:.1%}")
+                        points_text(result["reinit_test_acc"] - result["ticket_test_acc"]))
+        tiles[2].metric("Sparsity", sparsity_text(result["sparsity"]), help=SPARSITY_DEFINITION)
+        st.info(plain(lottery_conclusion(result)), icon=":material/insights:")
 
 
 def render():
@@ -147,8 +157,10 @@ def render():
     elif cached:
         tables = load_run(run_dir_for(config))
         summary = tables.summary
-        st.caption(f"From the run cache (trained in {summary['train_seconds']:.1f} s). Test accuracy: "
-                   f"final {summary['test_acc']:.1%}, best-by-validation {summary['best_test_acc']:.1%}.")
+        source = ("Recorded result shipped with the app (seed 0; **Run again** retrains it live)"
+                  if summary.get("recorded") else f"From the run cache (trained in {summary['train_seconds']:.1f} s)")
+        st.caption(f"{source}. Test accuracy: final {summary['test_acc']:.1%}, "
+                   f"best-by-validation {summary['best_test_acc']:.1%}.")
         show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))

@@ -220,6 +220,20 @@ def mask_image(ckpt: Checkpoint, layer: str, max_side: int = 512) -> np.ndarray:
     return np.kron(image, np.ones((scale, scale), dtype=np.uint8))
 
 
+def input_connectivity(ckpt: Checkpoint) -> pd.DataFrame | None:
+    """For an image data set (digits: 8×8 pixels), how many of the first layer's units each
+    input pixel still feeds: row, column, connected (units), share (of the layer's units).
+    None when the inputs are not a square image."""
+    weight = ckpt.state_dict[f"{ckpt.model().layer_names[0]}.weight"]
+    side = int(round(weight.shape[1] ** 0.5))
+    if side * side != weight.shape[1] or ckpt.config.get("dataset") != "digits":
+        return None
+    connected = (weight != 0).sum(dim=0).numpy()
+    index = np.arange(weight.shape[1])
+    return pd.DataFrame({"row": index // side, "column": index % side, "connected": connected,
+                         "share": connected / weight.shape[0]})
+
+
 def confusion_matrix(ckpt: Checkpoint) -> tuple[pd.DataFrame, float]:
     """Confusion matrix on the test split of the data the checkpoint was trained on (data
     reloaded from its config: same data set, rows and seed, so the same split). Returns a

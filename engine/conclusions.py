@@ -163,3 +163,22 @@ def layers_conclusion(rows: pd.DataFrame, cycle: int, strategy: str, prune_outpu
         harder = int((inner.verdict == "cut harder").sum())
         text += f" {harder} of {len(inner)} inner layer{'s' if len(inner) > 1 else ''} cut harder than the whole."
     return text
+
+
+def layer_sizes_sentence(rows: pd.DataFrame) -> str:
+    """How the weights are spread over the layers, and why that matters to a global cut."""
+    if rows.empty:
+        return ""
+    total = rows.weights.sum()
+    inner = rows.iloc[1:-1]
+    sizes = ", ".join(f"{r.layer} {int(r.weights):,}" for r in rows.itertuples())
+    text = f"Weights per layer: {sizes}."
+    removed = total - rows.nonzero.sum()
+    if len(inner):
+        text += (f" The {len(inner)} inner layer{'s hold' if len(inner) > 1 else ' holds'} "
+                 f"{inner.weights.sum() / total:.0%} of all weights")
+        if removed:
+            cut_inner = (inner.weights.sum() - inner.nonzero.sum()) / removed
+            text += f" and gave {cut_inner:.0%} of the weights cut so far"
+        text += "."
+    return text

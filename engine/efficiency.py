@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
 from .data import DatasetError, covtype_local_path, load_dataset
+from .formats import checkpoint_sparsity
 from .paths import cache_dir
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
@@ -184,7 +185,8 @@ def parameter_counts(ckpt: Checkpoint, forms: Forms | None = None) -> dict:
     nonzero = sum(int(w.count_nonzero()) + int(b.count_nonzero()) for w, b in forms.dense)
     shrunk = sum(w.numel() + b.numel() for w, b in forms.shrunk)
     widths = [w.shape[0] for w, _ in forms.shrunk[:-1]]
-    return {"dense_params": dense, "nonzero_params": nonzero, "sparsity": 1 - nonzero / dense,
+    # sparsity: the one definition (pruned weight matrices, no biases), as every page shows it
+    return {"dense_params": dense, "nonzero_params": nonzero, "sparsity": checkpoint_sparsity(ckpt),
             "shrunk_params": shrunk, "shrunk_widths": widths}
 
 

@@ -279,8 +279,10 @@ def record(preset: Preset, root=None) -> Path:
     for strategy, tables in result.runs.items():
         target = recorded_dir(preset, strategy)
         target.mkdir(parents=True, exist_ok=True)
-        for name in RECORDED_FILES:
+        for name in ("config.json", "history.csv", "layers.csv"):
             shutil.copyfile(tables.run_dir / name, target / name)
+        summary = {k: v for k, v in tables.summary.items() if k != "run_dir"}  # a path on this machine
+        (target / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if result.control is not None:
         control = {k: v for k, v in result.control.items() if k != "run_id"}
         (RECORDED_DIR / preset.name / CONTROL_FILE).write_text(json.dumps(control, indent=1) + "\n")

@@ -52,8 +52,26 @@ def list_runs(root: str | Path | None = None) -> list[dict]:
                      "final_sparsity": summary.get("final_sparsity"),
                      "final_val_acc": summary.get("final_val_acc"),
                      "checkpoints": len(list_checkpoints(folder)),
+                     "recorded": bool(summary.get("recorded")),
+                     "label": run_label(info["config"]),
                      "modified": (folder / "config.json").stat().st_mtime})
     return sorted(runs, key=lambda r: r["modified"], reverse=True)
+
+
+def run_label(config: dict) -> str:
+    """A run as a person names it: 'global · 20% × 10 · 8×256 · seed 0' (the data set when
+    it is not digits, the schedule when it is not iterative, 'ticket' when it rewinds)."""
+    get = lambda key, default=None: config.get(key, default)  # noqa: E731
+    if get("schedule", "iterative") == "iterative":
+        cuts = f"{float(get('amount', 0)):.0%} × {get('cycles')}"
+    else:
+        cuts = f"{get('schedule')} to {float(get('target_sparsity') or 0):.0%} in {get('cycles')}"
+    parts = [str(get("strategy")), cuts, f"{get('depth')}×{get('width')}", f"seed {get('seed')}"]
+    if get("dataset", "digits") != "digits":
+        parts.insert(0, str(get("dataset")))
+    if get("rewind_epoch") is not None:
+        parts.append(f"ticket (rewind to epoch {get('rewind_epoch')})")
+    return " · ".join(parts)
 
 
 def load_run(run_dir: str | Path) -> RunTables:

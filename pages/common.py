@@ -345,6 +345,7 @@ def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, ti
 TICK_SECONDS = 1.0
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
+LAST_RUN = "last_run"  # the run the Explorer or Compare page last showed: the Layers page opens on it
 
 
 def job_status(job, failed: str, stopped: str) -> None:
@@ -386,10 +387,12 @@ def empty_state(message: str) -> None:
     st.info(message, icon=":material/science:")
 
 
-def runs_with_cuts(no_runs_message: str) -> dict[str, dict]:
-    """{run id: run} for the runs that have made a cut (so have checkpoints), newest first;
-    with none, an empty state pointing to the Explorer, and the page stops there."""
-    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}
+def runs_with_cuts(no_runs_message: str, need_checkpoints: bool = True) -> dict[str, dict]:
+    """{run id: run} for the runs that have made a cut (so have checkpoints; a recorded
+    preset's run has its tables only, which is enough where ``need_checkpoints`` is False),
+    newest first; with none, an empty state pointing to the Explorer, and the page stops."""
+    runs = {r["run_id"]: r for r in list_runs()
+            if r["checkpoints"] or (not need_checkpoints and r["recorded"])}
     if not runs:
         empty_state(no_runs_message)
         st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")

@@ -106,6 +106,12 @@ def show(history, layers, summary=None):
     conclusion = compare_conclusion(history)
     if conclusion:
         st.info(plain(conclusion), icon=":material/insights:")
+    if summary is not None:
+        st.session_state[common.LAST_RUN] = summary.run_id.iloc[-1]
+        links = st.columns(len(summary))
+        for column, row in zip(links, summary.itertuples()):
+            column.page_link("pages/layers.py", label=f"Where does {row.strategy} cut?",
+                             icon=":material/stacked_bar_chart:", query_params={"run": row.run_id})
 
 
 def render():

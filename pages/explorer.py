@@ -86,8 +86,8 @@ def show(history, layers, total_params):
     tiles[0].metric("Overall sparsity", sparsity_text(values["sparsity"]), help=SPARSITY_DEFINITION)
     smaller = values["times_smaller"]
     tiles[1].metric("Nonzero parameters", f"{values['nonzero_params']:,}",
-                    help="Every parameter that is not zero: weights and biases.",
-                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off")
+                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off",
+                    help="Every parameter that is not zero: weights and biases.")
     tiles[2].metric("Validation accuracy", f"{values['val_acc']:.1%}")
     tiles[3].metric("Best validation accuracy", f"{values['best_val_acc']:.1%}")
     drop = values["last_drop"]
@@ -162,6 +162,9 @@ def render():
         st.caption(f"{source}. Test accuracy: final {summary['test_acc']:.1%}, "
                    f"best-by-validation {summary['best_test_acc']:.1%}.")
         show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
+        st.session_state[common.LAST_RUN] = config.run_id()
+        st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
+                     icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))
     else:

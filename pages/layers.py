@@ -1,10 +1,14 @@
-"""Where does the pruning cut? Per-layer sparsity and weight magnitudes of a run, by cycle."""
+"""Where does the pruning cut? Each layer against the whole network, cycle by cycle."""
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from engine import analysis
-from engine.runs import checkpoint_after_cycle, load_run
+from engine.conclusions import SAME_SHARE, layer_shares, layer_sizes_sentence, layers_conclusion
+from engine.formats import SPARSITY_DEFINITION, overall_sparsity, plain, remaining_text, sparsity_text
+from engine.runs import checkpoint_after_cycle, list_checkpoints, load_run
 from pages import common
+
 
 st.title("Where does it cut?")
 st.markdown("Global pruning ranks all weights together, so it is free to cut some layers far "
@@ -12,51 +16,104 @@ st.markdown("Global pruning ranks all weights together, so it is free to cut som
             "and a cycle to see what each layer has left.")
 
 runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
-                             "preset on the home page) and come back to see which layers it cut.")
-
-run_id = st.selectbox("Run", list(runs), key="run", bind="query-params",
-                      help="Newest first. The name holds data set, strategy, depth×width, amount, "
-                           "cycles and seed.")
+                             "preset on the home page) and come back to see which layers it cut.",
+                             need_checkpoints=False)
+ids = list(runs)
+came_from = st.session_state.get(common.LAST_RUN)
+run_id = st.selectbox("Run", ids, index=ids.index(came_from) if came_from in ids else 0, key="run",
+                      bind="query-params", format_func=lambda r: runs[r]["label"],
+                      help="Opens on the run you came from (the Explorer's or a comparison's); "
+                           "the folder name is the run's id.")
+st.caption(f"Run folder: `{run_id}`")
 tables = load_run(runs[run_id]["run_dir"])
+config = tables.info["config"]
+prune_output = bool(config.get("prune_output", True))
 if tables.status != "complete":
     st.caption(f"This run is {tables.status}: it shows the cycles it reached.")
 last_cycle = int(tables.layers.cycle.max()) if len(tables.layers) else 0
 if last_cycle == 0:
     common.empty_state("This run has not made a cut yet: nothing to show per layer.")
     st.stop()
-cycle = st.slider("After the cut of cycle", 0, last_cycle, last_cycle, key="cycle",
+cycle = st.slider("After the cut of cycle", 0, last_cycle, last_cycle, key="cycle", bind="query-params",
                   help="Cycle 0 is the trained network before any cut.")
-rows, overall = analysis.layers_at_cycle(tables.layers, cycle)
-HARDER, OTHER = "cut harder than the whole network", "the rest"
-rows["cut"] = rows["cut more than average"].map({True: HARDER, False: OTHER})
+shares = layer_shares(tables.layers[tables.layers.cycle == cycle], prune_output)
+overall = overall_sparsity(shares, prune_output)
+shares["name"] = [f"{r.layer} ({r.role})" if r.role != "inner" else r.layer for r in shares.itertuples()]
+shares["left"] = [remaining_text(r) for r in shares.remaining]
+shares["sparsity_text"] = [sparsity_text(s) for s in shares.sparsity]
 
-collapsed = analysis.collapsed_layers(rows)
+collapsed = analysis.collapsed_layers(shares)
 if collapsed:
-    st.warning(f"**Layer collapse**: {', '.join(collapsed)} {'is' if len(collapsed) == 1 else 'are'} "
+    st.warning(f"**Layer collapse**: {plain(', '.join(collapsed))} {'is' if len(collapsed) == 1 else 'are'} "
                "99% sparse or more. Almost no path is left through "
                f"{'it' if len(collapsed) == 1 else 'them'}: the network is all but cut in two.",
                icon=":material/warning:")
 
-color = common.strategy_colors().get(tables.info["config"]["strategy"], common.PALETTE[0])
-order = list(rows.layer)
-bars = alt.Chart(rows).mark_bar().encode(
-    x=alt.X("layer:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
-    y=alt.Y("sparsity:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="sparsity"),
-    color=alt.Color("cut:N", scale=alt.Scale(domain=[HARDER, OTHER], range=[color, "#c7c7c7"]),
+color = common.strategy_colors().get(config["strategy"], common.PALETTE[0])
+VERDICTS = ["cut harder", "about the same", "spared", "not pruned"]
+order = list(shares.name)
+low = analysis.lowest_decade(analysis.remaining(shares.sparsity))
+bars = alt.Chart(shares.assign(remaining=analysis.remaining(shares.sparsity))).mark_bar().encode(
+    x=alt.X("name:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelOverlap=False)),
+    y=alt.Y("remaining:Q", title="weights remaining (log scale)",
+            scale=alt.Scale(type="log", domain=[low, 1]), axis=alt.Axis(format="~%")),
+    color=alt.Color("verdict:N", scale=alt.Scale(domain=VERDICTS, range=[color, "#c7c7c7", "#54a24b", "#eeeeee"]),
                     legend=alt.Legend(title=None, orient="bottom")),
-    tooltip=["layer:N", alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
-             alt.Tooltip("weights:Q", format=",")])
-average = alt.Chart(rows.head(1).assign(overall=overall)).mark_rule(strokeDash=[4, 3]).encode(
-    y="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".2%", title="whole network")])
+    tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("role:N"), alt.Tooltip("left:N", title="remaining"),
+             alt.Tooltip("sparsity_text:N", title="sparsity"), alt.Tooltip("vs_overall:Q", format=".2f",
+                                                                           title="× the network's share"),
+             alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",", title="weights (size)")])
+labels = alt.Chart(shares.assign(remaining=analysis.remaining(shares.sparsity))).mark_text(
+    dy=-6, fontSize=10).encode(x=alt.X("name:N", sort=order), y="remaining:Q", text="left:N")
+average = alt.Chart(shares.head(1).assign(overall=max(1 - overall, analysis.REMAINING_FLOOR))).mark_rule(
+    strokeDash=[4, 3]).encode(y="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".3~%", title="whole network")])
 left, right = st.columns(2)
-left.altair_chart(common.finish(bars + average, f"Sparsity per layer after cycle {cycle}", 330),
+left.altair_chart(common.finish(bars + labels + average, f"Weights remaining per layer after cycle {cycle}", 330),
                   width="stretch")
-left.caption(f"Dashed line: the whole network, {overall:.1%} sparse.")
+left.caption(f"Dashed line: the whole network, {sparsity_text(overall)} sparse ({remaining_text(1 - overall)} "
+             f"left). The rule: a layer is *cut harder* when it keeps less than {1 - SAME_SHARE:.0%} of the "
+             f"network's share of its weights, *spared* above {1 + SAME_SHARE:.0%}, else *about the same*. "
+             + SPARSITY_DEFINITION)
 right.vega_lite_chart(spec=common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
-                   width="stretch")
+                      width="stretch")
+right.caption(f"The outlined column is cycle {cycle}." if cycle else "Cycle 0 (before any cut) has no column.")
+st.caption(plain(layer_sizes_sentence(shares)))
+
+st.info(plain(layers_conclusion(shares, cycle, config["strategy"], prune_output)), icon=":material/insights:")
+
+if not list_checkpoints(tables.run_dir):
+    st.caption("This recorded run ships its tables only: the weight magnitudes and the input pixels "
+               "need its checkpoints. **Run again** in the Explorer retrains it and writes them.")
+    st.stop()
+
+if config.get("dataset") == "digits":
+    st.subheader("Which input pixels are still connected")
+    frames = []
+    for c in range(1, last_cycle + 1):
+        path = tables.run_dir / f"cycle_{c:02d}_post.pt"
+        if path.is_file():
+            grid = analysis.input_connectivity(common.open_checkpoint(str(path), path.stat().st_mtime))
+            if grid is not None:
+                frames.append(grid.assign(cycle=c))
+    if frames:
+        pixels = pd.concat(frames, ignore_index=True)
+        st.altair_chart(alt.Chart(pixels).mark_rect().encode(
+            x=alt.X("column:O", axis=None), y=alt.Y("row:O", axis=None),
+            color=alt.Color("share:Q", title="fc1 units fed", scale=alt.Scale(domain=[0, 1], scheme="greys"),
+                            legend=alt.Legend(format="%", orient="bottom", gradientLength=160)),
+            stroke=alt.condition(f"datum.cycle == {cycle}", alt.value("#e45756"), alt.value(None)),
+            tooltip=["cycle:O", "row:O", "column:O", "connected:Q", alt.Tooltip("share:Q", format=".0%")],
+        ).properties(width=70, height=70).facet(facet=alt.Facet("cycle:O", title="after the cut of cycle"),
+                                                columns=6), width="content")
+        border = pixels[(pixels.cycle == cycle) & ((pixels.row % 7 == 0) | (pixels.column % 7 == 0))]
+        inner = pixels[(pixels.cycle == cycle) & (pixels.row % 7 != 0) & (pixels.column % 7 != 0)]
+        if cycle and len(border):
+            st.caption(f"Each square is fc1's view of an 8×8 digit: black = no unit reads that pixel any more. "
+                       f"After cycle {cycle}, the border pixels feed {border.share.mean():.0%} of fc1's units "
+                       f"on average, the inner ones {inner.share.mean():.0%}.")
 
 st.subheader("Weight magnitudes")
-path = checkpoint_after_cycle(tables.run_dir, cycle, tables.info["config"]["cycles"])
+path = checkpoint_after_cycle(tables.run_dir, cycle, config["cycles"])
 if path is None:
     st.caption("No checkpoint for the end of this cycle (the next cycle made no cut, or the run "
                "stopped before it).")
@@ -68,4 +125,5 @@ else:
         x=alt.X("log10_abs:Q", title="log10 |w|"),
         y=alt.Y("share:Q", title=None, axis=alt.Axis(format="%", tickCount=2)),
         tooltip=["layer:N", alt.Tooltip("log10_abs:Q", format=".2f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=70, width=260).facet(facet=alt.Facet("layer:N", sort=order, title=None), columns=3))
+    ).properties(height=70, width=260).facet(facet=alt.Facet("layer:N", sort=list(shares.layer), title=None),
+                                             columns=3))

@@ -51,6 +51,15 @@ def points_text(delta: float) -> str:
     return f"{sign}{abs(value):.1f} pts"
 
 
+def duration_text(seconds: float) -> str:
+    """'8 s', '1 min 20 s', '12 min' (a time-left estimate needs no more precision)."""
+    seconds = max(0, round(float(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min" + (f" {rest} s" if rest and minutes < 10 else "")
+
+
 def pruned_layers(layers: pd.DataFrame, prune_output: bool = True) -> pd.DataFrame:
     """The rows of ``layers`` (one cycle, model order) whose weights the run prunes."""
     if prune_output or layers.empty:

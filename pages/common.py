@@ -17,6 +17,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from engine import analysis
 from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
+from engine.formats import duration_text
 from engine.pruning import STRATEGIES
 from engine.runs import list_runs
 from engine.schedules import SCHEDULES
@@ -364,8 +365,10 @@ def progress_text(job) -> str:
     else:
         where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
         where = (f"{last['strategy']}: " if "strategy" in last else "") + where
-    stages = f" · {job.stages.done}/{job.stages.total} stages done" if job.stages else ""
-    return f"{job.status} · {where}{stages}"
+    stops = f" · stop {job.stages.done}/{job.stages.total}" if job.stages else ""
+    left = job.seconds_left()
+    eta = f" · about {duration_text(left)} left" if left is not None and job.status == "running" else ""
+    return f"{job.status} · {where}{stops}{eta}"
 
 
 def follow(job, key: str, render: Callable[[], None]) -> None:

@@ -71,7 +71,8 @@ buttons[0].button("Resume" if status == "paused" else ("Run again" if cached els
 buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
                   disabled=status != "running", width="stretch")
 buttons[2].button("Step", on_click=step, width="stretch",
-                  help="Run to the end of the next stage (the warm-up, then one prune + fine-tune cycle)")
+                  help="Run to the next stop: the end of the warm-up, then right after each cut (the "
+                       "shock), then after its fine-tuning")
 buttons[3].button("Stop", on_click=stop, disabled=status not in ("running", "paused"), width="stretch")
 buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                   help="Stop and forget the live run")

@@ -53,25 +53,28 @@ color = common.strategy_colors().get(config["strategy"], common.PALETTE[0])
 VERDICTS = ["cut harder", "about the same", "spared", "not pruned"]
 order = list(shares.name)
 low = analysis.lowest_decade(analysis.remaining(shares.sparsity))
-bars = alt.Chart(shares.assign(remaining=analysis.remaining(shares.sparsity))).mark_bar().encode(
-    x=alt.X("name:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelOverlap=False)),
-    y=alt.Y("remaining:Q", title="weights remaining (log scale)",
-            scale=alt.Scale(type="log", domain=[low, 1]), axis=alt.Axis(format="~%")),
+frame = shares.assign(remaining=analysis.remaining(shares.sparsity), base=low)
+frame["label"] = [f"{left} · {vs:.1f}×" for left, vs in zip(frame.left, frame.vs_overall)]
+y = alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160))
+x = alt.X("remaining:Q", title="weights remaining (log scale)", scale=alt.Scale(type="log", domain=[low, 1]),
+          axis=alt.Axis(format="~%", values=[10.0 ** -k for k in range(0, 8) if 10.0 ** -k >= low]))
+bars = alt.Chart(frame).mark_bar().encode(
+    y=y, x=x, x2="base:Q",
     color=alt.Color("verdict:N", scale=alt.Scale(domain=VERDICTS, range=[color, "#c7c7c7", "#54a24b", "#eeeeee"]),
                     legend=alt.Legend(title=None, orient="bottom")),
     tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("role:N"), alt.Tooltip("left:N", title="remaining"),
              alt.Tooltip("sparsity_text:N", title="sparsity"), alt.Tooltip("vs_overall:Q", format=".2f",
                                                                            title="× the network's share"),
              alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",", title="weights (size)")])
-labels = alt.Chart(shares.assign(remaining=analysis.remaining(shares.sparsity))).mark_text(
-    dy=-6, fontSize=10).encode(x=alt.X("name:N", sort=order), y="remaining:Q", text="left:N")
-average = alt.Chart(shares.head(1).assign(overall=max(1 - overall, analysis.REMAINING_FLOOR))).mark_rule(
-    strokeDash=[4, 3]).encode(y="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".3~%", title="whole network")])
+labels = alt.Chart(frame).mark_text(align="left", dx=4, fontSize=11).encode(
+    y=y, x="remaining:Q", text=alt.Text("label:N"))
+average = alt.Chart(frame.head(1).assign(overall=max(1 - overall, analysis.REMAINING_FLOOR))).mark_rule(
+    strokeDash=[4, 3]).encode(x="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".3~%", title="whole network")])
 left, right = st.columns(2)
 left.altair_chart(common.finish(bars + labels + average, f"Weights remaining per layer after cycle {cycle}", 330),
                   width="stretch")
 left.caption(f"Dashed line: the whole network, {sparsity_text(overall)} sparse ({remaining_text(1 - overall)} "
-             f"left). The rule: a layer is *cut harder* when it keeps less than {1 - SAME_SHARE:.0%} of the "
+             f"left); each bar's label: what the layer has left · × the network's share. The rule: a layer is *cut harder* when it keeps less than {1 - SAME_SHARE:.0%} of the "
              f"network's share of its weights, *spared* above {1 + SAME_SHARE:.0%}, else *about the same*. "
              + SPARSITY_DEFINITION)
 right.vega_lite_chart(spec=common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),

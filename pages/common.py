@@ -329,7 +329,8 @@ def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, ti
     cells = alt.Chart(alt.NamedData("cells")).mark_rect().encode(
         x=x, y=y, color=alt.Color("remaining:Q", title="remaining", scale=alt.Scale(
             type="log", domain=[low, 1], scheme="viridis"),
-            legend=alt.Legend(format="~%", values=_decades(low), gradientLength=160)),
+            legend=alt.Legend(format="~%", values=_decades(low), orient="right", direction="vertical",
+                              gradientLength=max(60, min(160, height - 120)))),
         tooltip=tooltip)
     parts = [cells]
     if cycles <= CELL_LABELS_UP_TO:

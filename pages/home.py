@@ -31,7 +31,7 @@ st.caption("Each caption is a claim the app checks: `python -m engine presets --
            "the preset on five seeds and reports every claim's value (docs/methods.md has the table).")
 for column, preset in zip(st.columns(len(presets.PRESETS)), presets.PRESETS.values()):
     with column.container(border=True, height="stretch"):
-        st.subheader(preset.title)
+        st.markdown(f"#### {preset.title}")
         st.write(preset.caption)
         if st.button("Show it", key=f"preset-{preset.name}", type="primary"):
             open_preset(preset)

@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from engine import analysis
+from engine.cache import cached_run
 from engine.conclusions import SAME_SHARE, layer_shares, layer_sizes_sentence, layers_conclusion
+from engine.config import RunConfig
 from engine.formats import SPARSITY_DEFINITION, overall_sparsity, plain, remaining_text, sparsity_text
 from engine.runs import checkpoint_after_cycle, list_checkpoints, load_run
 from pages import common
@@ -86,7 +88,13 @@ st.info(plain(layers_conclusion(shares, cycle, config["strategy"], prune_output)
 
 if not list_checkpoints(tables.run_dir):
     st.caption("This recorded run ships its tables only: the weight magnitudes and the input pixels "
-               "need its checkpoints. **Run again** in the Explorer retrains it and writes them.")
+               "need its checkpoints, which training the same settings again writes (the same numbers "
+               "on a CPU).")
+    if st.button("Regenerate the checkpoints", key="regenerate",
+                 help=f"Retrains this run; it took {tables.summary.get('train_seconds', 0):.0f} s when recorded"):
+        with st.spinner("Training the run again to write its checkpoints…"):
+            cached_run(RunConfig.from_dict(config).validate(), use_cache=False)
+        st.rerun()
     st.stop()
 
 if config.get("dataset") == "digits":

@@ -345,6 +345,7 @@ def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, ti
 
 # --- live runs -------------------------------------------------------------------------------------
 TICK_SECONDS = 1.0
+REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
 LAST_RUN = "last_run"  # the run the Explorer or Compare page last showed: the Layers page opens on it
@@ -372,15 +373,17 @@ def progress_text(job) -> str:
     return f"{job.status} · {where}{stops}{eta}"
 
 
-def follow(job, key: str, render: Callable[[], None]) -> None:
-    """Redraw ``render`` every tick while ``job`` runs, without blocking the page: an
-    ``st.fragment`` that re-runs alone. When the job leaves "running" (done, paused by a
-    step, stopped, failed) the whole page reruns once, so buttons and views catch up."""
+def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool] | None = None) -> None:
+    """Redraw ``render`` every tick while ``job`` runs (or while ``ticking()`` holds: a
+    replay playing), without blocking the page: an ``st.fragment`` that re-runs alone. When
+    that ends (done, paused by a step, stopped, failed; the replay's last frame) the whole
+    page reruns once, so buttons and views catch up."""
     running = job is not None and job.status == "running"
+    replaying = ticking is not None and ticking()
 
-    @st.fragment(run_every=TICK_SECONDS if running else None, key=key)
+    @st.fragment(run_every=TICK_SECONDS if running else REPLAY_TICK_SECONDS if replaying else None, key=key)
     def view():
-        if running and job.status != "running":
+        if (running and job.status != "running") or (replaying and not ticking()):
             st.rerun()
         render()
 

@@ -1,4 +1,6 @@
 """Explorer: one network pruned and fine-tuned, live. Settings live in the URL."""
+import time
+
 import streamlit as st
 
 from engine import analysis
@@ -8,10 +10,13 @@ from engine.formats import SPARSITY_DEFINITION, plain, points_text, sparsity_tex
 from engine.experiment import CONTROL_FILE, run_dir_for
 from engine.live import live_run
 from engine.lottery import random_reinit_control
+from engine.replay import Replay, frame_ends, frame_label, frame_tables
 from engine.runs import load_run
 from pages import common
 
 JOB = "explorer_job"
+REPLAY = "explorer_replay"  # (config key, Replay) of the finished run shown
+REPLAY_SPEEDS = {"slow (2 frames/s)": 2.0, "normal (5/s)": 5.0, "fast (12/s)": 12.0, "very fast (30/s)": 30.0}
 FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
 
 st.title("Prune and recover")
@@ -146,6 +151,47 @@ def ticket_control(run_dir):
         st.info(plain(lottery_conclusion(result)), icon=":material/insights:")
 
 
+def replay_clock(history) -> Replay:
+    """This run's replay clock (a new one, at the last frame, for another run)."""
+    kept = st.session_state.get(REPLAY)
+    if kept is None or kept[0] != config.key():
+        frames = len(frame_ends(history))
+        kept = st.session_state[REPLAY] = (config.key(), Replay(frames, position=max(frames - 1, 0)))
+    return kept[1]
+
+
+def replaying() -> bool:
+    kept = st.session_state.get(REPLAY)
+    return kept is not None and kept[0] == config.key() and kept[1].playing
+
+
+def replay(history, layers):
+    """Play / pause, a scrubber and a speed for a finished run: the charts below show the
+    run as it stood at that frame (the last frame is the whole run)."""
+    clock = replay_clock(history)
+    ends = frame_ends(history)
+    if not ends:
+        return history, layers
+    now = time.monotonic()
+    position = clock.tick(now)
+    columns = st.columns([1.2, 5, 2], vertical_alignment="bottom")
+    if columns[0].button("Pause" if clock.playing else "Replay", key="replay_play", width="stretch",
+                         icon=":material/pause:" if clock.playing else ":material/play_arrow:",
+                         help="Watch the finished run fill in again, without training"):
+        clock.pause(now) if clock.playing else clock.play(now)
+        st.rerun()
+    st.session_state["replay_position"] = position
+    columns[1].slider("Replay position", 0, clock.frames - 1, key="replay_position",
+                      format=" ", label_visibility="collapsed",
+                      on_change=lambda: clock.seek(st.session_state["replay_position"], time.monotonic()))
+    speed = columns[2].selectbox("Replay speed", list(REPLAY_SPEEDS), index=1, key="replay_speed",
+                                 label_visibility="collapsed")
+    if REPLAY_SPEEDS[speed] != clock.speed:
+        clock.set_speed(REPLAY_SPEEDS[speed], now)
+    st.caption(f"Replay: {frame_label(history, ends[position])} (frame {position + 1} of {clock.frames})")
+    return frame_tables(history, layers, ends[position])
+
+
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
@@ -162,7 +208,8 @@ def render():
                   if summary.get("recorded") else f"From the run cache (trained in {summary['train_seconds']:.1f} s)")
         st.caption(f"{source}. Test accuracy: final {summary['test_acc']:.1%}, "
                    f"best-by-validation {summary['best_test_acc']:.1%}.")
-        show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
+        history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
+        show(history, layers, summary["total_params"])
         st.session_state[common.LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})
@@ -174,4 +221,4 @@ def render():
                            "a time. Runs you have done come back at once from the cache.")
 
 
-common.follow(job, "explorer_live", render)
+common.follow(job, "explorer_live", render, ticking=replaying)

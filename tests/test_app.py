@@ -341,3 +341,17 @@ def test_strategies_come_from_the_registry_with_one_colour_each(extra_strategy):
     assert extra_strategy in compare.multiselect(key="strategies").options
     colors = strategy_colors()
     assert extra_strategy in colors and len(set(colors.values())) == len(colors)
+
+
+def test_a_finished_run_replays_from_its_tables():
+    cached_run(TINY.replace(cycles=2))
+    at = open_page("pages/explorer.py", **TINY_QUERY)
+    assert_fine(at)
+    assert "Replay: cycle 2, epoch 3 (fine-tuning) (frame 5 of 5)" in texts(at)  # the whole run
+    at.slider(key="replay_position").set_value(1).run()  # the scrubber: right after the first cut
+    assert "Replay: cycle 1, right after the cut (frame 2 of 5)" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Overall sparsity"] == "50.0%"
+    at.button(key="replay_play").click().run()
+    assert at.session_state["explorer_replay"][1].playing
+    at.button(key="replay_play").click().run()  # pause
+    assert not at.session_state["explorer_replay"][1].playing

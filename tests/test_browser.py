@@ -170,6 +170,16 @@ def test_a_preset_shows_its_recorded_result_and_the_layers_page_follows(server, 
     assert page.get_by_test_id("stMetricValue").first.inner_text() == "99.90%"  # two decimals
     assert page.get_by_text(re.compile(r"Trained to .* validation accuracy, then 10 cuts")).count() == 1
     check(page, "preset-extreme-1280")
+    replay = page.locator(".st-key-replay_play button:visible").first
+    replay.click()  # from the first frame, the charts fill in again
+    page.get_by_text(re.compile(r"Replay: warm-up, epoch \d+ \(frame \d+ of 60\)")).wait_for()
+    page.get_by_text(re.compile(r"Replay: cycle \d+, ")).wait_for(timeout=60_000)
+    replay.click()  # pause
+    settle(page)
+    paused = page.get_by_text(re.compile(r"Replay: .* \(frame \d+ of 60\)")).inner_text()
+    page.wait_for_timeout(1500)
+    assert page.get_by_text(re.compile(r"Replay: .* \(frame \d+ of 60\)")).inner_text() == paused
+    check(page, "preset-extreme-replay-paused")
     page.get_by_text("Where does this run cut?").click()
     settle(page)
     page.wait_for_url(re.compile(r"/layers"))

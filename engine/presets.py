@@ -150,6 +150,15 @@ class Preset:
     claims: tuple[Claim, ...] = ()
     lottery_control: bool = False
 
+    @property
+    def text(self) -> str:
+        """The caption, its "{sparsity}" filled in from the schedule (written as every page
+        writes sparsity)."""
+        from .formats import sparsity_text
+
+        kept = (1.0 - self.settings.get("amount", RunConfig.amount)) ** self.settings.get("cycles", RunConfig.cycles)
+        return self.caption.format(sparsity=sparsity_text(1.0 - kept))
+
     def config(self, seed: int = 0, strategy: str | None = None) -> RunConfig:
         return RunConfig(**self.settings, strategy=strategy or self.strategies[0], seed=seed).validate()
 
@@ -165,7 +174,7 @@ class Preset:
         return params
 
     def describe(self) -> dict:
-        return {"name": self.name, "title": self.title, "caption": self.caption, "page": self.page,
+        return {"name": self.name, "title": self.title, "caption": self.text, "page": self.page,
                 "strategies": list(self.strategies), "settings": self.settings,
                 "claims": [{"key": c.key, "text": c.text, "measure": c.measure, "args": list(c.args),
                             "at_least": c.at_least, "at_most": c.at_most} for c in self.claims]}
@@ -176,7 +185,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "study", "Per-layer vs global (the original study)",
         "Both strategies from identical initial weights and data order, 12 cuts of 35% each, "
-        "to 99.4% sparse. Per-layer pruning loses most of its accuracy and does not get it "
+        "to {sparsity} sparse. Per-layer pruning loses most of its accuracy and does not get it "
         "back; global pruning ends far ahead.",
         "compare", ("layerwise", "global"), STUDY,
         (Claim("global_ahead", "at the end, global's validation accuracy is at least 15 points "
@@ -187,7 +196,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                "worst_cut_drop", ("layerwise",), at_least=0.3))),
     Preset(
         "gentle", "Gentle pruning (recovers)",
-        "Ten small cuts of 20% with fine-tuning after each: 89% of the weights go, and after "
+        "Ten small cuts of 20% with fine-tuning after each: {sparsity} of the weights go, and after "
         "every cut fine-tuning brings the accuracy back to within 5 points of the trained "
         "network's, however hard the cut hit.",
         "explorer", ("global",),
@@ -198,7 +207,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                at_least=0.89))),
     Preset(
         "extreme", "Extreme sparsity (which layers empty first)",
-        "Half of what is left goes at every cut, ten times: 99.9% of the weights. Global "
+        "Half of what is left goes at every cut, ten times: {sparsity} of the weights. Global "
         "pruning empties the inner layers first and spares the output layer: the heatmap "
         "shows the inner rows pass 99% cycles before the last row does.",
         "explorer", ("global",),
@@ -209,7 +218,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                "share of its weights", "share_kept_output", ("global",), at_least=1.5))),
     Preset(
         "lottery", "Lottery ticket (does the initialisation matter?)",
-        "A 2-layer network, cut by 30% ten times to 97% sparse, the survivors rewound to their "
+        "A 2-layer network, cut by 30% ten times to {sparsity} sparse, the survivors rewound to their "
         "initial values after every cut (Frankle & Carbin). The ticket beats the same mask "
         "trained from fresh random weights.",
         "explorer", ("global",),
@@ -318,7 +327,7 @@ def install(preset: Preset, root=None) -> bool:
     when nothing is recorded for the current settings and engine version."""
     from .cache import is_cached, store_result
     from .checkpoints import atomic_write_json, atomic_write_text
-    from .comparison import compare, default_name
+    from .comparison import compare, default_name, list_comparisons
     from .paths import checkpoint_dir
 
     shipped = recorded(preset)
@@ -341,5 +350,7 @@ def install(preset: Preset, root=None) -> bool:
         store_result(config, root, summary)
     if preset.page == "compare":
         base = preset.config(0)
-        compare(list(preset.strategies), base, default_name(list(preset.strategies), base), root)
+        name = default_name(list(preset.strategies), base)
+        if name not in list_comparisons():  # the joined tables, from the cached runs
+            compare(list(preset.strategies), base, name, root)
     return True

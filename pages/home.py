@@ -32,7 +32,7 @@ st.caption("Each caption is a claim the app checks: `python -m engine presets --
 for column, preset in zip(st.columns(len(presets.PRESETS)), presets.PRESETS.values()):
     with column.container(border=True, height="stretch"):
         st.markdown(f"#### {preset.title}")
-        st.write(preset.caption)
+        st.write(preset.text)
         if st.button("Show it", key=f"preset-{preset.name}", type="primary"):
             open_preset(preset)
 

@@ -12,6 +12,7 @@ from engine.cli import main
 from engine.comparison import default_name, list_comparisons, load_comparison
 from engine.config import ConfigError
 from engine.experiment import HISTORY_COLUMNS, iterate_run
+from engine.formats import sparsity_text
 from engine.lottery import random_reinit_control
 from engine.runs import RunTables, load_run
 
@@ -85,6 +86,8 @@ def test_shipped_results_are_recorded_for_the_current_settings_and_engine():
         for strategy, tables in shipped.runs.items():
             assert tables.summary["status"] == "complete"
             assert tables.layers.cycle.max() == preset.config().cycles
+            # the caption's sparsity is the one the page will show for this result
+            assert sparsity_text(tables.summary["final_sparsity"]) in preset.text, (preset.name, strategy)
         # the recorded results make the claims hold on seed 0
         assert all(row["holds"] for row in presets.measure(preset, shipped)), preset.name
 

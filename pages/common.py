@@ -394,6 +394,20 @@ def empty_state(message: str) -> None:
     st.info(message, icon=":material/science:")
 
 
+def run_picker(container, runs: dict[str, dict], preferred: str | None = None, bind: bool = True) -> str:
+    """A run selectbox listing readable names, keyed by run id. The address's ``?run=`` holds
+    the id (links carry ids), else ``preferred`` (the run the user came from), else the first."""
+    ids = list(runs)
+    wanted = st.query_params.get("run") if bind else None
+    default = next((r for r in (wanted, preferred) if r in runs), ids[0])
+    run_id = container.selectbox("Run", ids, index=ids.index(default), key="run_pick",
+                                 format_func=lambda r: runs[r]["label"],
+                                 help="Newest first; sweep cells last, grouped by sweep.")
+    if bind and st.query_params.get("run") != run_id:
+        st.query_params["run"] = run_id
+    return run_id
+
+
 def runs_with_cuts(no_runs_message: str, need_checkpoints: bool = True) -> dict[str, dict]:
     """{run id: run} for the runs that have made a cut (so have checkpoints; a recorded
     preset's run has its tables only, which is enough where ``need_checkpoints`` is False),

@@ -63,8 +63,7 @@ else:
         "`python -m engine run --dataset digits --depth 4 --width 128 --cycles 5`\n\n"
         "or upload a checkpoint file above.")
     left, right = st.columns(2)
-    run_id = left.selectbox("Run", list(runs), key="run", format_func=lambda r: runs[r]["label"],
-                            help="Newest first; sweep cells last, by sweep.")
+    run_id = common.run_picker(left, runs, bind=False)
     # final.pt first: the finished model is what one would deploy.
     paths = sorted(list_checkpoints(runs[run_id]["run_dir"]), key=lambda p: p.name != "final.pt")
     files = {p.name: p for p in paths}

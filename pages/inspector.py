@@ -32,8 +32,7 @@ else:
     runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer, or "
                                  "upload a checkpoint file.")
     left, right = st.columns(2)
-    run_id = left.selectbox("Run", list(runs), key="run", bind="query-params",
-                            format_func=lambda r: runs[r]["label"], help="Newest first; sweep cells last, by sweep.")
+    run_id = common.run_picker(left, runs)
     st.caption(f"Run folder: `{run_id}`")
     files = {p.name: p for p in list_checkpoints(runs[run_id]["run_dir"])}
     if not files:

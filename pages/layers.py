@@ -20,12 +20,7 @@ st.markdown("Global pruning ranks all weights together, so it is free to cut som
 runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
                              "preset on the home page) and come back to see which layers it cut.",
                              need_checkpoints=False)
-ids = list(runs)
-came_from = st.session_state.get(common.LAST_RUN)
-run_id = st.selectbox("Run", ids, index=ids.index(came_from) if came_from in ids else 0, key="run",
-                      bind="query-params", format_func=lambda r: runs[r]["label"],
-                      help="Opens on the run you came from (the Explorer's or a comparison's); "
-                           "the folder name is the run's id.")
+run_id = common.run_picker(st, runs, preferred=st.session_state.get(common.LAST_RUN))
 st.caption(f"Run folder: `{run_id}`")
 tables = load_run(runs[run_id]["run_dir"])
 config = tables.info["config"]

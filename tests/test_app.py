@@ -4,6 +4,7 @@ import io
 import pickle
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -205,16 +206,17 @@ def test_layers_page_opens_on_the_run_and_cycle_in_the_address_and_outlines_it()
     cached_run(TINY.replace(seed=2))  # the newest run
     at = open_page("pages/layers.py", run=first, cycle="1")
     assert_fine(at)
-    assert at.selectbox(key="run").value == first and at.slider(key="cycle").value == 1
-    heatmap = next(spec for spec in chart_specs(at) if '"pick"' in spec)
-    assert '"cycle": 1' in heatmap.split('"pick"')[1][:200]  # the outline's data reaches the chart
-    assert "global · 50% × 2 · 2×16 · seed 1" in [o for o in at.selectbox(key="run").options]
+    assert at.selectbox(key="run_pick").value == first and at.slider(key="cycle").value == 1
+    heatmap = next(c.proto for c in at.get("vega_lite_chart") if '"pick"' in c.proto.spec)
+    pick = next(d for d in heatmap.datasets if d.name == "pick")  # the outline's data reaches the chart
+    assert pa.ipc.open_stream(pick.data.data).read_pandas().cycle.tolist() == [1]
+    assert "global · 50% × 2 · 2×16 · seed 1" in [o for o in at.selectbox(key="run_pick").options]
     assert "Which input pixels are still connected" in [h.value for h in at.subheader]
     came_from = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     came_from.switch_page("pages/layers.py")
     came_from.session_state["last_run"] = first
     came_from.run()
-    assert came_from.selectbox(key="run").value == first  # not simply the newest
+    assert came_from.selectbox(key="run_pick").value == first  # not simply the newest
 
 
 def test_every_page_shows_the_same_sparsity_for_the_same_checkpoint():

@@ -173,6 +173,9 @@ def replay(history, layers):
     if not ends:
         return history, layers
     now = time.monotonic()
+    moved = st.session_state.get("replay_position")
+    if moved is not None and moved != st.session_state.get("replay_shown"):  # the user's hand
+        clock.seek(moved, now)
     position = clock.tick(now)
     columns = st.columns([1.2, 5, 2], vertical_alignment="bottom")
     if columns[0].button("Pause" if clock.playing else "Replay", key="replay_play", width="stretch",
@@ -180,10 +183,12 @@ def replay(history, layers):
                          help="Watch the finished run fill in again, without training"):
         clock.pause(now) if clock.playing else clock.play(now)
         st.rerun()
-    st.session_state["replay_position"] = position
-    columns[1].slider("Replay position", 0, clock.frames - 1, key="replay_position",
-                      format=" ", label_visibility="collapsed",
-                      on_change=lambda: clock.seek(st.session_state["replay_position"], time.monotonic()))
+    if clock.playing:  # a bar while playing: a slider moved by the clock would race the user's hand
+        columns[1].progress(position / max(clock.frames - 1, 1))
+    else:  # the scrubber shows where the clock is; a value it did not show is a seek (above)
+        st.session_state["replay_position"] = st.session_state["replay_shown"] = position
+        columns[1].slider("Replay position", 0, clock.frames - 1, key="replay_position",
+                          format=" ", label_visibility="collapsed")
     speed = columns[2].selectbox("Replay speed", list(REPLAY_SPEEDS), index=1, key="replay_speed",
                                  label_visibility="collapsed")
     if REPLAY_SPEEDS[speed] != clock.speed:

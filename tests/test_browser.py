@@ -172,13 +172,16 @@ def test_a_preset_shows_its_recorded_result_and_the_layers_page_follows(server, 
     check(page, "preset-extreme-1280")
     replay = page.locator(".st-key-replay_play button:visible").first
     replay.click()  # from the first frame, the charts fill in again
-    page.get_by_text(re.compile(r"Replay: warm-up, epoch \d+ \(frame \d+ of 60\)")).wait_for()
-    page.get_by_text(re.compile(r"Replay: cycle \d+, ")).wait_for(timeout=60_000)
-    replay.click()  # pause
+    page.locator(".st-key-replay_play button:visible", has_text="Pause").wait_for()
+    page.get_by_text(re.compile(r"Replay: cycle [1-9]\d*, .*\(frame (2[1-9]|3\d|4[0-5]) of 60\)")).wait_for(timeout=60_000)
+    replay.click()  # pause: the scrubber comes back at the frame reached
+    page.locator(".st-key-replay_play button:visible", has_text="Replay").wait_for()
+    page.locator(".st-key-replay_position").wait_for()
     settle(page)
-    paused = page.get_by_text(re.compile(r"Replay: .* \(frame \d+ of 60\)")).inner_text()
+    frame = re.compile(r"Replay: .* \(frame \d+ of 60\)")
+    paused = page.get_by_text(frame).inner_text()
     page.wait_for_timeout(1500)
-    assert page.get_by_text(re.compile(r"Replay: .* \(frame \d+ of 60\)")).inner_text() == paused
+    assert page.get_by_text(frame).inner_text() == paused and "warm-up" not in paused
     check(page, "preset-extreme-replay-paused")
     page.get_by_text("Where does this run cut?").click()
     settle(page)

@@ -16,8 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from . import presets
 from .cache import cached_run
 from .checkpoints import load_checkpoint
@@ -254,11 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="run the preset on --seeds and check each claim")
     presets_parser.add_argument("--record", metavar="NAME", default=None,
                                 help="rerun seed 0 and write its tables to engine/recorded/ ('all': every preset)")
-    presets_parser.add_argument("--seeds", default="0,1,2,3,4")
-    presets_parser.add_argument("--num-threads", type=int, default=1,
-                                help="torch threads (1: the recorded results' setting)")
-    presets_parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
-    presets_parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+    presets_parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds to --check")
+    _add_output_flags(presets_parser)
+    # Run settings change the preset's for --check (e.g. --device cuda); only those given count.
+    add_setting_flags(presets_parser, skip=("strategy",))
+    for action in presets_parser._actions:
+        if action.dest in BY_NAME:
+            action.default = argparse.SUPPRESS
     return parser
 
 
@@ -297,13 +297,15 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- presets -------------------------------------------------------------------------------------
 def _presets(args) -> int:
-    if args.num_threads < 1:
-        raise ConfigError(f"--num-threads={args.num_threads!r} is invalid: must be at least 1")
-    torch.set_num_threads(args.num_threads)
+    overrides = _given_settings(args)
     if args.record:
+        if overrides:
+            raise ConfigError(f"{next(iter(overrides))}={next(iter(overrides.values()))!r} cannot be given "
+                              "with --record: a recording is the preset's own settings")
         names = list(presets.PRESETS) if args.record == "all" else [presets.get(args.record).name]
-        for name in names:
-            print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
+        with cpu_threads(1):  # the recorded results' setting: one thread, the same numbers anywhere
+            for name in names:
+                print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
         return 0
     if args.check is None:
         for preset in presets.PRESETS.values():
@@ -324,7 +326,9 @@ def _presets(args) -> int:
             print(f"seed {seed}  {row['claim']:<22} {row['value']:>9.4f}  {row['bound']:<8} "
                   f"{'holds' if row['holds'] else 'FAILS'}", flush=True)
 
-    print(json.dumps(presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report)))
+    with cpu_threads(overrides.get("num_threads") or 1):
+        result = presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report, overrides=overrides)
+    print(json.dumps(result))
     return 0
 
 

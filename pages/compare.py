@@ -6,7 +6,7 @@ from engine import analysis
 from engine.comparison import conclusion as comparison_conclusion
 from engine.comparison import default_name, list_comparisons, load_comparison
 from engine.conclusions import compare_conclusion
-from engine.formats import SPARSITY_DEFINITION, plain, sparsity_text
+from engine.formats import SPARSITY_DEFINITION, sparsity_text
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain

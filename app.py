@@ -4,6 +4,7 @@ import streamlit as st
 
 from engine.live import prepare_process
 from engine.plugins import load_plugins
+from engine.text import plain
 from ui.screen import fit_screen
 
 # An emoji favicon is drawn in the page (a data: URL); a :material/…: one is fetched from
@@ -25,5 +26,5 @@ PAGES = [
 prepare_process()
 # Plug-in strategies must be registered before any page lists STRATEGIES.
 for file_name, reason in load_plugins().errors.items():
-    st.sidebar.warning(f"Plug-in plugins/{file_name} was skipped: {reason}")
+    st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
 st.navigation(PAGES).run()

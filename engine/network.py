@@ -17,7 +17,7 @@ import torch
 
 from .checkpoints import Checkpoint, load_checkpoint
 from .models import layer_names
-from .runs import checkpoint_after_cycle, checkpoint_label, list_checkpoints
+from .runs import checkpoint_label, list_checkpoints
 
 MAX_UNITS = 16  # per column: 16 × 16 lines between two columns stay readable on a projector
 
@@ -94,12 +94,18 @@ def checkpoint_graph(checkpoint: Checkpoint, max_units: int = MAX_UNITS) -> Netw
     return network_graph(checkpoint.state_dict, checkpoint.masks, max_units)
 
 
-def run_graph_checkpoint(run_dir: str | Path, cycle: int | None = None, cycles: int | None = None) -> Path | None:
-    """Which checkpoint shows a run's network: after ``cycle``'s fine-tuning (cycle 0 = the
-    warm-up) when given, else the latest one written (just after the last cut while the
-    run goes on, final.pt when it has ended). None before the first checkpoint."""
-    if cycle is not None:
-        return checkpoint_after_cycle(run_dir, cycle, cycles if cycles is not None else cycle)
+def run_graph_checkpoint(run_dir: str | Path, shown: pd.DataFrame | None = None) -> Path | None:
+    """Which checkpoint shows a run's network: the latest one written (just after the last
+    cut while the run goes on, final.pt once it has ended); or, for ``shown``, the first
+    rows of the run's history (a replay frame), the checkpoint written just after the last
+    cut among them. None before the first cut, or when that checkpoint is gone."""
+    run_dir = Path(run_dir)
+    if shown is not None:
+        cuts = shown.loc[shown.phase == "post_prune", "cycle"]
+        if cuts.empty:
+            return None
+        path = run_dir / f"cycle_{int(cuts.max()):02d}_post.pt"
+        return path if path.is_file() else None
     written = [path for path in list_checkpoints(run_dir) if path.name != "best.pt"]
     return written[-1] if written else None
 

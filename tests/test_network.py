@@ -79,33 +79,47 @@ def test_building_it_never_allocates_width_squared_memory():
     assert len(graph.nodes) == 16 * 3 + 10  # input, fc1, fc2 sampled; out whole
 
 
-def test_a_runs_checkpoints_give_its_picture_at_each_cycle():
+def test_a_runs_checkpoints_give_its_picture_at_each_frame():
     from engine.config import RunConfig
+    from engine.runs import load_run
 
     result = cached_run(RunConfig(depth=2, width=16, cycles=2, warmup_epochs=1, epochs_per_cycle=1,
                                   amount=0.5, strategy="global"))
     run_dir = Path(result["run_dir"])
-    assert run_graph_checkpoint(run_dir, 0, 2).name == "cycle_01_pre.pt"
-    assert run_graph_checkpoint(run_dir, 2, 2).name == "final.pt"
+    history = load_run(run_dir).history
+    first_cut = history.index[(history.phase == "post_prune") & (history.cycle == 1)][0]
     assert run_graph_checkpoint(run_dir).name == "final.pt"  # the latest written
-    before, label = run_graph(run_graph_checkpoint(run_dir, 0, 2))
-    after, _ = run_graph(run_graph_checkpoint(run_dir, 2, 2))
-    assert label == "cycle 1, before the cut"
-    assert len(after.edges) < len(before.edges)  # the cuts took lines away
-    spec = charts.network(after)
+    assert run_graph_checkpoint(run_dir, history.iloc[:first_cut]) is None  # the warm-up: no cut yet
+    assert run_graph_checkpoint(run_dir, history.iloc[:first_cut + 1]).name == "cycle_01_post.pt"
+    assert run_graph_checkpoint(run_dir, history.iloc[:-1]).name == "cycle_02_post.pt"
+    one, label = run_graph(run_graph_checkpoint(run_dir, history.iloc[:first_cut + 1]))
+    final, _ = run_graph(run_graph_checkpoint(run_dir))
+    assert label == "cycle 1, after the cut"
+    assert len(final.edges) < len(one.edges)  # the second cut took lines away
+    spec = charts.network(final)
     assert {"edges", "nodes", "labels"} <= set(spec["datasets"])
-    assert len(spec["datasets"]["edges"]) == len(after.edges)
+    assert len(spec["datasets"]["edges"]) == len(final.edges)
 
 
-def test_the_explorer_draws_the_network_of_a_stored_run_at_the_chosen_cycle():
-    from tests.test_app import TINY, TINY_QUERY, assert_fine, open_page, texts
+def test_the_explorer_draws_the_network_live_and_in_a_replay():
+    from tests.test_app import TINY_QUERY, assert_fine, open_page, texts
 
-    cached_run(TINY)
     at = open_page("pages/explorer.py", **TINY_QUERY)
+    at.button[0].click().run()  # Run: the live view draws the network from the first cut
+    job = at.session_state["explorer_job"]
+    assert job.join(120) and job.status == "done", job.message
+    at.run()
     assert_fine(at)
     specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
     assert any("surviving connections" in json.dumps(spec.get("title", "")) for spec in specs)
     assert "Showing: final (end of the run)" in texts(at)
-    at.select_slider(key="network_cycle_2").set_value(0).run()
+    at.slider(key="replay_position").set_value(0).run()  # the replay's first frame: the warm-up
     assert_fine(at)
-    assert "Showing: cycle 1, before the cut" in texts(at)
+    assert "The network is drawn from the first cut on." in texts(at)
+    last = int(at.slider(key="replay_position").max)
+    at.slider(key="replay_position").set_value(last - 1).run()  # right after the second cut
+    assert_fine(at)
+    assert "Replay: cycle 2, right after the cut" in texts(at)
+    assert "Showing: cycle 2, after the cut" in texts(at)
+    at.slider(key="replay_position").set_value(last).run()
+    assert "Showing: final (end of the run)" in texts(at)

@@ -1,10 +1,11 @@
 """The network picture on a page: the graph of one of a run's checkpoints
-(``engine.network``), cached per file and modification time so a live view that redraws
-every second reads a checkpoint only when a new cut has written one."""
+(``engine.network``), cached per file and modification time so a live view or a replay
+that redraws every second reads a checkpoint only when it shows another cut."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from engine.errors import EngineError
@@ -18,17 +19,13 @@ def _graph(path: str, modified: float):
     return run_graph(path)
 
 
-def network_view(run_dir: Path, cycles: int, live: bool, key: str = "network_cycle") -> None:
-    """The picture of a run's network: while it runs, the latest checkpoint (just after the
-    last cut); once stored, after any chosen cycle (0 = the warm-up)."""
-    cycle = None
-    if not live and cycles:
-        cycle = st.select_slider("Network after cycle", options=list(range(cycles + 1)), value=cycles,
-                                 key=f"{key}_{cycles}", help="0 is the end of the warm-up, before any cut")
-    path = run_graph_checkpoint(run_dir, cycle, cycles)
+def network_view(run_dir: Path, shown: pd.DataFrame | None = None) -> None:
+    """The picture of a run's network: the latest checkpoint (just after the last cut while
+    the run goes on, the final network once it has ended); with ``shown`` (the history rows
+    of a replay frame that is not the last), the network just after the frame's last cut."""
+    path = run_graph_checkpoint(run_dir, shown)
     if path is None:
-        st.caption("The network is drawn from the first cut on." if live else
-                   "No checkpoint was saved after that cycle (a one-shot schedule cuts only once).")
+        st.caption("The network is drawn from the first cut on.")
         return
     try:
         graph, label = _graph(str(path), path.stat().st_mtime)

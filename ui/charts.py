@@ -136,7 +136,8 @@ def _decades(low: float) -> list[float]:
 @functools.lru_cache(maxsize=32)
 def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
     color = strategy_color(strategies)
-    x = alt.X("remaining:Q", title="weights remaining (log scale; sparsity = 100% − remaining)",
+    # two lines: the title stays whole on a phone
+    x = alt.X("remaining:Q", title=["weights remaining (log scale)", "sparsity = 100% − remaining"],
               scale=alt.Scale(type="log", domain=[1, low], reverse=False),
               axis=alt.Axis(values=_decades(low), format="~%"))
     y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))

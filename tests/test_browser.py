@@ -129,8 +129,8 @@ def test_slider_link_and_a_tiny_run_with_charts(server, page):
     page.get_by_text("From the run cache").wait_for(timeout=180_000)  # done, stored, redrawn
     settle(page)
     charts = page.get_by_test_id("stVegaLiteChart")
-    assert charts.count() == 4
-    for index in range(4):
+    assert charts.count() == 5  # loss, accuracy, accuracy vs sparsity, heatmap, the network
+    for index in range(5):
         charts.nth(index).locator("canvas, svg").first.wait_for()
     assert page.get_by_test_id("stMetricValue").first.inner_text() == "87.5%"  # 1 - 0.5³
     check(page, "explorer-after-run")
@@ -163,9 +163,10 @@ def test_a_preset_shows_its_recorded_result_and_the_layers_page_follows(server, 
     page.get_by_text("Recorded result shipped with the app").wait_for()
     settle(page)
     charts = page.get_by_test_id("stVegaLiteChart")
-    assert charts.count() == 4
+    assert charts.count() == 4  # no network: a recorded result ships no checkpoints
     for index in range(4):
         charts.nth(index).locator("canvas, svg").first.wait_for()
+    assert page.get_by_text("this run's checkpoints are not on disk").count() == 1
     print(f"preset clicked → full result drawn: {time.monotonic() - started:.2f} s")
     assert page.get_by_test_id("stMetricValue").first.inner_text() == "99.90%"  # two decimals
     assert page.get_by_text(re.compile(r"Trained to .* validation accuracy, then 10 cuts")).count() == 1

@@ -15,6 +15,8 @@ def elsewhere(requests: list[str], server: str) -> list[str]:
                    if urlparse(url).scheme not in ("data", "blob") and urlparse(url).netloc != own})
 
 
+HIDDEN_COLUMNS = """[...document.querySelectorAll('[data-testid="stColumn"]')].filter(column =>
+    column.querySelector('[data-testid="stElementContainer"]') && getComputedStyle(column).display === "none").length"""
 SIZES = [(1280, 720), (1400, 900), (390, 844)]
 TINY = dict(depth=2, width=16, cycles=3, warmup_epochs=2, epochs_per_cycle=1, amount=0.5, strategy="global")
 CUT_TEXT = """chart => {
@@ -63,6 +65,10 @@ def test_explorer_fits_every_screen_draws_the_network_and_hands_over_its_run(ser
                 charts.nth(index).scroll_into_view_if_needed()
                 assert charts.nth(index).evaluate(CUT_TEXT) == [], f"chart {index} at {width}×{height}"
             assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sideways
+            assert page.evaluate(HIDDEN_COLUMNS) == 0  # the phone grid hides empty spacers only
+            rows = {round(page.get_by_role("button", name=name, exact=True).bounding_box()["y"])
+                    for name in ("Run again", "Pause", "Step", "Stop", "Reset")}
+            assert len(rows) <= (2 if width < 640 else 1)  # compact on a phone, one row otherwise
             page.get_by_test_id("stMainBlockContainer").evaluate("e => e.scrollIntoView()")
             title_top = page.locator("h1").first.bounding_box()["y"]
             assert title_top < 80 if width > 640 else title_top < 110, title_top  # no empty band above

@@ -123,3 +123,15 @@ def test_the_explorer_draws_the_network_live_and_in_a_replay():
     assert "Showing: cycle 2, after the cut" in texts(at)
     at.slider(key="replay_position").set_value(last).run()
     assert "Showing: final (end of the run)" in texts(at)
+
+
+def test_a_stored_run_without_checkpoints_says_why_its_network_is_missing():
+    from tests.test_app import TINY, TINY_QUERY, assert_fine, open_page, texts
+
+    result = cached_run(TINY)
+    for checkpoint in Path(result["run_dir"]).glob("*.pt"):  # as a preset's recorded result
+        checkpoint.unlink()
+    at = open_page("pages/explorer.py", **TINY_QUERY)
+    assert_fine(at)
+    assert "this run's checkpoints are not on disk" in texts(at)
+    assert len(at.get("vega_lite_chart")) == 4

@@ -19,13 +19,18 @@ def _graph(path: str, modified: float):
     return run_graph(path)
 
 
-def network_view(run_dir: Path, shown: pd.DataFrame | None = None) -> None:
+def network_view(run_dir: Path, shown: pd.DataFrame | None = None, stored: bool = False) -> None:
     """The picture of a run's network: the latest checkpoint (just after the last cut while
     the run goes on, the final network once it has ended); with ``shown`` (the history rows
-    of a replay frame that is not the last), the network just after the frame's last cut."""
+    of a replay frame that is not the last), the network just after the frame's last cut.
+    ``stored``: a finished run, whose checkpoints may not be on disk (a preset's recorded
+    result ships its tables only)."""
     path = run_graph_checkpoint(run_dir, shown)
     if path is None:
-        st.caption("The network is drawn from the first cut on.")
+        before_first_cut = not stored or (shown is not None and not (shown.phase == "post_prune").any())
+        st.caption("The network is drawn from the first cut on." if before_first_cut else
+                   "The network cannot be drawn: this run's checkpoints are not on disk (a preset's "
+                   "recorded result ships its tables only). **Run again** retrains it and draws it.")
         return
     try:
         graph, label = _graph(str(path), path.stat().st_mtime)

@@ -23,13 +23,16 @@ def _memory(cache_root: str | Path | None = None) -> joblib.Memory:
     return joblib.Memory(Path(cache_root or cache_dir()) / "runs", verbose=0)
 
 
-def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None) -> dict:
+def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None,
+                  recorded=None) -> dict:
     # Raising (RunFailed) keeps joblib from storing anything: only complete runs are cached.
+    if recorded is not None:  # store_result: a recorded run's result, already in its folder
+        return recorded
     return run(RunConfig.from_dict(config), root, on_event, should_stop)
 
 
 def _cached_function(cache_root=None):
-    return _memory(cache_root).cache(_complete_run, ignore=["on_event", "should_stop"])
+    return _memory(cache_root).cache(_complete_run, ignore=["on_event", "should_stop", "recorded"])
 
 
 def is_cached(config: RunConfig, root: str | Path | None = None, cache_root: str | Path | None = None) -> bool:
@@ -79,4 +82,11 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     return result
 
 
-__all__ = ["cached_run", "is_cached", "RunFailed", "CACHE_BYTES_LIMIT"]
+def store_result(config: RunConfig, root: str | Path | None, result: dict, cache_root=None) -> None:
+    """Make ``result`` the cache's answer for ``config``: a recorded run (engine.presets)
+    whose tables were just written to its run folder."""
+    root = str(root or checkpoint_dir())
+    _cached_function(cache_root).call(config.to_dict(), root, ENGINE_VERSION, recorded=result)
+
+
+__all__ = ["cached_run", "is_cached", "store_result", "RunFailed", "CACHE_BYTES_LIMIT"]

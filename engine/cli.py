@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import presets
 from .cache import cached_run
 from .checkpoints import load_checkpoint
 from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
@@ -248,6 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     lottery_parser.add_argument("run_dir")
     add_setting_flags(lottery_parser, MACHINE_SETTINGS, sweep=True)
     _add_sweep_command(commands)
+    presets_parser = commands.add_parser("presets", help="the app's presets and the claims they make")
+    presets_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    presets_parser.add_argument("--check", metavar="NAME", default=None,
+                                help="run the preset on --seeds and check each claim")
+    presets_parser.add_argument("--record", metavar="NAME", default=None,
+                                help="rerun seed 0 and write its tables to engine/recorded/ ('all': every preset)")
+    presets_parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds to --check")
+    _add_output_flags(presets_parser)
+    # Run settings change the preset's for --check (e.g. --device cuda); only those given count.
+    add_setting_flags(presets_parser, skip=("strategy",))
+    for action in presets_parser._actions:
+        if action.dest in BY_NAME:
+            action.default = argparse.SUPPRESS
     return parser
 
 
@@ -264,6 +278,7 @@ COMMANDS = {
     "sensitivity": lambda args: _sensitivity(args),
     "lottery-control": _lottery_control,
     "sweep": lambda args: _sweep(args),
+    "presets": lambda args: _presets(args),
 }
 
 
@@ -284,6 +299,43 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # e.g. --device cuda without a GPU
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+# --- presets -------------------------------------------------------------------------------------
+def _presets(args) -> int:
+    overrides = _given_settings(args)
+    if args.record:
+        if overrides:
+            raise ConfigError(f"{next(iter(overrides))}={next(iter(overrides.values()))!r} cannot be given "
+                              "with --record: a recording is the preset's own settings")
+        names = list(presets.PRESETS) if args.record == "all" else [presets.get(args.record).name]
+        with cpu_threads(1):  # the recorded results' setting: one thread, the same numbers anywhere
+            for name in names:
+                print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
+        return 0
+    if args.check is None:
+        for preset in presets.PRESETS.values():
+            if args.json:
+                print(json.dumps(preset.describe()))
+                continue
+            print(f"{preset.name:<10} {preset.title}  [{preset.page}: {', '.join(preset.strategies)}]")
+            for claim in preset.claims:
+                print(f"{'':<10} - {claim.text}  ({claim.measure} {claim.bound()})")
+        return 0
+    preset = presets.get(args.check)
+    seeds = _parse_list("seeds", args.seeds)
+    if not seeds:
+        raise ConfigError(f"--seeds {args.seeds!r} is invalid: give at least one seed")
+
+    def report(seed, rows):
+        for row in rows:
+            print(f"seed {seed}  {row['claim']:<22} {row['value']:>9.4f}  {row['bound']:<8} "
+                  f"{'holds' if row['holds'] else 'FAILS'}", flush=True)
+
+    with cpu_threads(overrides.get("num_threads") or 1):
+        result = presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report, overrides=overrides)
+    print(json.dumps(result))
+    return 0
 
 
 # --- sweep ---------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from .training import TrainingDiverged, cpu_threads, evaluate, set_lr, set_up
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
 LAYER_COLUMNS = ["cycle", "layer", "weights", "nonzero", "sparsity"]
+CONTROL_FILE = "lottery_control.json"  # engine.lottery's control result, once trained
 SCORE_BATCHES, SCORE_BATCH_SIZE = 4, 256  # what data-driven scores (taylor) average over
 
 
@@ -117,7 +118,8 @@ class Run:
         # A rerun of the same config (cache bypassed) starts clean: a stale summary or
         # checkpoint must never stand beside the new run's partial tables, nor a temporary
         # file left by a writer killed mid-write (this process owns the folder now).
-        stale_files = [self.run_dir / "summary.json", *self.run_dir.glob("*.pt"), *self.run_dir.glob(".*.tmp")]
+        stale_files = [self.run_dir / "summary.json", self.run_dir / CONTROL_FILE,
+                       *self.run_dir.glob("*.pt"), *self.run_dir.glob(".*.tmp")]
         for stale in stale_files:
             stale.unlink(missing_ok=True)
         # Same seed → identical initial weights for every strategy.

@@ -8,6 +8,7 @@ import streamlit as st
 from engine import analysis
 from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
+from engine.formats import SPARSITY_DEFINITION, checkpoint_sparsity, sparsity_text
 from engine.sensitivity import checkpoint_sensitivity
 from engine.text import plain
 from ui import charts
@@ -32,7 +33,7 @@ st.markdown(f"**{plain(ckpt.label or name, 120)}** · MLP {arch['in_features']} 
 
 weights, nonzero = int(table.weights.sum()), int(table.nonzero.sum())
 tiles = st.columns(4)
-tiles[0].metric("Sparsity (all layers)", f"{1 - nonzero / weights:.1%}")
+tiles[0].metric("Sparsity", sparsity_text(checkpoint_sparsity(ckpt)), help=SPARSITY_DEFINITION)
 tiles[1].metric("Nonzero weights", f"{nonzero:,}", f"of {weights:,}", delta_color="off", delta_arrow="off")
 if "val_acc" in metrics:
     when = metrics.get("when") or {"pre_prune": "just before the cut", "post_prune": "just after the cut"}.get(

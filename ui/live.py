@@ -7,9 +7,11 @@ from typing import Callable
 
 import streamlit as st
 
+from engine.formats import duration_text
 from engine.text import plain
 
 TICK_SECONDS = 1.0
+REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
 
@@ -30,19 +32,23 @@ def progress_text(job) -> str:
     else:
         where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
         where = (f"{last['strategy']}: " if "strategy" in last else "") + where
-    stages = f" · {job.stages.done}/{job.stages.total} stages done" if job.stages else ""
-    return f"{job.status} · {where}{stages}"
+    stops = f" · stop {job.stages.done}/{job.stages.total}" if job.stages else ""
+    left = job.seconds_left()
+    eta = f" · about {duration_text(left)} left" if left is not None and job.status == "running" else ""
+    return f"{job.status} · {where}{stops}{eta}"
 
 
-def follow(job, key: str, render: Callable[[], None]) -> None:
-    """Redraw ``render`` every tick while ``job`` runs, without blocking the page: an
-    ``st.fragment`` that re-runs alone. When the job leaves "running" (done, paused by a
-    step, stopped, failed) the whole page reruns once, so buttons and views catch up."""
+def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool] | None = None) -> None:
+    """Redraw ``render`` every tick while ``job`` runs (or while ``ticking()`` holds: a
+    replay playing), without blocking the page: an ``st.fragment`` that re-runs alone. When
+    that ends (done, paused by a step, stopped, failed; the replay's last frame) the whole
+    page reruns once, so buttons and views catch up."""
     running = job is not None and job.status == "running"
+    replaying = ticking is not None and ticking()
 
-    @st.fragment(run_every=TICK_SECONDS if running else None, key=key)
+    @st.fragment(run_every=TICK_SECONDS if running else REPLAY_TICK_SECONDS if replaying else None, key=key)
     def view():
-        if running and job.status != "running":
+        if (running and job.status != "running") or (replaying and not ticking()):
             st.rerun()
         render()
 

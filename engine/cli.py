@@ -235,7 +235,7 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
     run_parser.add_argument("--spec", default=None, metavar="FILE",
-                            help="a run spec (.json, .yaml or .toml; the Explorer's 'Settings' "
+                            help="a run spec (.json, .yaml or .toml; the Explorer's 'Run spec' "
                                  "download): its settings, overridden by any flag given as well")
     add_setting_flags(run_parser)
     if run_defaults:

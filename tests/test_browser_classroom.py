@@ -83,12 +83,12 @@ def test_explorer_fits_every_screen_draws_the_network_and_hands_over_its_run(ser
         settle(page)
         page.set_viewport_size({"width": 1280, "height": 720})
         with page.expect_download() as download:
-            page.get_by_role("button", name="Settings (run spec)").click()
+            page.get_by_role("button", name="Run spec").click()
         assert download.value.suggested_filename == f"{config.run_id()}.json"
         download.value.save_as(tmp_path / "run.json")
         assert read_run_spec(tmp_path / "run.json").key() == config.key()  # the same run, headless
         with page.expect_download() as download:
-            page.get_by_role("button", name="Charts (PNG)").click()
+            page.get_by_role("button", name="Chart PNGs").click()
         assert download.value.suggested_filename == f"{config.run_id()}-charts.zip"
         download.value.save_as(tmp_path / "charts.zip")
         assert all(name.startswith(config.run_id()) and name.endswith(".png")

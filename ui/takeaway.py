@@ -57,7 +57,7 @@ def run_downloads(config, run_dir: Path) -> None:
     run_id = config.run_id()
     buttons = st.columns([1, 1, 1, 1, 1])
     buttons[0].download_button(
-        "Settings (run spec)", run_spec_text(config), file_name=f"{run_id}.json", mime="application/json",
+        "Run spec", run_spec_text(config), file_name=f"{run_id}.json", mime="application/json",
         on_click="ignore", icon=":material/download:", width="stretch",
         help=f"Rerun it headless: python -m engine run --spec {run_id}.json")
     for column, table, what in ((buttons[1], "history", "per epoch and prune event"),
@@ -65,10 +65,10 @@ def run_downloads(config, run_dir: Path) -> None:
         path = run_dir / f"{table}.csv"
         if path.is_file():
             column.download_button(
-                f"{table.capitalize()} (CSV)", path.read_bytes(), file_name=f"{run_id}-{table}.csv",
+                f"{table.capitalize()} CSV", path.read_bytes(), file_name=f"{run_id}-{table}.csv",
                 mime="text/csv", on_click="ignore", icon=":material/download:", width="stretch",
                 help=f"The run's {table}.csv: one row {what}")
     buttons[3].download_button(
-        "Charts (PNG)", lambda: charts_zip(config, run_dir), file_name=f"{run_id}-charts.zip",
+        "Chart PNGs", lambda: charts_zip(config, run_dir), file_name=f"{run_id}-charts.zip",
         mime="application/zip", on_click="ignore", icon=":material/download:", width="stretch",
         help=f"A zip of this run's charts, each named {run_id}-<chart>.png")

@@ -20,6 +20,7 @@ pulling) or cancel (``close()``) between epochs; everything written so far stays
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -37,6 +38,7 @@ from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
 from .schedules import step_amounts
+from .threads import run_threads
 from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_optimizer, set_lr
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
@@ -85,6 +87,13 @@ def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
 def iterate_run(config: RunConfig, root: str | Path | None = None,
                 data: DataSplits | None = None) -> Iterator[dict]:
     config.validate()
+    # The run's torch threads: the cores it really has, given back when it ends.
+    with run_threads(config.num_threads) as threads:
+        yield from _iterate_run(config, root, data, threads)
+
+
+def _iterate_run(config: RunConfig, root: str | Path | None, data: DataSplits | None,
+                 threads: int) -> Iterator[dict]:
     started = time.perf_counter()
     run_dir = run_dir_for(config, root)
     data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
@@ -102,7 +111,7 @@ def iterate_run(config: RunConfig, root: str | Path | None = None,
     params = prunable_parameters(model, config.prune_output, config.prune_biases)
     masks = full_masks(params)
     strategy = STRATEGIES[config.strategy]
-    fast = fast_paths(config, device)
+    fast = dataclasses.replace(fast_paths(config, device), num_threads=threads)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, fast)
     trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
     trainer.set_masks(masks)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 import threading
 from typing import Callable
-
-import torch
 
 from .cache import cached_run
 from .comparison import compare
 from .config import ConfigError, RunConfig
 from .experiment import RunFailed
 from .schedules import step_amounts
+from .threads import available_cores, name_this_thread, reserve_cores, threads_for_new_run
 
 # A paused run nobody resumes (its browser tab was closed) is stopped after this long, so
 # its thread does not wait forever.
@@ -38,20 +36,20 @@ PAUSE_LIMIT_SECONDS = 30 * 60
 def prepare_process() -> int:
     """Once per app process, before the first run:
 
-    - torch gets all CPU cores but one, which stays free for the web server and the
-      browser's redraws. On a busy 2-core machine this matters most: two intra-op threads
-      that must meet at every small matmul wait on each other whenever another process
-      holds a core (an epoch of the default digits run measured 5-10x slower with 2 threads
-      than with 1; docs/benchmarks.md, section 4).
-    - The first optimizer built in a process imports torch._dynamo (2.5 s here); doing that
+    - one core stays out of every run's share (engine.threads.reserve_cores) for the web
+      server and the browser's redraws; a run gets the rest of the process's cores, at
+      least one. On a busy 2-core machine two intra-op threads that must meet at every
+      small matmul wait on each other whenever another process holds a core (an epoch of
+      the default digits run measured 5-10x slower with 2 threads than with 1;
+      docs/benchmarks.md, sections 4 and 6).
+    - The first optimizer built in a process imports torch._dynamo (1-2.5 s here); doing that
       on a background thread now keeps it out of the first Run.
 
-    Returns the torch thread count."""
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    torch.set_num_threads(threads)
+    Returns the torch thread count a run started now would get."""
+    reserve_cores(1 if available_cores() > 1 else 0)
     threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
                      name="warm-up-import").start()
-    return threads
+    return threads_for_new_run()
 
 
 Work = Callable[[Callable[[dict], None], Callable[[], bool]], dict]
@@ -175,6 +173,7 @@ class LiveJob:
             self._stop.set()
 
     def _main(self) -> None:
+        name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
         try:
             self.result = self.work(self._on_event, self._stop.is_set)
             self._status = "done"

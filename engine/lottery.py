@@ -17,6 +17,7 @@ from .config import ConfigError, RunConfig
 from .data import DataSplits, load_dataset
 from .models import MLP, pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
+from .threads import run_threads
 from .training import Trainer, evaluate, fast_paths, make_optimizer
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
@@ -63,7 +64,8 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
     history = list(csv.DictReader((run_dir / "history.csv").open()))
     last_cut = max((int(row["epoch"]) for row in history if row["phase"] == "post_prune"), default=0)
     epochs = summary["epochs"] - last_cut
-    _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
+    with run_threads(config.num_threads):
+        _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
     return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
             "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
             "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}

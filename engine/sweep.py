@@ -150,17 +150,15 @@ def read_spec_file(path: str | os.PathLike) -> dict:
 def _worker_settings(checkpoint_root: str, cache_root: str, torch_threads: int):
     """Point engine.paths at the submitter's roots and cap torch's threads for one cell
     (restored after, since a one-job sweep runs its cells in the calling process)."""
-    import torch
+    from .threads import run_threads
 
     saved_env = {k: os.environ.get(k) for k in ("PRUNING_EXPLORER_CHECKPOINTS", "PRUNING_EXPLORER_CACHE")}
-    saved_threads = torch.get_num_threads()
     os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = checkpoint_root
     os.environ["PRUNING_EXPLORER_CACHE"] = cache_root
-    torch.set_num_threads(torch_threads)
     try:
-        yield
+        with run_threads(torch_threads):  # the cell's run keeps this count
+            yield
     finally:
-        torch.set_num_threads(saved_threads)
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

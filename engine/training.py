@@ -36,7 +36,7 @@ class FastPaths:
     fused_optimizer: bool = False
     cuda_graphs: bool = False
     tf32: bool = False
-    num_threads: int | None = None
+    num_threads: int | None = None  # what the run holds (engine.threads.run_threads sets them)
 
     def describe(self) -> dict:
         return {"precision": "bf16" if self.autocast is torch.bfloat16 else "fp32",
@@ -104,8 +104,6 @@ class Trainer:
         self._graph_error = ""  # why capture failed, if it did: then every step runs eagerly
         self._side_stream: torch.cuda.Stream | None = None
         self._eager_full_steps = 0
-        if fast.num_threads:
-            torch.set_num_threads(fast.num_threads)
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high" if fast.tf32 else "highest")
 

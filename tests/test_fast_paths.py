@@ -97,10 +97,13 @@ def test_cuda_switches_do_not_change_cpu_results(tiny_config):
         assert a[key] == b[key]
 
 
-def test_num_threads_is_respected(tiny_config, keep_threads):
+def test_num_threads_is_respected_and_restored(tiny_config, keep_threads):
     torch.set_num_threads(2)
-    result = run(tiny_config.replace(num_threads=1, precision="bf16"))
-    assert torch.get_num_threads() == 1
+    seen = []
+    result = run(tiny_config.replace(num_threads=1, precision="bf16"),
+                 on_event=lambda event: seen.append(torch.get_num_threads()))
+    assert set(seen) == {1}  # the run trained with the thread count it asked for
+    assert torch.get_num_threads() == 2  # and gave the process its own count back
     assert result["status"] == "complete"
 
 

@@ -12,7 +12,6 @@ import joblib
 
 from . import ENGINE_VERSION
 from .config import RunConfig
-from .experiment import RunFailed, run
 from .paths import cache_dir, checkpoint_dir
 
 CACHE_BYTES_LIMIT = 256 * 1024**2
@@ -24,6 +23,9 @@ def _memory() -> joblib.Memory:
 
 def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None) -> dict:
     # Raising (RunFailed) keeps joblib from storing anything: only complete runs are cached.
+    # Imported here: a cache hit never loads the training code (nor torch).
+    from .experiment import run
+
     return run(RunConfig.from_dict(config), root, on_event, should_stop)
 
 
@@ -65,4 +67,4 @@ def clear_cache() -> None:
     _memory().clear(warn=False)
 
 
-__all__ = ["cached_run", "is_cached", "clear_cache", "RunFailed", "CACHE_BYTES_LIMIT"]
+__all__ = ["cached_run", "is_cached", "clear_cache", "CACHE_BYTES_LIMIT"]

@@ -16,18 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from .cache import cached_run
-from .checkpoints import CheckpointError, load_checkpoint
-from .comparison import compare, default_name
+# Only what parsing the command line needs is imported here: `--help` and `strategies`
+# start in a fraction of `import torch`, and each command imports what it uses when it
+# runs (`inspect` never loads scikit-learn or pandas; a cached rerun never trains).
 from .config import ConfigError, RunConfig
-from .data import DatasetError
-from .experiment import RunFailed
-from .lottery import random_reinit_control
-from .plugins import load_plugins
-from .pruning import STRATEGIES
 from .schedules import SCHEDULES
-from .sensitivity import GRID, checkpoint_sensitivity
-from .sweep import AXES, SweepSpec, read_spec_file, run_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,6 +114,8 @@ def _result_json(result: dict) -> dict:
 
 
 def _inspect(path: str, as_json: bool) -> int:
+    from .checkpoints import load_checkpoint
+
     target = Path(path)
     if target.is_dir():
         target = target / "best.pt"
@@ -146,6 +141,10 @@ def _inspect(path: str, as_json: bool) -> int:
 
 
 def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
+    from .checkpoints import load_checkpoint
+    from .data import DatasetError
+    from .sensitivity import GRID, checkpoint_sensitivity
+
     ckpt = load_checkpoint(path)
     try:
         report = checkpoint_sensitivity(ckpt, target)
@@ -170,6 +169,8 @@ def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from .pruning import STRATEGIES  # the registry only: torch loads when a strategy runs
+
     run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
     run_parser.add_argument("--strategy", default=RunConfig().strategy,
                             help="one of: " + ", ".join(STRATEGIES))
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        from .plugins import load_plugins
+
         plugins = load_plugins()
         if args.command == "strategies":
             for s in STRATEGIES.values():
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"--target={args.target!r} is invalid: must be a number in (0, 1)")
             return _sensitivity(args.path, args.target, args.json)
         if args.command == "lottery-control":
+            from .lottery import random_reinit_control
+
             print(json.dumps(random_reinit_control(args.run_dir)))
             return 0
         if args.command == "inspect":
@@ -214,10 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "run":
+            from .cache import cached_run
+
             config = _config(args, args.strategy)
             result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
             print(json.dumps(_result_json(result)))
             return 0
+        from .comparison import compare, default_name
+
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         base = _config(args, strategies[0] if strategies else "")
         name = args.name or default_name(strategies, base)
@@ -226,15 +235,32 @@ def main(argv: list[str] | None = None) -> int:
                           "seconds": report["seconds"],
                           "runs": [_result_json(r) for r in report["runs"]]}))
         return 0
-    except (ConfigError, DatasetError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RunFailed as exc:
+    except Exception as exc:
+        code = _failure(exc)
+        if code is None:
+            raise
+        return code
+
+
+def _loaded(module: str, name: str) -> type | None:
+    """An engine error type if its module was imported: an exception of a type from a
+    module never loaded cannot have been raised, so checking needs no import."""
+    return getattr(sys.modules.get(f"engine.{module}"), name, None)
+
+
+def _failure(exc: Exception) -> int | None:
+    """The exit status for an error that is the user's to fix, after one line saying
+    what it is; None for a bug (raised with its traceback)."""
+    bad_input = tuple(t for t in (ConfigError, _loaded("data", "DatasetError"),
+                                  _loaded("checkpoints", "CheckpointError")) if t)
+    run_failed = _loaded("experiment", "RunFailed")
+    if run_failed and isinstance(exc, run_failed):
         print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
         return 1
-    except RuntimeError as exc:  # e.g. --device cuda without a GPU
+    if isinstance(exc, bad_input) or isinstance(exc, RuntimeError):  # RuntimeError: e.g. --device cuda without a GPU
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return None
 
 
 # --- sweep ---------------------------------------------------------------------------------------
@@ -255,7 +281,7 @@ def _add_sweep_command(commands) -> None:
                        help="a directory every worker mounts at the same path; runs and cache go there")
     sweep.add_argument("--torch-threads", type=int, default=1, help="torch threads per cell")
     sweep.add_argument("--no-cache", action="store_true", default=False, help="recompute every cell")
-    for plural in AXES:
+    for plural in SWEEP_LIST_TYPES:  # the sweep's axes (engine.sweep.AXES), by their plural names
         sweep.add_argument(f"--{plural}", help=f"comma-separated list, e.g. --{plural} "
                            + {"strategies": "layerwise,global", "amounts": "0.2,0.5", "depths": "2,4",
                               "widths": "32", "seeds": "0,1"}[plural])
@@ -281,7 +307,9 @@ def _parse_list(plural: str, text: str) -> list:
                           f"{'integers' if kind is int else 'numbers'}") from None
 
 
-def _sweep_spec(args) -> SweepSpec:
+def _sweep_spec(args):
+    from .sweep import AXES, SweepSpec, read_spec_file
+
     given = vars(args)
     values = read_spec_file(args.spec) if given.get("spec") else {}
     for plural in AXES:
@@ -306,6 +334,8 @@ def _print_cell(row: dict, done: int, total: int) -> None:
 
 
 def _sweep(args) -> int:
+    from .sweep import run_sweep
+
     spec = _sweep_spec(args)
     try:
         report = run_sweep(spec, backend=args.backend, n_jobs=args.jobs, scheduler=args.scheduler,

@@ -22,8 +22,6 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torch.nn.utils import prune as torch_prune
-
 from .paths import plugins_dir
 from .pruning import STRATEGIES, Strategy, register_strategy
 
@@ -66,8 +64,12 @@ def _load_file(path: Path) -> list[str]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    # A file that subclasses torch's BasePruningMethod has imported torch's prune module;
+    # one that has not cannot hold such a class (and torch stays unloaded).
+    torch_prune = sys.modules.get("torch.nn.utils.prune")
     methods = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
-               if issubclass(cls, torch_prune.BasePruningMethod) and cls.__module__ == module_name]
+               if torch_prune is not None and issubclass(cls, torch_prune.BasePruningMethod)
+               and cls.__module__ == module_name]
     unnamed = [cls.__name__ for cls in methods if not getattr(cls, "name", None)]
     if len(unnamed) > 1:
         raise ValueError(f"{len(unnamed)} pruning methods without a 'name' attribute "

@@ -14,16 +14,29 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-import torch
-from torch import nn
-from torch.nn.utils import prune as torch_prune
+from .lazy import lazy
 
-Masks = dict[str, torch.Tensor]
+# torch loads on first use: the registry below is listed (CLI --help, strategies) without it.
+torch = lazy("torch", globals())
+nn = lazy("torch.nn", globals())
+torch_prune = lazy("torch.nn.utils.prune", globals(), "torch_prune")
+
+Masks = dict[str, "torch.Tensor"]
+
+
+def _no_grad(fn):
+    """``torch.no_grad()`` as a decorator that needs torch only when called."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 @dataclass
@@ -38,7 +51,7 @@ class ScoreContext:
 
 
 # --- scores: higher = more important, same shape as the weight --------------------------------
-ScoreFn = Callable[[str, torch.Tensor, ScoreContext], torch.Tensor]
+ScoreFn = Callable[[str, "torch.Tensor", ScoreContext], "torch.Tensor"]
 SCORES: dict[str, ScoreFn] = {}
 
 
@@ -365,14 +378,14 @@ def full_masks(params: dict[str, torch.Tensor]) -> Masks:
     return {name: torch.ones_like(p, dtype=torch.bool) for name, p in params.items()}
 
 
-@torch.no_grad()
+@_no_grad
 def apply_masks(model: nn.Module, masks: Masks) -> None:
     named = dict(model.named_parameters())
     for name, mask in masks.items():
         named[name].mul_(mask)
 
 
-@torch.no_grad()
+@_no_grad
 def layer_sparsity(model: nn.Module) -> list[dict]:
     """Per layer, counted on the weights themselves (not the masks): what the model IS."""
     rows = []
@@ -384,7 +397,7 @@ def layer_sparsity(model: nn.Module) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
+@_no_grad
 def sparsity_summary(model: nn.Module, masks: Masks) -> dict:
     """Overall sparsity over the prunable parameters; nonzero count over all parameters."""
     named = dict(model.named_parameters())

@@ -194,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        from .plugins import load_plugins
-
-        plugins = load_plugins()
         if args.command == "strategies":
+            from .plugins import load_plugins
+
+            plugins = load_plugins()
             for s in STRATEGIES.values():
                 options = ", ".join(f"{k}={v[3]}" for k, v in s.options.items())
                 print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
@@ -219,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "run":
+            config = _config(args, args.strategy)
             from .cache import cached_run
 
-            config = _config(args, args.strategy)
             result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
             print(json.dumps(_result_json(result)))
             return 0

@@ -83,7 +83,8 @@ class RunConfig:
         from .plugins import load_plugins
         from .pruning import STRATEGIES  # late: pruning imports nothing from here but plugins may
 
-        load_plugins()  # a plug-in strategy must be known wherever a config is checked
+        if self.strategy not in STRATEGIES:  # a plug-in strategy must be known wherever a config
+            load_plugins()                    # is checked (built-in names cannot be taken by one)
 
         _choice("dataset", self.dataset, DATASETS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)

@@ -102,6 +102,7 @@ class LiveJob:
         self._pause_after: int | None = None
         self._first_epoch = threading.Event()  # set at the first epoch or at the end
         self._thread: threading.Thread | None = None
+        self._view: LiveView | None = None
 
     @property
     def status(self) -> str:
@@ -147,6 +148,12 @@ class LiveJob:
     def stop(self) -> None:
         self._stop.set()
         self._go.set()
+
+    def view(self) -> "LiveView":
+        """The job's chart tables for a page to draw (one per job, kept across reruns)."""
+        if self._view is None:
+            self._view = LiveView(self)
+        return self._view
 
     def wait_for_first_epoch(self, timeout: float) -> bool:
         """Block at most ``timeout`` s until there is an epoch to draw (or the job ended),
@@ -246,3 +253,92 @@ class SweepJob:
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+
+# --- what a page draws from a live job ------------------------------------------------------------
+MIN_TICK_SECONDS, MAX_TICK_SECONDS = 0.4, 1.0
+
+
+class LiveView:
+    """The chart tables of a live job, grown from its new events only, and the pace at
+    which a page should redraw them.
+
+    A page asks three things each tick: ``update()`` (anything new?), the tables (history
+    and layers, rebuilt from the new events only), and ``at_cut(name, build)``: a value
+    computed once per stage of the run (a cut, or the end of the warm-up) and reused until
+    the next, for what changes only at cuts (tiles, accuracy vs sparsity, the heatmap). A
+    redraw with unchanged data costs the browser nothing; the curves change every tick."""
+
+    def __init__(self, job: LiveJob):
+        from . import analysis  # pandas and the chart tables: loaded with the first view
+
+        self._analysis = analysis
+        self.job = job
+        self._seen = 0
+        self.history, self.layers = analysis.tables_from_events([])
+        self.version = 0      # bumps when new events arrive
+        self.cuts = 0
+        self._memo: dict[str, tuple] = {}
+
+    def update(self) -> bool:
+        """Take in the events that arrived since the last call; True if there were any."""
+        events = self.job.events
+        count = len(events)  # events only grow (list.append from the worker)
+        if count == self._seen:
+            return False
+        new = events[self._seen:count]
+        self._seen = count
+        history, layers = self._analysis.tables_from_events(new)
+        if not history.empty:
+            self.history = history if self.history.empty else self._concat(self.history, history)
+        if not layers.empty:
+            self.layers = layers if self.layers.empty else self._concat(self.layers, layers)
+        self.cuts += sum(1 for e in new if e["type"] == "prune")
+        self.version += 1
+        return True
+
+    @staticmethod
+    def _concat(old, new):
+        import pandas as pd
+
+        return pd.concat([old, new], ignore_index=True)
+
+    @property
+    def stage(self) -> tuple:
+        """Changes at each cut and when the warm-up ends (and when the job ends)."""
+        done = self.job.stages.done if self.job.stages is not None else 0
+        return self.cuts, done, self.job.finished
+
+    def at_cut(self, name: str, build: Callable[[], object]):
+        """``build()`` once per stage; the same object until the next."""
+        key = self.stage
+        memo = self._memo.get(name)
+        if memo is None or memo[0] != key:
+            memo = self._memo[name] = (key, build())
+        return memo[1]
+
+    def each_tick(self, name: str, build: Callable[[], object]):
+        """``build()`` once per new batch of events."""
+        memo = self._memo.get(name)
+        if memo is None or memo[0] != self.version:
+            memo = self._memo[name] = (self.version, build())
+        return memo[1]
+
+    def tick_seconds(self) -> float:
+        """How often the page should redraw: about one training cycle (the time between
+        the last two cuts, or an epoch's time × epochs per cycle before there are two),
+        within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]."""
+        posts = self.history.seconds[self.history.phase == "post_prune"].to_numpy()
+        if len(posts) >= 2:
+            cycle = float(posts[-1] - posts[-2])
+        else:
+            epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
+            per_cycle = self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5
+            cycle = float(epochs[-1] - epochs[-2]) * max(per_cycle, 1) if len(epochs) >= 2 else MAX_TICK_SECONDS
+        return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, cycle))
+
+    def retune(self, tick: float) -> bool:
+        """Whether a page redrawing every ``tick`` s is off the training's pace by 1.5x
+        or more (then it should set its refresh again)."""
+        ideal = self.tick_seconds()
+        return max(ideal / tick, tick / ideal) >= 1.5

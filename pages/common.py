@@ -316,7 +316,6 @@ def _heatmap_template(order: tuple, cycles: int, height: int, selected: int, tit
 
 
 # --- live runs -------------------------------------------------------------------------------------
-TICK_SECONDS = 1.0
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
 
@@ -342,14 +341,20 @@ def progress_text(job) -> str:
 
 
 def follow(job, key: str, render: Callable[[], None]) -> None:
-    """Redraw ``render`` every tick while ``job`` runs, without blocking the page: an
-    ``st.fragment`` that re-runs alone. When the job leaves "running" (done, paused by a
-    step, stopped, failed) the whole page reruns once, so buttons and views catch up."""
+    """Redraw ``render`` while ``job`` runs, without blocking the page: an ``st.fragment``
+    that re-runs alone, about once per training cycle (engine.live.LiveView.tick_seconds;
+    when the pace changes by half or more, the page reruns to set it again). When the job
+    leaves "running" (done, paused by a step, stopped, failed) the whole page reruns once,
+    so buttons and views catch up."""
     running = job is not None and job.status == "running"
+    tick = None
+    if running:
+        job.view().update()
+        tick = job.view().tick_seconds()
 
-    @st.fragment(run_every=TICK_SECONDS if running else None, key=key)
+    @st.fragment(run_every=tick, key=key)
     def view():
-        if running and job.status != "running":
+        if running and (job.status != "running" or job.view().retune(tick)):
             st.rerun()
         render()
 

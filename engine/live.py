@@ -20,10 +20,7 @@ import importlib
 import threading
 from typing import Callable
 
-from .cache import cached_run
-from .comparison import compare
 from .config import ConfigError, RunConfig
-from .experiment import RunFailed
 from .schedules import step_amounts
 from .threads import available_cores, name_this_thread, reserve_cores, threads_for_new_run
 
@@ -34,22 +31,38 @@ PAUSE_LIMIT_SECONDS = 30 * 60
 
 @functools.cache
 def prepare_process() -> int:
-    """Once per app process, before the first run:
-
-    - one core stays out of every run's share (engine.threads.reserve_cores) for the web
-      server and the browser's redraws; a run gets the rest of the process's cores, at
-      least one. On a busy 2-core machine two intra-op threads that must meet at every
-      small matmul wait on each other whenever another process holds a core (an epoch of
-      the default digits run measured 5-10x slower with 2 threads than with 1;
-      docs/benchmarks.md, sections 4 and 6).
-    - The first optimizer built in a process imports torch._dynamo (1-2.5 s here); doing that
-      on a background thread now keeps it out of the first Run.
+    """Once per app process, before the first run: one core stays out of every run's
+    share (engine.threads.reserve_cores) for the web server and the browser's redraws; a
+    run gets the rest of the process's cores, at least one. On a busy 2-core machine two
+    intra-op threads that must meet at every small matmul wait on each other whenever
+    another process holds a core (docs/benchmarks.md, sections 4 and 6).
 
     Returns the torch thread count a run started now would get."""
     reserve_cores(1 if available_cores() > 1 else 0)
-    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
-                     name="warm-up-import").start()
     return threads_for_new_run()
+
+
+# What a first Run or a first visit to a heavier page would otherwise wait for: torch,
+# the first optimizer's torch._dynamo (1-2.5 s here), the training code, the chart tables,
+# scikit-learn for the tutorial and synthetic data.
+WARM_MODULES = ("torch", "engine.experiment", "engine.analysis", "engine.cache", "engine.comparison",
+                "torch._dynamo", "engine.efficiency", "engine.tutorial", "sklearn.datasets")
+
+
+@functools.cache
+def warm_up() -> threading.Thread:
+    """Once per app process, after the first page is drawn (so it does not compete with
+    it): import WARM_MODULES and load the plug-ins on a background thread."""
+    def work():
+        from .plugins import load_plugins
+
+        for module in WARM_MODULES:
+            importlib.import_module(module)
+        load_plugins()
+
+    thread = threading.Thread(target=work, daemon=True, name="warm-up-import")
+    thread.start()
+    return thread
 
 
 Work = Callable[[Callable[[dict], None], Callable[[], bool]], dict]
@@ -180,6 +193,8 @@ class LiveJob:
             self._stop.set()
 
     def _main(self) -> None:
+        from .experiment import RunFailed
+
         name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
         try:
             self.result = self.work(self._on_event, self._stop.is_set)
@@ -200,6 +215,8 @@ def _epochs(config: RunConfig) -> int:
 
 def live_run(config: RunConfig, use_cache: bool = True) -> LiveJob:
     """A single run through the run cache (``use_cache=False`` retrains and re-stores)."""
+    from .cache import cached_run
+
     config.validate()
     return LiveJob(lambda on_event, should_stop: cached_run(config, None, use_cache, on_event, should_stop),
                    config.key(), _epochs(config), Stages(config))
@@ -207,6 +224,8 @@ def live_run(config: RunConfig, use_cache: bool = True) -> LiveJob:
 
 def live_comparison(strategies: list[str], base: RunConfig, name: str) -> LiveJob:
     """A comparison (each strategy a cached run) saved under comparisons_dir()/name."""
+    from .comparison import compare
+
     return LiveJob(lambda on_event, should_stop: compare(strategies, base, name, None, True,
                                                          on_event, should_stop),
                    name, _epochs(base) * len(strategies))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,17 @@ class PluginReport:
 
 
 _LOADED: dict[str, PluginReport] = {}
+_LOCK = threading.RLock()  # the app loads them on a warm-up thread while a page may ask too
 
 
 def load_plugins(folder: str | Path | None = None) -> PluginReport:
     """Import every plug-in file in the folder once; later calls return the same report.
     A broken file is reported in ``errors`` and skipped; it never stops the others."""
-    folder = Path(folder or plugins_dir()).resolve()
+    with _LOCK:
+        return _load_plugins(Path(folder or plugins_dir()).resolve())
+
+
+def _load_plugins(folder: Path) -> PluginReport:
     if str(folder) in _LOADED:
         return _LOADED[str(folder)]
     report = PluginReport(str(folder))

@@ -13,12 +13,16 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from engine import analysis
-from engine.checkpoints import Checkpoint, load_checkpoint
 from engine.config import DATASETS, ConfigError, RunConfig
+from engine.lazy import lazy
 from engine.pruning import STRATEGIES
 from engine.runs import list_runs
 from engine.schedules import SCHEDULES
+
+
+# Loaded when a chart or a checkpoint is first drawn: the Home page never waits for torch.
+analysis = lazy("engine.analysis", globals())
+checkpoints = lazy("engine.checkpoints", globals())
 
 
 def _leave_pages_folder_mode() -> None:
@@ -205,16 +209,16 @@ OPTION_HELP = {
 
 # --- checkpoints (one load per file, shared by reruns) --------------------------------------------
 @st.cache_resource(max_entries=16, show_spinner=False)
-def open_checkpoint(path: str, modified: float) -> Checkpoint:
+def open_checkpoint(path: str, modified: float) -> "checkpoints.Checkpoint":
     """``modified`` keys the cache on the file's mtime: a rewritten file is read again."""
-    return load_checkpoint(path)
+    return checkpoints.load_checkpoint(path)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def open_upload(data: bytes, name: str) -> Checkpoint:
+def open_upload(data: bytes, name: str) -> "checkpoints.Checkpoint":
     source = io.BytesIO(data)
     source.name = name  # the name error messages use
-    return load_checkpoint(source)
+    return checkpoints.load_checkpoint(source)
 
 
 # --- charts --------------------------------------------------------------------------------------

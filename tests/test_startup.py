@@ -64,3 +64,27 @@ def test_bad_input_still_gets_one_line_without_heavy_imports(tmp_path):
     assert json.loads(lines[-1]) == {"code": 2, "loaded": []}
     code, loaded, _ = loaded_by("inspect", str(tmp_path / "missing.pt"))
     assert code == 2 and "sklearn" not in loaded
+
+
+def test_home_page_draws_without_torch_then_warms_it_in_the_background():
+    code = ("import sys, threading\n"
+            "import engine.live as live\n"
+            "started = []\n"
+            "live.warm_up = lambda: started.append(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            "app = AppTest.from_file('app.py', default_timeout=60).run()\n"
+            "assert not app.exception, app.exception\n"
+            "assert app.title[0].value == 'Pruning Explorer'\n"
+            "print(started)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[[]]"  # warm-up called once, after a torch-free page
+
+
+def test_warm_up_imports_what_a_first_run_needs():
+    code = ("import sys\nimport engine.live as live\n"
+            "live.warm_up().join(300)\n"
+            "from engine.plugins import _LOADED\n"
+            "print(all(m in sys.modules for m in live.WARM_MODULES), bool(_LOADED))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip() == "True True", proc.stderr

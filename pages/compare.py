@@ -2,7 +2,6 @@
 import pandas as pd
 import streamlit as st
 
-from engine import analysis
 from engine.comparison import default_name, list_comparisons, load_comparison
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES

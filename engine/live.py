@@ -42,11 +42,12 @@ def prepare_process() -> int:
     return threads_for_new_run()
 
 
-# What a first Run or a first visit to a heavier page would otherwise wait for: torch,
-# the first optimizer's torch._dynamo (1-2.5 s here), the training code, the chart tables,
-# scikit-learn for the tutorial and synthetic data.
-WARM_MODULES = ("torch", "engine.experiment", "engine.analysis", "engine.cache", "engine.comparison",
-                "torch._dynamo", "engine.efficiency", "engine.tutorial", "sklearn.datasets")
+# What a first Run or a first visit to a heavier page would otherwise wait for: the chart
+# libraries, torch, the first optimizer's torch._dynamo (1-2.5 s here), the training code,
+# the chart tables, scikit-learn for the tutorial and synthetic data.
+WARM_MODULES = ("pandas", "altair", "torch", "engine.experiment", "engine.analysis", "engine.cache",
+                "engine.comparison", "torch._dynamo", "engine.efficiency", "engine.tutorial",
+                "sklearn.datasets")
 
 
 @functools.cache

@@ -8,19 +8,21 @@ import io
 from dataclasses import dataclass
 from typing import Callable
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from engine.config import DATASETS, ConfigError, RunConfig
 from engine.lazy import lazy
 from engine.pruning import STRATEGIES
-from engine.runs import list_runs
 from engine.schedules import SCHEDULES
 
+# Loaded when a chart, a table or a checkpoint is first drawn: the Home page (the first
+# page after a server start) draws without waiting for pandas, Altair or torch.
+alt = lazy("altair", globals(), "alt")
+pd = lazy("pandas", globals(), "pd")
+runs = lazy("engine.runs", globals())
 
-# Loaded when a chart or a checkpoint is first drawn: the Home page never waits for torch.
+
 analysis = lazy("engine.analysis", globals())
 checkpoints = lazy("engine.checkpoints", globals())
 
@@ -222,9 +224,9 @@ def open_upload(data: bytes, name: str) -> "checkpoints.Checkpoint":
 
 
 # --- charts --------------------------------------------------------------------------------------
-PHASE_SHAPES = alt.Scale(domain=["pre_prune", "post_prune"], range=["circle", "triangle-down"])
+PHASE_SHAPES = {"domain": ["pre_prune", "post_prune"], "range": ["circle", "triangle-down"]}
 PHASE_LABELS = "datum.label == 'pre_prune' ? 'pre-prune' : 'post-prune'"
-SPLIT_DASHES = alt.Scale(domain=["train", "validation"], range=[[5, 3], [1, 0]])
+SPLIT_DASHES = {"domain": ["train", "validation"], "range": [[5, 3], [1, 0]]}
 
 
 def chart(template: dict, **frames: pd.DataFrame) -> dict:
@@ -254,12 +256,12 @@ def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
     tooltip = ["strategy:N", "split:N", "phase:N", "cycle:Q", "epoch:Q",
                alt.Tooltip("value:Q", format=".4f")]
     lines = alt.Chart(alt.NamedData("lines")).mark_line(strokeWidth=2).encode(
-        x=x, y=y, color=color, strokeDash=alt.StrokeDash("split:N", scale=SPLIT_DASHES, title=None),
+        x=x, y=y, color=color, strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(**SPLIT_DASHES), title=None),
         detail="split:N", tooltip=tooltip)
     # Several strategies: their legend takes the room and the page's caption explains ● ▼.
     phase_legend = alt.Legend(labelExpr=PHASE_LABELS) if len(strategies) == 1 else None
     marks = alt.Chart(alt.NamedData("marks")).mark_point(filled=True, size=45, opacity=0.9).encode(
-        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=PHASE_SHAPES, title=None, legend=phase_legend),
+        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=alt.Scale(**PHASE_SHAPES), title=None, legend=phase_legend),
         tooltip=tooltip)
     rules = alt.Chart(alt.NamedData("rules")).mark_rule(
         color="#999999", strokeDash=[2, 3], opacity=0.7).encode(
@@ -372,7 +374,7 @@ def empty_state(message: str) -> None:
 def runs_with_cuts(no_runs_message: str) -> dict[str, dict]:
     """{run id: run} for the runs that have made a cut (so have checkpoints), newest first;
     with none, an empty state pointing to the Explorer, and the page stops there."""
-    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}
+    runs = {r["run_id"]: r for r in runs.list_runs() if r["checkpoints"]}
     if not runs:
         empty_state(no_runs_message)
         st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")

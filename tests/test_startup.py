@@ -70,7 +70,7 @@ def test_home_page_draws_without_torch_then_warms_it_in_the_background():
     code = ("import sys, threading\n"
             "import engine.live as live\n"
             "started = []\n"
-            "live.warm_up = lambda: started.append(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
+            "live.warm_up = lambda: started.append(sorted(m for m in ('torch', 'sklearn', 'pandas', 'altair') if m in sys.modules))\n"
             "from streamlit.testing.v1 import AppTest\n"
             "app = AppTest.from_file('app.py', default_timeout=60).run()\n"
             "assert not app.exception, app.exception\n"

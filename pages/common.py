@@ -20,7 +20,7 @@ from engine.schedules import SCHEDULES
 # page after a server start) draws without waiting for pandas, Altair or torch.
 alt = lazy("altair", globals(), "alt")
 pd = lazy("pandas", globals(), "pd")
-runs = lazy("engine.runs", globals())
+engine_runs = lazy("engine.runs", globals(), "engine_runs")
 
 
 analysis = lazy("engine.analysis", globals())
@@ -374,7 +374,7 @@ def empty_state(message: str) -> None:
 def runs_with_cuts(no_runs_message: str) -> dict[str, dict]:
     """{run id: run} for the runs that have made a cut (so have checkpoints), newest first;
     with none, an empty state pointing to the Explorer, and the page stops there."""
-    runs = {r["run_id"]: r for r in runs.list_runs() if r["checkpoints"]}
+    runs = {r["run_id"]: r for r in engine_runs.list_runs() if r["checkpoints"]}
     if not runs:
         empty_state(no_runs_message)
         st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")

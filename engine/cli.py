@@ -166,6 +166,17 @@ def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
     return 0
 
 
+def _control_names(argv: list[str] | None) -> str:
+    """The controls' names, for compare's help: engine.controls loads torch, so they are
+    looked up only when the compare command is the one parsed (the only time that help
+    is shown)."""
+    if "compare" not in (sys.argv[1:] if argv is None else argv):
+        return "see `compare --help`"
+    from .controls import CONTROLS
+
+    return ", ".join(CONTROLS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -178,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser = commands.add_parser("compare", help="several strategies, same start")
     compare_parser.add_argument("--strategies", default="layerwise,global")
     compare_parser.add_argument("--name", default=None)
+    compare_parser.add_argument("--seeds", default=None,
+                                help="comma-separated seeds, e.g. 0,1,2 (default: --seed alone)")
+    compare_parser.add_argument("--controls", default="", help="comma-separated controls: " + _control_names(argv))
     _add_run_options(compare_parser)
     inspect_parser = commands.add_parser("inspect", help="a checkpoint's config and layers")
     inspect_parser.add_argument("path")
@@ -225,15 +239,22 @@ def main(argv: list[str] | None = None) -> int:
             result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
             print(json.dumps(_result_json(result)))
             return 0
-        from .comparison import compare, default_name
+        from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
+        from .controls import parse_controls
 
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         base = _config(args, strategies[0] if strategies else "")
-        name = args.name or default_name(strategies, base)
-        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress)
+        seeds = parse_seeds(args.seeds, base.seed)
+        controls = parse_controls(args.controls)
+        name = args.name or default_name(strategies, base, seeds, controls)
+        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress,
+                         seeds=seeds, controls=controls)
+        summary = load_comparison(report["name"])["summary"]
         print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
-                          "seconds": report["seconds"],
-                          "runs": [_result_json(r) for r in report["runs"]]}))
+                          "seconds": report["seconds"], "seeds": seeds, "controls": controls,
+                          "runs": [_result_json(r) for r in report["runs"]],
+                          "control_runs": report["control_runs"],
+                          "conclusion": conclusion(summary)}))
         return 0
     except Exception as exc:
         code = _failure(exc)

@@ -10,39 +10,13 @@ import csv
 import json
 from pathlib import Path
 
-import torch
-
 from .checkpoints import load_checkpoint
 from .config import ConfigError, RunConfig
 from .data import DataSplits, load_dataset
-from .models import MLP, pick_device
-from .pruning import Masks, apply_masks, sparsity_summary
-from .threads import run_threads
-from .training import Trainer, evaluate, fast_paths, make_optimizer
+from .models import MLP
+from .training import train_masked
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
-
-
-def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
-                 data: DataSplits) -> tuple[MLP, dict]:
-    """A fresh MLP from ``init_seed`` with ``masks`` applied, trained ``epochs`` epochs at
-    the run's fine-tuning learning rate with the run's data order."""
-    device = pick_device(config.device)
-    x_train, y_train, x_val, y_val, x_test, y_test = (
-        torch.from_numpy(getattr(data, name)).to(device)
-        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=init_seed).to(device)
-    masks = {name: mask.to(device) for name, mask in masks.items()}
-    apply_masks(model, masks)
-    fast = fast_paths(config, device)  # the same step as the ticket's run
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr * config.finetune_lr_factor, fast)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
-    trainer.set_masks(masks)
-    for _ in range(epochs):
-        trainer.train_epoch()
-    metrics = {"val_acc": evaluate(model, x_val, y_val)[1], "test_acc": evaluate(model, x_test, y_test)[1],
-               **sparsity_summary(model, masks)}
-    return model, metrics
 
 
 def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -> dict:
@@ -64,8 +38,10 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
     history = list(csv.DictReader((run_dir / "history.csv").open()))
     last_cut = max((int(row["epoch"]) for row in history if row["phase"] == "post_prune"), default=0)
     epochs = summary["epochs"] - last_cut
-    with run_threads(config.num_threads):
-        _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
+    model = MLP(data.n_features, config.depth, config.width, data.n_classes,
+                seed=config.seed + REINIT_SEED_OFFSET)
+    control = train_masked(config, model, ckpt.masks, epochs, data,
+                           lr=config.lr * config.finetune_lr_factor)
     return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
             "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
             "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}

@@ -1,5 +1,6 @@
-"""Fast paths of the training loop agree with the plain fp32 loop (CPU; the CUDA-graph
-test runs only where a GPU is present)."""
+"""Fast paths of the training loop agree with the plain fp32 loop. The tests that take
+``device`` run on the GPU with ``pytest --device cuda``; the CUDA-graph test runs only where
+a GPU is present."""
 from pathlib import Path
 
 import pytest
@@ -46,23 +47,23 @@ def _pruned_training(digits, fast: FastPaths, device="cpu", epochs=6):
     return trainer, masks, evaluate(model, xv, yv)[1]
 
 
-def test_bf16_autocast_matches_fp32_and_keeps_pruned_weights_zero(digits):
-    _, _, acc32 = _pruned_training(digits, FastPaths())
+def test_bf16_autocast_matches_fp32_and_keeps_pruned_weights_zero(digits, device):
+    _, _, acc32 = _pruned_training(digits, FastPaths(), device)
     bf16 = FastPaths(autocast=torch.bfloat16, fused_optimizer=True)
-    trainer, masks, acc16 = _pruned_training(digits, bf16)
+    trainer, masks, acc16 = _pruned_training(digits, bf16, device)
     assert acc32 > 0.85 and abs(acc32 - acc16) < 0.05
     named = dict(trainer.model.named_parameters())
     for name, mask in masks.items():
         assert named[name].dtype == torch.float32  # autocast leaves the master weights fp32
-        assert torch.all(named[name][~mask] == 0)
+        assert torch.all(named[name][~mask.to(device)] == 0)
 
 
-def test_epoch_mean_loss_counts_every_row_once(digits):
+def test_epoch_mean_loss_counts_every_row_once(digits, device):
     """lr=0 leaves the model fixed, so the epoch's row-weighted mean loss must equal the
     evaluated loss, even with a partial last batch (1149 rows, batch 64)."""
-    x, y, _, _ = digits
+    x, y = digits[0].to(device), digits[1].to(device)
     torch.manual_seed(0)
-    model = MLP(64, 2, 16, 10)
+    model = MLP(64, 2, 16, 10).to(device)
     trainer = Trainer(model, x, y, 64, torch.optim.SGD(model.parameters(), lr=0.0), 0)
     assert x.shape[0] % 64 != 0
     loss, acc = trainer.train_epoch()
@@ -82,17 +83,18 @@ def test_cpu_defaults_are_fp32_with_a_fused_optimizer_and_bf16_is_opt_in():
     assert fast_paths(config.replace(precision="bf16", fused_optimizer=False), cpu).fused_optimizer is False
 
 
-def test_fused_optimizer_on_cpu_matches_foreach(digits):
-    _, _, foreach_acc = _pruned_training(digits, FastPaths())
-    trainer, masks, fused_acc = _pruned_training(digits, FastPaths(fused_optimizer=True))
+def test_fused_optimizer_matches_foreach(digits, device):
+    _, _, foreach_acc = _pruned_training(digits, FastPaths(), device)
+    trainer, masks, fused_acc = _pruned_training(digits, FastPaths(fused_optimizer=True), device)
     assert trainer.optimizer.defaults["fused"] and abs(foreach_acc - fused_acc) < 0.03
     named = dict(trainer.model.named_parameters())
-    assert all(torch.all(named[name][~mask] == 0) for name, mask in masks.items())
+    assert all(torch.all(named[name][~mask.to(device)] == 0) for name, mask in masks.items())
 
 
 def test_cuda_switches_do_not_change_cpu_results(tiny_config):
-    a = run(tiny_config.replace(cycles=1))
-    b = run(tiny_config.replace(cycles=1, cuda_graphs=False, tf32=False, precision="fp32"))
+    cpu = tiny_config.replace(device="cpu", cycles=1)  # on a GPU these switches do change results
+    a = run(cpu)
+    b = run(cpu.replace(cuda_graphs=False, tf32=False, precision="fp32"))
     for key in ("final_val_acc", "test_acc", "final_sparsity", "nonzero_params"):
         assert a[key] == b[key]
 

@@ -480,7 +480,8 @@ def part_inference(s: dict, work: Path) -> dict:
     import torch
     from torch import nn
 
-    from engine.efficiency import LayerStack, shrink, two_four_mask
+    from engine.efficiency import as_sequential, shrink
+    from engine.pruning import n_of_m_mask
     from engine.models import pick_device
 
     device = pick_device(s["device"])
@@ -507,7 +508,7 @@ def part_inference(s: dict, work: Path) -> dict:
             nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
             dense.append((w, torch.zeros(width).uniform_(-0.05, 0.05, generator=generator)))
         to_dev = lambda layers: [(w.to(device, half), b.to(device, half)) for w, b in layers]  # noqa: E731
-        two_four = [(w * two_four_mask(w), b) for w, b in dense]
+        two_four = [(w * n_of_m_mask(w.abs(), torch.ones_like(w, dtype=torch.bool), 2, 4), b) for w, b in dense]
         # Structured: half the neurons of every hidden layer removed (lowest L2 norm).
         neuron_masked = [(w.clone(), b.clone()) for w, b in dense]
         for i in range(len(neuron_masked) - 1):
@@ -515,23 +516,24 @@ def part_inference(s: dict, work: Path) -> dict:
             drop = w.norm(dim=1).argsort()[: width // 2]
             w[drop], b[drop] = 0, 0
             neuron_masked[i + 1][0][:, drop] = 0
-        forms = {"dense": (LayerStack(to_dev(dense)).eval(), None),
-                 "dense with 2:4 zeros": (LayerStack(to_dev(two_four)).eval(), None),
-                 "dense with half the neurons zeroed": (LayerStack(to_dev(neuron_masked)).eval(), None)}
+        forms = {"dense": (as_sequential(to_dev(dense)), None),
+                 "dense with 2:4 zeros": (as_sequential(to_dev(two_four)), None),
+                 "dense with half the neurons zeroed": (as_sequential(to_dev(neuron_masked)), None)}
         try:
             from torch.sparse import to_sparse_semi_structured
 
             if not cuda:
                 raise RuntimeError("needs a CUDA GPU")
-            sparse = LayerStack(to_dev(two_four)).eval()
-            for i in range(len(sparse.weights)):
-                sparse.weights[i] = nn.Parameter(to_sparse_semi_structured(sparse.weights[i].data),
+            sparse = as_sequential(to_dev(two_four))
+            for linear in sparse:
+                if isinstance(linear, nn.Linear):
+                    linear.weight = nn.Parameter(to_sparse_semi_structured(linear.weight.data),
                                                  requires_grad=False)
             forms["2:4 semi-structured"] = (sparse, "dense with 2:4 zeros")
         except (RuntimeError, NotImplementedError, ImportError) as exc:
             notes.append(f"width {width}: 2:4 semi-structured skipped: {str(exc).splitlines()[0]}")
         forms["structured-shrunk (half the neurons)"] = (
-            LayerStack(to_dev(shrink(neuron_masked))).eval(), "dense with half the neurons zeroed")
+            as_sequential(to_dev(shrink(neuron_masked))), "dense with half the neurons zeroed")
         forms["INT8 (torch._int_mm)"] = (Int8Stack([(w.to(device), b.to(device)) for w, b in dense]), "dense")
         for batch in s["inference_batches"]:
             x = torch.randn(batch, width, generator=generator).to(device, half)

@@ -95,6 +95,39 @@ def accuracy_vs_sparsity(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=by + ["cycle", "sparsity", "when", "val_acc"])
 
 
+def _per_seed(history: pd.DataFrame, frame_of) -> pd.DataFrame:
+    if "seed" not in history or history.seed.nunique() <= 1:
+        return frame_of(history).assign(seed=history.seed.iloc[0] if "seed" in history and len(history) else 0)
+    return pd.concat([frame_of(group).assign(seed=seed) for seed, group in history.groupby("seed")],
+                     ignore_index=True)
+
+
+def _band(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """mean, min and max of ``value`` over the seeds, and how many seeds each point has."""
+    grouped = frame.groupby(keys, sort=True)[value]
+    return grouped.agg(mean="mean", low="min", high="max", seeds="count").reset_index()
+
+
+def accuracy_bands(history: pd.DataFrame) -> pd.DataFrame:
+    """Validation accuracy per strategy and epoch over the seeds of a comparison: columns
+    strategy, epoch, mean, low (min), high (max), seeds. Training rows only: the prune
+    events are drawn per seed elsewhere."""
+    train = history[history.phase == "train"]
+    keys = (["strategy"] if "strategy" in train else []) + ["epoch"]
+    return _band(train, keys, "val_acc")
+
+
+def accuracy_vs_sparsity_bands(history: pd.DataFrame) -> pd.DataFrame:
+    """``accuracy_vs_sparsity`` per seed, then mean, min and max of the validation accuracy
+    over the seeds at each (strategy, cycle, when); sparsity is the seeds' mean (the same
+    for every seed under one schedule)."""
+    per_seed = _per_seed(history, accuracy_vs_sparsity)
+    keys = (["strategy"] if "strategy" in per_seed else []) + ["cycle", "when"]
+    band = _band(per_seed, keys, "val_acc")
+    band["sparsity"] = per_seed.groupby(keys, sort=True).sparsity.mean().to_numpy()
+    return band
+
+
 def tiles(history: pd.DataFrame, total_params: int) -> dict:
     """The numbers on the metric tiles. Empty history → {}."""
     if history.empty:

@@ -16,57 +16,62 @@ import json
 import sys
 from pathlib import Path
 
-# Only what parsing the command line needs is imported here: `--help` and `strategies`
-# start in a fraction of `import torch`, and each command imports what it uses when it
-# runs (`inspect` never loads scikit-learn or pandas; a cached rerun never trains).
+# Only what parsing the command line needs is imported here (the schema and the strategy
+# registry, neither loads torch): `--help` and `strategies` start in a fraction of
+# `import torch`, and each command imports what it uses when it runs (`inspect` never
+# loads scikit-learn or pandas; a cached rerun never loads the training code).
 from .config import ConfigError, RunConfig
-from .schedules import SCHEDULES
+from .errors import DatasetError, EngineError
+from .pruning import STRATEGIES
+from .settings import AXES, BY_NAME, SETTINGS
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one clear line, not a usage dump
+    """No abbreviations (``--schedule`` must never be read as ``--scheduler``), and a bad
+    command line is one clear line, not a usage dump."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
         print(f"error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    d = RunConfig()
-    parser.add_argument("--dataset", default=d.dataset, help="digits | covertype | synthetic")
-    parser.add_argument("--rows", type=int, default=None, help="row cap (synthetic: row count)")
-    parser.add_argument("--data-path", default=None, help="local covtype.data.gz (UCI format)")
-    parser.add_argument("--depth", type=int, default=d.depth)
-    parser.add_argument("--width", type=int, default=d.width)
-    parser.add_argument("--amount", type=float, default=d.amount,
-                        help="fraction of the remaining weights cut per prune step, in (0, 1)")
-    parser.add_argument("--cycles", type=int, default=d.cycles)
-    parser.add_argument("--schedule", default=d.schedule, help=" | ".join(SCHEDULES))
-    parser.add_argument("--target-sparsity", type=float, default=None,
-                        help="final sparsity for the one-shot and gradual schedules, in (0, 1)")
-    parser.add_argument("--rewind-epoch", type=int, default=None,
-                        help="lottery ticket: rewind survivors to this warm-up epoch after each cut (0 = init)")
-    parser.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
-    parser.add_argument("--epochs-per-cycle", type=int, default=d.epochs_per_cycle)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--finetune-lr-factor", type=float, default=d.finetune_lr_factor)
-    parser.add_argument("--optimizer", default=d.optimizer, help="adam | adamw | sgd")
-    parser.add_argument("--no-prune-output", dest="prune_output", action="store_false",
-                        help="leave the output layer unpruned")
-    parser.add_argument("--prune-biases", action="store_true")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=d.device, help="auto | cpu | cuda")
-    parser.add_argument("--precision", default=d.precision, help="auto | fp32 | bf16 (autocast)")
-    parser.add_argument("--no-fused-optimizer", dest="fused_optimizer", action="store_false",
-                        help="foreach optimizer kernels instead of fused ones")
-    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
-                        help="CUDA: run every training step eagerly")
-    parser.add_argument("--no-tf32", dest="tf32", action="store_false",
-                        help="CUDA: full fp32 matmuls instead of TF32")
-    parser.add_argument("--num-threads", type=int, default=None, help="CPU threads for training")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="strategy-specific option (repeatable)")
-    parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
-    parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+# Which run settings each subcommand takes (engine/settings.py declares them all). A
+# saved run's own settings define what sensitivity and lottery-control compute; they
+# take only where and how to compute it.
+SENSITIVITY_SETTINGS = ("data_path", "num_threads")
+MACHINE_SETTINGS = tuple(s.name for s in SETTINGS if s.machine)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, names=None, *, skip=(), sweep: bool = False) -> None:
+    """A flag per run setting, from the schema: type, default and help come from there.
+    ``sweep``: nothing has a default (a spec file's values stand unless the command line
+    names them), and a setting that is a sweep axis takes a comma-separated list under its
+    plural name (--strategies, --amounts, …)."""
+    for setting in SETTINGS:
+        if (names is not None and setting.name not in names) or setting.name in skip:
+            continue
+        default = argparse.SUPPRESS if sweep else setting.default
+        if setting.type is dict:
+            parser.add_argument("--option", dest="extra", action="append", metavar="KEY=VALUE",
+                                default=argparse.SUPPRESS if sweep else [],
+                                help="a strategy option, e.g. --option min_keep=8 (repeatable); "
+                                     "python -m engine strategies lists each strategy's options")
+        elif sweep and setting.axis:
+            parser.add_argument(f"--{setting.axis}", dest=setting.axis, default=argparse.SUPPRESS,
+                                help=f"comma-separated values of {setting.name}: {setting.help}; "
+                                     f"each {setting.allowed()}")
+        elif setting.type is bool:
+            parser.add_argument(setting.flag, dest=setting.name, action="store_const",
+                                const=not setting.default, default=default,
+                                help=f"turn {'off' if setting.default else 'on'} {setting.help}")
+        else:
+            parser.add_argument(setting.flag, dest=setting.name, type=setting.type, default=default,
+                                metavar=setting.name.upper(),
+                                help=f"{setting.help}; {setting.allowed()} "
+                                     f"(default: {setting.default if setting.default is not None else 'none'})")
 
 
 def _parse_option(text: str):
@@ -79,19 +84,16 @@ def _parse_option(text: str):
         return key, value
 
 
-def _config(args, strategy: str) -> RunConfig:
-    return RunConfig(
-        dataset=args.dataset, rows=args.rows, data_path=args.data_path, depth=args.depth,
-        width=args.width, strategy=strategy, amount=args.amount, cycles=args.cycles,
-        warmup_epochs=args.warmup_epochs, epochs_per_cycle=args.epochs_per_cycle,
-        batch_size=args.batch_size, lr=args.lr, finetune_lr_factor=args.finetune_lr_factor,
-        optimizer=args.optimizer, prune_output=args.prune_output, prune_biases=args.prune_biases,
-        seed=args.seed, device=args.device, extra=dict(_parse_option(o) for o in args.option),
-        schedule=args.schedule, target_sparsity=args.target_sparsity, rewind_epoch=args.rewind_epoch,
-        precision=args.precision,
-        fused_optimizer=args.fused_optimizer,
-        cuda_graphs=args.cuda_graphs, tf32=args.tf32, num_threads=args.num_threads,
-    ).validate()
+def _given_settings(args) -> dict:
+    """The run settings on the command line, as RunConfig values."""
+    given = {name: value for name, value in vars(args).items() if name in BY_NAME}
+    if "extra" in given:
+        given["extra"] = dict(_parse_option(o) for o in given["extra"])
+    return given
+
+
+def _config(args, **changes) -> RunConfig:
+    return RunConfig(**{**_given_settings(args), **changes}).validate()
 
 
 def _print_progress(event: dict) -> None:
@@ -140,14 +142,21 @@ def _inspect(path: str, as_json: bool) -> int:
     return 0
 
 
-def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
+def _sensitivity(args) -> int:
     from .checkpoints import load_checkpoint
-    from .data import DatasetError
     from .sensitivity import GRID, checkpoint_sensitivity
+    from .training import cpu_threads
 
+    path, target, as_json = args.path, args.target, args.json
+    if target is not None and not 0 < target < 1:
+        raise ConfigError(f"--target={target!r} is invalid: must be a number in (0, 1)")
+    overrides = _given_settings(args)
+    for name, value in overrides.items():
+        BY_NAME[name].check(value)
     ckpt = load_checkpoint(path)
     try:
-        report = checkpoint_sensitivity(ckpt, target)
+        with cpu_threads(overrides.get("num_threads")):
+            report = checkpoint_sensitivity(ckpt, target, data_path=overrides.get("data_path"))
     except DatasetError as exc:
         raise DatasetError(f"{path}: {exc}") from None
     table, amounts = report["table"], report["amounts"]
@@ -166,6 +175,55 @@ def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
     return 0
 
 
+def _strategies() -> int:
+    from .plugins import load_plugins
+
+    load_plugins()
+    for s in STRATEGIES.values():
+        options = ", ".join(f"{o.name}={o.default}" for o in s.options.values())
+        print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
+              + (f"  [options: {options}]" if options else ""))
+    for file, message in load_plugins().errors.items():
+        print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
+    return 0
+
+
+def _run(args) -> int:
+    config = _config(args)
+    from .cache import cached_run
+
+    result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
+    print(json.dumps(_result_json(result)))
+    return 0
+
+
+def _compare(args) -> int:
+    from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
+    from .controls import parse_controls
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    base = _config(args, strategy=strategies[0] if strategies else "")
+    seeds = parse_seeds(args.seeds, base.seed)
+    controls = parse_controls(args.controls)
+    name = args.name or default_name(strategies, base, seeds, controls)
+    report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress,
+                     seeds=seeds, controls=controls)
+    summary = load_comparison(report["name"])["summary"]
+    print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
+                      "seconds": report["seconds"], "seeds": seeds, "controls": controls,
+                      "runs": [_result_json(r) for r in report["runs"]],
+                      "control_runs": report["control_runs"],
+                      "conclusion": conclusion(summary)}))
+    return 0
+
+
+def _lottery_control(args) -> int:
+    from .lottery import random_reinit_control
+
+    print(json.dumps(random_reinit_control(args.run_dir, overrides=_given_settings(args))))
+    return 0
+
+
 def _control_names(argv: list[str] | None) -> str:
     """The controls' names, for compare's help: engine.controls loads torch, so they are
     looked up only when the compare command is the one parsed (the only time that help
@@ -177,22 +235,22 @@ def _control_names(argv: list[str] | None) -> str:
     return ", ".join(CONTROLS)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    from .pruning import STRATEGIES  # the registry only: torch loads when a strategy runs
-
     run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
-    run_parser.add_argument("--strategy", default=RunConfig().strategy,
-                            help="one of: " + ", ".join(STRATEGIES))
-    _add_run_options(run_parser)
+    add_setting_flags(run_parser)
+    _add_output_flags(run_parser)
     compare_parser = commands.add_parser("compare", help="several strategies, same start")
-    compare_parser.add_argument("--strategies", default="layerwise,global")
-    compare_parser.add_argument("--name", default=None)
+    compare_parser.add_argument("--strategies", default="layerwise,global",
+                                help="comma-separated strategies (two or more)")
+    compare_parser.add_argument("--name", default=None, help="folder under checkpoints/_comparisons/")
     compare_parser.add_argument("--seeds", default=None,
                                 help="comma-separated seeds, e.g. 0,1,2 (default: --seed alone)")
-    compare_parser.add_argument("--controls", default="", help="comma-separated controls: " + _control_names(argv))
-    _add_run_options(compare_parser)
+    compare_parser.add_argument("--controls", default="",
+                                help="comma-separated controls: " + _control_names(argv))
+    add_setting_flags(compare_parser, skip=("strategy",))
+    _add_output_flags(compare_parser)
     inspect_parser = commands.add_parser("inspect", help="a checkpoint's config and layers")
     inspect_parser.add_argument("path")
     inspect_parser.add_argument("--json", action="store_true")
@@ -202,92 +260,50 @@ def main(argv: list[str] | None = None) -> int:
     sensitivity_parser.add_argument("--target", type=float, default=None,
                                     help="also derive per-layer amounts for this overall fraction")
     sensitivity_parser.add_argument("--json", action="store_true")
+    add_setting_flags(sensitivity_parser, SENSITIVITY_SETTINGS, sweep=True)
     lottery_parser = commands.add_parser("lottery-control", help="ticket vs. same mask on random weights")
     lottery_parser.add_argument("run_dir")
+    add_setting_flags(lottery_parser, MACHINE_SETTINGS, sweep=True)
     _add_sweep_command(commands)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+
+
+COMMANDS = {
+    "run": _run,
+    "compare": _compare,
+    "inspect": lambda args: _inspect(args.path, args.json),
+    "strategies": lambda args: _strategies(),
+    "sensitivity": lambda args: _sensitivity(args),
+    "lottery-control": _lottery_control,
+    "sweep": lambda args: _sweep(args),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Plug-ins load where they are needed (strategies; a config naming a strategy that is
+    # not built in), so a command on built-in strategies never waits for them.
+    args = build_parser(argv).parse_args(argv)
     try:
-        if args.command == "strategies":
-            from .plugins import load_plugins
-
-            plugins = load_plugins()
-            for s in STRATEGIES.values():
-                options = ", ".join(f"{k}={v[3]}" for k, v in s.options.items())
-                print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
-                      + (f"  [options: {options}]" if options else ""))
-            for file, message in plugins.errors.items():
-                print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
-            return 0
-        if args.command == "sensitivity":
-            if args.target is not None and not 0 < args.target < 1:
-                raise ConfigError(f"--target={args.target!r} is invalid: must be a number in (0, 1)")
-            return _sensitivity(args.path, args.target, args.json)
-        if args.command == "lottery-control":
-            from .lottery import random_reinit_control
-
-            print(json.dumps(random_reinit_control(args.run_dir)))
-            return 0
-        if args.command == "inspect":
-            return _inspect(args.path, args.json)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "run":
-            config = _config(args, args.strategy)
-            from .cache import cached_run
-
-            result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
-            print(json.dumps(_result_json(result)))
-            return 0
-        from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
-        from .controls import parse_controls
-
-        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-        base = _config(args, strategies[0] if strategies else "")
-        seeds = parse_seeds(args.seeds, base.seed)
-        controls = parse_controls(args.controls)
-        name = args.name or default_name(strategies, base, seeds, controls)
-        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress,
-                         seeds=seeds, controls=controls)
-        summary = load_comparison(report["name"])["summary"]
-        print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
-                          "seconds": report["seconds"], "seeds": seeds, "controls": controls,
-                          "runs": [_result_json(r) for r in report["runs"]],
-                          "control_runs": report["control_runs"],
-                          "conclusion": conclusion(summary)}))
-        return 0
-    except Exception as exc:
-        code = _failure(exc)
-        if code is None:
-            raise
-        return code
-
-
-def _loaded(module: str, name: str) -> type | None:
-    """An engine error type if its module was imported: an exception of a type from a
-    module never loaded cannot have been raised, so checking needs no import."""
-    return getattr(sys.modules.get(f"engine.{module}"), name, None)
-
-
-def _failure(exc: Exception) -> int | None:
-    """The exit status for an error that is the user's to fix, after one line saying
-    what it is; None for a bug (raised with its traceback)."""
-    bad_input = tuple(t for t in (ConfigError, _loaded("data", "DatasetError"),
-                                  _loaded("checkpoints", "CheckpointError")) if t)
-    run_failed = _loaded("experiment", "RunFailed")
-    if run_failed and isinstance(exc, run_failed):
-        print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
-        return 1
-    if isinstance(exc, bad_input) or isinstance(exc, RuntimeError):  # RuntimeError: e.g. --device cuda without a GPU
+        return COMMANDS[args.command](args)
+    except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return None
+    except RuntimeError as exc:
+        # RunFailed comes from the training code: if that was never imported, it was not raised.
+        run_failed = getattr(sys.modules.get("engine.experiment"), "RunFailed", None)
+        if run_failed is not None and isinstance(exc, run_failed):
+            print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
+            return 1
+        print(f"error: {exc}", file=sys.stderr)  # e.g. --device cuda without a GPU
+        return 2
 
 
 # --- sweep ---------------------------------------------------------------------------------------
-SWEEP_LIST_TYPES = {"strategies": str, "amounts": float, "depths": int, "widths": int, "seeds": int}
-
-
 def _add_sweep_command(commands) -> None:
     """Every grid and run option defaults to 'not given', so a spec file's values stand
     unless the command line names them."""
@@ -302,24 +318,11 @@ def _add_sweep_command(commands) -> None:
                        help="a directory every worker mounts at the same path; runs and cache go there")
     sweep.add_argument("--torch-threads", type=int, default=1, help="torch threads per cell")
     sweep.add_argument("--no-cache", action="store_true", default=False, help="recompute every cell")
-    for plural in SWEEP_LIST_TYPES:  # the sweep's axes (engine.sweep.AXES), by their plural names
-        sweep.add_argument(f"--{plural}", help=f"comma-separated list, e.g. --{plural} "
-                           + {"strategies": "layerwise,global", "amounts": "0.2,0.5", "depths": "2,4",
-                              "widths": "32", "seeds": "0,1"}[plural])
-    for name in ("dataset", "data_path", "optimizer", "device"):
-        sweep.add_argument(f"--{name.replace('_', '-')}")
-    for name in ("rows", "cycles", "warmup_epochs", "epochs_per_cycle", "batch_size"):
-        sweep.add_argument(f"--{name.replace('_', '-')}", type=int)
-    for name in ("lr", "finetune_lr_factor"):
-        sweep.add_argument(f"--{name.replace('_', '-')}", type=float)
-    sweep.add_argument("--no-prune-output", dest="prune_output", action="store_const", const=False)
-    sweep.add_argument("--prune-biases", action="store_const", const=True)
-    sweep.add_argument("--option", action="append", metavar="KEY=VALUE",
-                       help="strategy-specific option for every cell (repeatable)")
+    add_setting_flags(sweep, sweep=True)
 
 
 def _parse_list(plural: str, text: str) -> list:
-    kind = SWEEP_LIST_TYPES[plural]
+    kind = BY_NAME[AXES[plural]].type
     items = [item.strip() for item in text.split(",") if item.strip()]
     try:
         return [kind(item) for item in items]
@@ -329,17 +332,17 @@ def _parse_list(plural: str, text: str) -> list:
 
 
 def _sweep_spec(args):
-    from .sweep import AXES, SweepSpec, read_spec_file
+    from .sweep import SweepSpec, read_spec_file
 
     given = vars(args)
     values = read_spec_file(args.spec) if given.get("spec") else {}
     for plural in AXES:
         if plural in given:
             values[plural] = _parse_list(plural, given[plural])
-    known = set(RunConfig.__dataclass_fields__) - set(AXES.values())
-    values.update({k: v for k, v in given.items() if k in known})
-    if "option" in given:
-        values["extra"] = {**values.get("extra", {}), **dict(_parse_option(o) for o in given["option"])}
+    settings = _given_settings(args)
+    if "extra" in settings:
+        settings["extra"] = {**values.get("extra", {}), **settings["extra"]}
+    values.update(settings)
     default_name = Path(args.spec).stem if given.get("spec") else None
     return SweepSpec.from_dict(values, name=given.get("name") or values.get("name") or default_name)
 
@@ -355,7 +358,10 @@ def _print_cell(row: dict, done: int, total: int) -> None:
 
 
 def _sweep(args) -> int:
+    from .plugins import load_plugins
     from .sweep import run_sweep
+
+    load_plugins()  # a grid may name plug-in strategies; they are checked before any run
 
     spec = _sweep_spec(args)
     try:

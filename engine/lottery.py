@@ -12,24 +12,34 @@ from pathlib import Path
 
 from .checkpoints import load_checkpoint
 from .config import ConfigError, RunConfig
+from .errors import FileFormatError
 from .data import DataSplits, load_dataset
 from .models import MLP
-from .training import train_masked
+from .settings import BY_NAME
+from .training import cpu_threads, train_masked
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
 
 
-def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -> dict:
+def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
+                          overrides: dict | None = None) -> dict:
     """The ticket's final accuracy next to the same final mask trained from fresh random
-    weights for as many epochs as the ticket's last round."""
+    weights for as many epochs as the ticket's last round. ``overrides`` may change how
+    and where the control computes (the schema's machine settings: device, threads, …),
+    never what it computes."""
     run_dir = Path(run_dir)
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "final.pt").is_file():
-        raise ConfigError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
+        raise FileFormatError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
                           "(summary.json and final.pt are needed)")
     summary = json.loads(summary_path.read_text())
     ckpt = load_checkpoint(run_dir / "final.pt")
-    config = RunConfig.from_dict(ckpt.config).validate()
+    overrides = overrides or {}
+    not_machine = sorted(name for name in overrides if not BY_NAME[name].machine)
+    if not_machine:
+        raise ConfigError(f"{not_machine[0]}={overrides[not_machine[0]]!r} cannot change: the control "
+                          "repeats the run's own settings (only where and how it computes may change)")
+    config = RunConfig.from_dict({**ckpt.config, **overrides}).validate()
     if config.rewind_epoch is None:
         raise ConfigError(f"run {run_dir.name}: rewind_epoch=None; the control compares lottery "
                           "tickets, so run with a rewind_epoch (0 = rewind to the initial weights)")
@@ -40,8 +50,9 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
     epochs = summary["epochs"] - last_cut
     model = MLP(data.n_features, config.depth, config.width, data.n_classes,
                 seed=config.seed + REINIT_SEED_OFFSET)
-    control = train_masked(config, model, ckpt.masks, epochs, data,
-                           lr=config.lr * config.finetune_lr_factor)
+    with cpu_threads(config.num_threads):
+        control = train_masked(config, model, ckpt.masks, epochs, data,
+                               lr=config.lr * config.finetune_lr_factor)
     return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
             "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
             "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}

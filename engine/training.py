@@ -19,8 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import ConfigError
 from .models import pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
+from .settings import BY_NAME
 from .threads import run_threads
 
 EVAL_BATCH = 8192
@@ -38,12 +40,19 @@ class FastPaths:
     fused_optimizer: bool = False
     cuda_graphs: bool = False
     tf32: bool = False
-    num_threads: int | None = None  # what the run holds (engine.threads.run_threads sets them)
+    num_threads: int | None = None
 
     def describe(self) -> dict:
         return {"precision": "bf16" if self.autocast is torch.bfloat16 else "fp32",
                 "fused_optimizer": self.fused_optimizer, "cuda_graphs": self.cuda_graphs,
                 "tf32": self.tf32, "num_threads": self.num_threads or torch.get_num_threads()}
+
+
+def cpu_threads(threads: int | None):
+    """Run a block with ``threads`` intra-op threads (None: the cores this process really
+    has, minus those other runs in it hold), restoring the count after: the one place the
+    engine changes torch's thread count (engine.threads.run_threads)."""
+    return run_threads(threads)
 
 
 def fast_paths(config, device: torch.device) -> FastPaths:
@@ -52,8 +61,6 @@ def fast_paths(config, device: torch.device) -> FastPaths:
     The fused optimizer is on unless switched off: on this project's 2-core CPU it takes
     0.3 ms of a 12 ms step where the foreach one takes 3.8 ms. CUDA graphs and TF32
     exist only on CUDA."""
-    from .config import ConfigError
-
     cuda = device.type == "cuda"
     bf16_ok = not cuda or torch.cuda.is_bf16_supported()
     if config.precision == "bf16" and not bf16_ok:
@@ -78,7 +85,8 @@ def make_optimizer(name: str, params, lr: float, fast: FastPaths = FastPaths()) 
         return torch.optim.AdamW(params, lr=lr, **impl, **capturable)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, **impl)
-    raise ValueError(f"optimizer={name!r} is invalid: must be one of adam, adamw, sgd")
+    BY_NAME["optimizer"].check(name)  # the schema's message for a name it does not allow
+    raise ValueError(f"optimizer={name!r} is declared in engine/settings.py but not built here")
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -243,28 +251,46 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([model(x[s:s + EVAL_BATCH]).argmax(1) for s in range(0, x.shape[0], EVAL_BATCH)])
 
 
+@dataclass
+class Setup:
+    """What training a network needs, built one way for a run and for every control."""
+    device: torch.device
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]  # train / val / test: (x, y) on the device
+    model: nn.Module
+    fast: FastPaths
+    optimizer: torch.optim.Optimizer
+    trainer: Trainer
+
+
+def set_up(config, data, model: nn.Module, lr: float) -> Setup:
+    """The data splits and ``model`` on the run's device, its optimizer at ``lr`` and a
+    trainer that shuffles with the run's seed: the same data order for every strategy and
+    control, with the run's optimizer, batch size and fast paths."""
+    device = pick_device(config.device)
+    splits = {split: (torch.from_numpy(getattr(data, f"x_{split}")).to(device),
+                      torch.from_numpy(getattr(data, f"y_{split}")).to(device))
+              for split in ("train", "val", "test")}
+    model = model.to(device)
+    fast = fast_paths(config, device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr, fast)
+    trainer = Trainer(model, *splits["train"], config.batch_size, optimizer, config.seed, fast)
+    return Setup(device, splits, model, fast, optimizer, trainer)
+
+
 def train_masked(config, model: nn.Module, masks: Masks, epochs: int, data, lr: float) -> dict:
-    """Train ``model`` (fresh, on the CPU) with ``masks`` held fixed for ``epochs`` epochs at
-    ``lr``, with the run's optimizer, batch size, data order and fast paths: the controls'
-    training (the lottery ticket's fresh-weights control, the small-dense and shuffled-mask
-    controls). Returns validation and test accuracy and the sparsity reached."""
-    with run_threads(config.num_threads):  # as a run holds them, and gives them back
+    """Train ``model`` (fresh) with ``masks`` held fixed for ``epochs`` epochs at ``lr``: the
+    controls' training (the lottery ticket's fresh-weights control, the small-dense and
+    shuffled-mask controls). Returns validation and test accuracy and the sparsity reached."""
+    with cpu_threads(config.num_threads):  # as a run holds them, and gives them back
         return _train_masked(config, model, masks, epochs, data, lr)
 
 
 def _train_masked(config, model: nn.Module, masks: Masks, epochs: int, data, lr: float) -> dict:
-    device = pick_device(config.device)
-    x_train, y_train, x_val, y_val, x_test, y_test = (
-        torch.from_numpy(getattr(data, name)).to(device)
-        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    model = model.to(device)
-    masks = {name: mask.to(device) for name, mask in masks.items()}
-    apply_masks(model, masks)
-    fast = fast_paths(config, device)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), lr, fast)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
-    trainer.set_masks(masks)
+    setup = set_up(config, data, model, lr)
+    masks = {name: mask.to(setup.device) for name, mask in masks.items()}
+    apply_masks(setup.model, masks)
+    setup.trainer.set_masks(masks)
     for _ in range(epochs):
-        trainer.train_epoch()
-    return {"val_acc": evaluate(model, x_val, y_val)[1], "test_acc": evaluate(model, x_test, y_test)[1],
-            **sparsity_summary(model, masks)}
+        setup.trainer.train_epoch()
+    return {"val_acc": evaluate(setup.model, *setup.splits["val"])[1],
+            "test_acc": evaluate(setup.model, *setup.splits["test"])[1], **sparsity_summary(setup.model, masks)}

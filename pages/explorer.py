@@ -7,26 +7,19 @@ from engine.experiment import run_dir_for
 from engine.live import live_run
 from engine.lottery import random_reinit_control
 from engine.runs import load_run
-from pages import common
+from ui import charts, controls, empty_state, live
 
 JOB = "explorer_job"
 FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
 
 st.title("Prune and recover")
 st.sidebar.header("Settings")
-config = common.run_controls(st.sidebar)
+config = controls.run_controls(st.sidebar)
 if config is None:
     st.stop()
 
-job = st.session_state.get(JOB)
-if job is not None and job.identity != config.key():
-    job.stop()  # a moved control starts over, as in TensorFlow Playground
-    del st.session_state[JOB]
-    job = None
-if job is not None and job.status == "done":
-    st.toast(f"Run complete in {job.result['seconds']:.1f} s; stored in the run cache.")
-    del st.session_state[JOB]  # its results are in the cache now: shown from there
-    job = None
+job = live.current(JOB, config.key(),
+                   lambda done: f"Run complete in {done.result['seconds']:.1f} s; stored in the run cache.")
 cached = job is None and is_cached(config)
 
 
@@ -47,17 +40,12 @@ def step():
     current.step()
 
 
-def stop():
-    st.session_state[JOB].stop()
-    st.session_state[JOB].join(timeout=5)  # stops between epochs: well under a second
-
-
 def reset():
-    stop()
+    live.stop(JOB)
     del st.session_state[JOB]
 
 
-if st.session_state.pop(common.EXPLORER_AUTOSTART, False) and job is None and not cached:
+if st.session_state.pop(live.EXPLORER_AUTOSTART, False) and job is None and not cached:
     start()
     job = st.session_state[JOB]
 
@@ -70,7 +58,7 @@ buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
                   disabled=status != "running", width="stretch")
 buttons[2].button("Step", on_click=step, width="stretch",
                   help="Run to the end of the next stage (the warm-up, then one prune + fine-tune cycle)")
-buttons[3].button("Stop", on_click=stop, disabled=status not in ("running", "paused"), width="stretch")
+buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused"), width="stretch")
 buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                   help="Stop and forget the live run")
 
@@ -97,19 +85,19 @@ def show(history, layers, total_params, view=None):
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=each_tick("loss", lambda: common.metric_chart(history, "loss")), width="stretch")
-    right.vega_lite_chart(spec=each_tick("accuracy", lambda: common.metric_chart(history, "accuracy")),
+    left.vega_lite_chart(spec=each_tick("loss", lambda: charts.metric_chart(history, "loss")), width="stretch")
+    right.vega_lite_chart(spec=each_tick("accuracy", lambda: charts.metric_chart(history, "accuracy")),
                           width="stretch")
     st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
                "after it. Train and validation values at each marker come from the same model "
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=at_cut("sparsity", lambda: common.sparsity_chart(history)), width="stretch")
+    left.vega_lite_chart(spec=at_cut("sparsity", lambda: charts.sparsity_chart(history)), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
     if config.cycles and layers.empty:
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
-        right.vega_lite_chart(spec=at_cut("heatmap", lambda: common.heatmap(layers, config.cycles, height=330)),
+        right.vega_lite_chart(spec=at_cut("heatmap", lambda: charts.heatmap(layers, config.cycles, height=330)),
                               width="stretch")
         collapsed = at_cut("collapsed", lambda: analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()]))
         if collapsed:
@@ -144,7 +132,7 @@ def ticket_control(run_dir):
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
-        common.job_status(current, "The run failed",
+        live.job_status(current, "The run failed",
                           "Stopped. The run folder keeps what was written; nothing was cached.")
         view = current.view()
         view.update()  # only the events that arrived since the last tick
@@ -160,9 +148,9 @@ def render():
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))
     else:
-        common.empty_state("No run with these settings yet. Press **Run** to train the network, "
+        empty_state("No run with these settings yet. Press **Run** to train the network, "
                            "then watch it being pruned and fine-tuned; **Step** goes one cycle at "
                            "a time. Runs you have done come back at once from the cache.")
 
 
-common.follow(job, "explorer_live", render)
+live.follow(job, "explorer_live", render)

@@ -1,7 +1,7 @@
 """Home: what pruning is, what to try, and three one-click presets."""
 import streamlit as st
 
-from pages import common
+from ui import live
 
 st.title("Pruning Explorer")
 st.markdown(
@@ -19,17 +19,17 @@ PRESETS = [
     ("Per-layer vs global (the original study)",
      "Both strategies from identical initial weights and data order, 10 cuts of 20% each. "
      "Watch where the per-layer run starts to fail.",
-     "pages/compare.py", {"strategies": ["layerwise", "global"]}, common.COMPARE_AUTOSTART),
+     "pages/compare.py", {"strategies": ["layerwise", "global"]}, live.COMPARE_AUTOSTART),
     ("Gentle pruning (recovers fully)",
      "Small cuts of 10% with fine-tuning after each: two thirds of the weights go and the "
      "accuracy comes back every time.",
      "pages/explorer.py", {"strategy": "global", "amount": "0.1", "cycles": "10"},
-     common.EXPLORER_AUTOSTART),
+     live.EXPLORER_AUTOSTART),
     ("Extreme sparsity (watch layers collapse)",
      "Half of what is left goes at every cut, twelve times: 99.98% of the weights. The "
      "heatmap shows which layers empty first.",
      "pages/explorer.py", {"strategy": "global", "amount": "0.5", "cycles": "12"},
-     common.EXPLORER_AUTOSTART),
+     live.EXPLORER_AUTOSTART),
 ]
 
 for column, (title, text, page, params, flag) in zip(st.columns(len(PRESETS)), PRESETS):

@@ -1,17 +1,17 @@
 """Where does the pruning cut? Per-layer sparsity and weight magnitudes of a run, by cycle."""
-import altair as alt
 import streamlit as st
 
 from engine import analysis
 from engine.runs import checkpoint_after_cycle, load_run
-from pages import common
+from ui import charts, empty_state
+from ui.checkpoints import open_checkpoint, runs_with_cuts
 
 st.title("Where does it cut?")
 st.markdown("Global pruning ranks all weights together, so it is free to cut some layers far "
             "more than others; per-layer pruning takes the same share everywhere. Pick a run "
             "and a cycle to see what each layer has left.")
 
-runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
+runs = runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
                              "preset on the home page) and come back to see which layers it cut.")
 
 run_id = st.selectbox("Run", list(runs), key="run", bind="query-params",
@@ -22,13 +22,11 @@ if tables.status != "complete":
     st.caption(f"This run is {tables.status}: it shows the cycles it reached.")
 last_cycle = int(tables.layers.cycle.max()) if len(tables.layers) else 0
 if last_cycle == 0:
-    common.empty_state("This run has not made a cut yet: nothing to show per layer.")
+    empty_state("This run has not made a cut yet: nothing to show per layer.")
     st.stop()
 cycle = st.slider("After the cut of cycle", 0, last_cycle, last_cycle, key="cycle",
                   help="Cycle 0 is the trained network before any cut.")
 rows, overall = analysis.layers_at_cycle(tables.layers, cycle)
-HARDER, OTHER = "cut harder than the whole network", "the rest"
-rows["cut"] = rows["cut more than average"].map({True: HARDER, False: OTHER})
 
 collapsed = analysis.collapsed_layers(rows)
 if collapsed:
@@ -37,22 +35,11 @@ if collapsed:
                f"{'it' if len(collapsed) == 1 else 'them'}: the network is all but cut in two.",
                icon=":material/warning:")
 
-color = common.strategy_colors().get(tables.info["config"]["strategy"], common.PALETTE[0])
-order = list(rows.layer)
-bars = alt.Chart(rows).mark_bar().encode(
-    x=alt.X("layer:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
-    y=alt.Y("sparsity:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="sparsity"),
-    color=alt.Color("cut:N", scale=alt.Scale(domain=[HARDER, OTHER], range=[color, "#c7c7c7"]),
-                    legend=alt.Legend(title=None, orient="bottom")),
-    tooltip=["layer:N", alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
-             alt.Tooltip("weights:Q", format=",")])
-average = alt.Chart(rows.head(1).assign(overall=overall)).mark_rule(strokeDash=[4, 3]).encode(
-    y="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".2%", title="whole network")])
+color = charts.strategy_colors().get(tables.info["config"]["strategy"], charts.NEUTRAL)
 left, right = st.columns(2)
-left.altair_chart(common.finish(bars + average, f"Sparsity per layer after cycle {cycle}", 330),
-                  width="stretch")
+left.altair_chart(charts.layer_bars(rows, overall, cycle, color), width="stretch")
 left.caption(f"Dashed line: the whole network, {overall:.1%} sparse.")
-right.vega_lite_chart(spec=common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
+right.vega_lite_chart(spec=charts.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
                    width="stretch")
 
 st.subheader("Weight magnitudes")
@@ -61,11 +48,7 @@ if path is None:
     st.caption("No checkpoint for the end of this cycle (the next cycle made no cut, or the run "
                "stopped before it).")
 else:
-    histograms = analysis.magnitude_histograms(common.open_checkpoint(str(path), path.stat().st_mtime))
+    histograms = analysis.magnitude_histograms(open_checkpoint(str(path), path.stat().st_mtime))
     st.caption(f"Surviving weights of each layer at the end of cycle {cycle} (after fine-tuning), "
                f"from {path.name}. Magnitude pruning removes the left tail.")
-    st.altair_chart(alt.Chart(histograms).mark_area(opacity=0.8, interpolate="step", color=color).encode(
-        x=alt.X("log10_abs:Q", title="log10 |w|"),
-        y=alt.Y("share:Q", title=None, axis=alt.Axis(format="%", tickCount=2)),
-        tooltip=["layer:N", alt.Tooltip("log10_abs:Q", format=".2f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=70, width=260).facet(facet=alt.Facet("layer:N", sort=order, title=None), columns=3))
+    st.altair_chart(charts.magnitude_histograms(histograms, list(rows.layer), color))

@@ -118,3 +118,25 @@ def test_cli_compare_with_controls_prints_the_conclusion(capsys):
     assert out["seeds"] == [0, 1] and out["controls"] == ["small-dense", "random"]
     assert len(out["control_runs"]) == 4 and "over 2 seeds" in out["conclusion"]
     assert "Against the controls, global" in out["conclusion"]
+
+
+def test_seed_bands_summarise_every_seed():
+    from engine.analysis import accuracy_bands, accuracy_vs_sparsity_bands
+
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.1), (2, 0.2)):
+        for epoch, acc in ((1, 0.5), (2, 0.6)):
+            rows.append({"strategy": "global", "seed": seed, "cycle": 0, "epoch": epoch, "phase": "train",
+                         "val_acc": acc + shift, "sparsity": 0.0})
+        rows.append({"strategy": "global", "seed": seed, "cycle": 1, "epoch": 2, "phase": "post_prune",
+                     "val_acc": 0.3 + shift, "sparsity": 0.2})
+        rows.append({"strategy": "global", "seed": seed, "cycle": 1, "epoch": 3, "phase": "train",
+                     "val_acc": 0.55 + shift, "sparsity": 0.2})
+    history = pd.DataFrame(rows)
+    bands = accuracy_bands(history)
+    first = bands[bands.epoch == 1].iloc[0]
+    assert (first.seeds, round(first["mean"], 6), first.low, round(first.high, 6)) == (3, 0.6, 0.5, 0.7)
+    vs = accuracy_vs_sparsity_bands(history)
+    cut = vs[(vs.cycle == 1) & (vs.when == "just after the cut")].iloc[0]
+    assert cut.seeds == 3 and round(cut["mean"], 6) == 0.4 and round(cut.sparsity, 9) == 0.2
+    assert round(cut.low, 6) == 0.3 and round(cut.high, 6) == 0.5

@@ -1,6 +1,7 @@
 """Fast paths of the training loop agree with the plain fp32 loop. The tests that take
 ``device`` run on the GPU with ``pytest --device cuda``; the CUDA-graph test runs only where
 a GPU is present."""
+import json
 from pathlib import Path
 
 import pytest
@@ -91,22 +92,28 @@ def test_fused_optimizer_matches_foreach(digits, device):
     assert all(torch.all(named[name][~mask.to(device)] == 0) for name, mask in masks.items())
 
 
-def test_cuda_switches_do_not_change_cpu_results(tiny_config):
-    cpu = tiny_config.replace(device="cpu", cycles=1)  # on a GPU these switches do change results
-    a = run(cpu)
-    b = run(cpu.replace(cuda_graphs=False, tf32=False, precision="fp32"))
-    for key in ("final_val_acc", "test_acc", "final_sparsity", "nonzero_params"):
-        assert a[key] == b[key]
+def test_cuda_switches_are_off_on_the_cpu_whatever_the_config(tiny_config):
+    """On the CPU there is no CUDA graph or TF32 to switch: the resolved fast paths say so,
+    and a run records what it really used."""
+    cpu = torch.device("cpu")
+    for graphs, tf32 in [(True, True), (False, False)]:
+        fast = fast_paths(tiny_config.replace(cuda_graphs=graphs, tf32=tf32), cpu)
+        assert fast.cuda_graphs is False and fast.tf32 is False and fast.autocast is None
+    assert fast_paths(tiny_config.replace(precision="bf16"), cpu).autocast is torch.bfloat16
+    assert fast_paths(tiny_config.replace(fused_optimizer=False), cpu).fused_optimizer is False
+    result = run(tiny_config.replace(device="cpu", cycles=1))  # a GPU would use them
+    recorded = json.loads((Path(result["run_dir"]) / "config.json").read_text())["fast_paths"]
+    assert recorded["cuda_graphs"] is False and recorded["tf32"] is False and recorded["precision"] == "fp32"
 
 
 def test_num_threads_is_respected_and_restored(tiny_config, keep_threads):
     torch.set_num_threads(2)
-    seen = []
+    during = []
     result = run(tiny_config.replace(num_threads=1, precision="bf16"),
-                 on_event=lambda event: seen.append(torch.get_num_threads()))
-    assert set(seen) == {1}  # the run trained with the thread count it asked for
-    assert torch.get_num_threads() == 2  # and gave the process its own count back
+                 on_event=lambda event: during.append(torch.get_num_threads()))
     assert result["status"] == "complete"
+    assert set(during) == {1}  # the run trained with the threads it was given
+    assert torch.get_num_threads() == 2  # and put back what it changed
 
 
 @pytest.mark.parametrize("changes, words", [

@@ -1,0 +1,74 @@
+"""The live job view shared by the Explorer and Compare: which job a page is following,
+its progress line, and a fragment that redraws the page's view while the job runs.
+A job is an ``engine.live.LiveJob``; it lives in ``st.session_state`` under the page's key."""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
+COMPARE_AUTOSTART = "compare_autostart"
+
+
+def job_status(job, failed: str, stopped: str) -> None:
+    """The live job's progress bar, and what became of it when it failed or was stopped."""
+    st.progress(job.fraction, text=progress_text(job))
+    if job.status == "failed":
+        st.error(f"{failed}: {job.message}")
+    elif job.status == "stopped":
+        st.warning(stopped)
+
+
+def progress_text(job) -> str:
+    last = next((e for e in reversed(job.events) if e["type"] in ("epoch", "prune")), None)
+    if last is None:
+        where = "loading the data"
+    else:
+        where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
+        where = (f"{last['strategy']}: " if "strategy" in last else "") + where
+    stages = f" · {job.stages.done}/{job.stages.total} stages done" if job.stages else ""
+    return f"{job.status} · {where}{stages}"
+
+
+def follow(job, key: str, render: Callable[[], None]) -> None:
+    """Redraw ``render`` while ``job`` runs, without blocking the page: an ``st.fragment``
+    that re-runs alone, about once per training cycle (engine.live.LiveView.tick_seconds;
+    when the pace changes by half or more, the page reruns to set it again). When the job
+    leaves "running" (done, paused by a step, stopped, failed) the whole page reruns once,
+    so buttons and views catch up."""
+    running = job is not None and job.status == "running"
+    tick = None
+    if running:
+        job.view().update()
+        tick = job.view().tick_seconds()
+
+    @st.fragment(run_every=tick, key=key)
+    def view():
+        if running and (job.status != "running" or job.view().retune(tick)):
+            st.rerun()
+        render()
+
+    view()
+
+
+def current(key: str, identity: str, done_message: Callable[[object], str]):
+    """The page's job, if it is the one for these settings. A job for other settings is
+    stopped and forgotten (a moved control starts over, as in TensorFlow Playground); a
+    finished one is announced and forgotten, since its results are saved by then."""
+    job = st.session_state.get(key)
+    if job is not None and job.identity != identity:
+        job.stop()
+        del st.session_state[key]
+        return None
+    if job is not None and job.status == "done":
+        st.toast(done_message(job))
+        del st.session_state[key]
+        return None
+    return job
+
+
+def stop(key: str) -> None:
+    """Stop the page's job and wait for it: it stops between epochs, well under a second."""
+    st.session_state[key].stop()
+    st.session_state[key].join(timeout=5)

@@ -93,7 +93,19 @@ def _given_settings(args) -> dict:
 
 
 def _config(args, **changes) -> RunConfig:
-    return RunConfig(**{**_given_settings(args), **changes}).validate()
+    values = {**_given_settings(args), **changes}
+    if values.get("strategy", RunConfig.strategy) not in STRATEGIES:
+        _load_plugins()  # a strategy that is not built in may be a plug-in's
+    return RunConfig(**values).validate()
+
+
+def _load_plugins():
+    """Plug-ins load where a command needs them (strategies, sweeps, a strategy that is not
+    built in, a checkpoint's own strategy), so a command on built-in strategies never
+    waits for them (nor for torch, which the shipped example imports)."""
+    from .plugins import load_plugins
+
+    return load_plugins()
 
 
 def _print_progress(event: dict) -> None:
@@ -143,6 +155,7 @@ def _inspect(path: str, as_json: bool) -> int:
 
 
 def _sensitivity(args) -> int:
+    _load_plugins()  # the checkpoint's own strategy may be a plug-in's
     from .checkpoints import load_checkpoint
     from .sensitivity import GRID, checkpoint_sensitivity
     from .training import cpu_threads
@@ -176,14 +189,12 @@ def _sensitivity(args) -> int:
 
 
 def _strategies() -> int:
-    from .plugins import load_plugins
-
-    load_plugins()
+    plugins = _load_plugins()
     for s in STRATEGIES.values():
         options = ", ".join(f"{o.name}={o.default}" for o in s.options.values())
         print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
               + (f"  [options: {options}]" if options else ""))
-    for file, message in load_plugins().errors.items():
+    for file, message in plugins.errors.items():
         print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
     return 0
 
@@ -198,6 +209,7 @@ def _run(args) -> int:
 
 
 def _compare(args) -> int:
+    _load_plugins()  # any of the strategies compared may be a plug-in's
     from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
     from .controls import parse_controls
 
@@ -220,6 +232,7 @@ def _compare(args) -> int:
 def _lottery_control(args) -> int:
     from .lottery import random_reinit_control
 
+    _load_plugins()  # the run's own strategy may be a plug-in's
     print(json.dumps(random_reinit_control(args.run_dir, overrides=_given_settings(args))))
     return 0
 
@@ -358,10 +371,9 @@ def _print_cell(row: dict, done: int, total: int) -> None:
 
 
 def _sweep(args) -> int:
-    from .plugins import load_plugins
     from .sweep import run_sweep
 
-    load_plugins()  # a grid may name plug-in strategies; they are checked before any run
+    _load_plugins()  # a grid may name plug-in strategies; they are checked before any run
 
     spec = _sweep_spec(args)
     try:

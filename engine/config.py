@@ -41,13 +41,8 @@ class _RunConfigMethods:
                 f"-a{self.amount:g}-c{self.cycles}-s{self.seed}-{self.key()}")
 
     def validate(self) -> "RunConfig":
-        """Each setting against the schema, then the rules between settings. A strategy
-        that is not built in is looked up among the plug-ins (loaded on that first need, so
-        a command or page that names a built-in never waits for them)."""
-        if self.strategy not in STRATEGIES:  # built-in names cannot be taken by a plug-in
-            from .plugins import load_plugins
-
-            load_plugins()
+        """Each setting against the schema, then the rules between settings. Plug-in
+        strategies must be loaded before (the CLI and the app load them at start)."""
         for setting in SETTINGS:
             high = getattr(self, setting.high_from) if setting.high_from else None
             setting.check(getattr(self, setting.name), high)

@@ -3,6 +3,7 @@ lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
 from engine.live import prepare_process, warm_up
+from engine.text import plain
 
 st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
 
@@ -25,6 +26,6 @@ if page.title != HOME.title:  # Home lists no strategies: it draws without loadi
 
     # Plug-in strategies must be registered before any page lists STRATEGIES.
     for file_name, reason in load_plugins().errors.items():
-        st.sidebar.warning(f"Plug-in plugins/{file_name} was skipped: {reason}")
+        st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
 page.run()
 warm_up()  # after the first page is drawn: torch, the training code and the plug-ins

@@ -1,6 +1,6 @@
 """How live the Explorer feels on this machine, for the default digits run (depth 8, width 256).
 
-    python benchmarks/app_latency.py [--repeats 3] [--no-browser] [--threads N]
+    python benchmarks/app_latency.py [--repeats 3] [--no-browser | --browser-only] [--threads N] [--presets]
 
 1. Engine side, no UI: a live job (the app's code path: worker thread → cached_run with
    the cache bypassed) from start() to its first epoch event (the first chart's data), and
@@ -12,6 +12,9 @@
    paired with the same run unwatched (the app's code path in this process, no UI), runs
    interleaved: their train_seconds, and the CPU of the training thread, of the rest of
    the server and of Chromium over the watched run (from /proc).
+3. A preset on a fresh install (``--presets``): Chromium opens Home, clicks each preset's
+   button and waits until the result page has drawn every chart and its closing sentence
+   (the recorded seed-0 result: nothing trains); then reloads that page and times it again.
 Runtime output goes to a temporary folder."""
 from __future__ import annotations
 
@@ -29,6 +32,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+PRESET_READY = """(charts) => {
+    const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    return drawn.length >= charts && drawn.every(c => c.querySelector("canvas, svg"))
+        && document.querySelectorAll('[data-testid="stAlertContentInfo"]').length > 0
+        && document.querySelector('[data-testid="stApp"]').dataset.testScriptState === "notRunning";
+}"""
 
 
 def engine_latency(repeats: int, threads: int | None) -> None:
@@ -245,14 +256,74 @@ def browser_latency(repeats: int) -> None:
           f"{med(w['on_screen'] / w['train_seconds'] for w, _ in pairs):.2f}")
 
 
+def preset_latency(repeats: int) -> None:
+    """Home → a preset's full result (every chart drawn, the closing sentence shown), on a
+    server with empty run folders, as after a fresh clone."""
+    from playwright.sync_api import sync_playwright
+
+    from engine.presets import PRESETS
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(tempfile.mkdtemp(prefix="preset-latency-"))
+    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
+           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless",
+                               "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    charts = {"compare": 5, "explorer": 4}
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.set_default_timeout(120_000)
+            for name, preset in PRESETS.items():
+                clicks, reloads = [], []
+                for _ in range(repeats):
+                    page.goto(url)
+                    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+                    button = page.locator(f".st-key-preset-{name} button")
+                    button.wait_for()
+                    started = time.perf_counter()
+                    button.click()
+                    page.wait_for_function(PRESET_READY, arg=charts[preset.page], polling=20)
+                    clicks.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    page.reload()
+                    page.wait_for_function(PRESET_READY, arg=charts[preset.page], polling=20)
+                    reloads.append(time.perf_counter() - started)
+                print(f"preset {name}: click → full result {statistics.median(clicks):.2f} s "
+                      f"(runs: {', '.join(f'{t:.2f}' for t in clicks)}); page reload → full result "
+                      f"{statistics.median(reloads):.2f} s (runs: {', '.join(f'{t:.2f}' for t in reloads)})")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--browser-only", action="store_true")
+    parser.add_argument("--presets", action="store_true",
+                        help="only part 3: each preset, clicked on Home, to its full result")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the engine part (default: as the app sets them)")
     args = parser.parse_args()
+    if args.presets:
+        preset_latency(args.repeats)
+        return
     if not args.browser_only:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["PRUNING_EXPLORER_CACHE"] = f"{tmp}/cache"

@@ -11,6 +11,7 @@ from . import efficiency
 from .checkpoints import Checkpoint
 from .data import data_for_checkpoint
 from .experiment import HISTORY_COLUMNS, LAYER_COLUMNS
+from .formats import remaining_text
 from .training import predict
 
 MAX_POINTS = 2000  # per series sent to a chart
@@ -92,7 +93,24 @@ def accuracy_vs_sparsity(history: pd.DataFrame) -> pd.DataFrame:
         if last.phase == "train" or cycle == 0:
             rows.append({**tag, "cycle": cycle, "sparsity": float(last.sparsity),
                          "when": "after fine-tuning", "val_acc": float(last.val_acc)})
-    return pd.DataFrame(rows, columns=by + ["cycle", "sparsity", "when", "val_acc"])
+    frame = pd.DataFrame(rows, columns=by + ["cycle", "sparsity", "when", "val_acc"])
+    frame["remaining"] = remaining(frame.sparsity)
+    return frame
+
+
+REMAINING_FLOOR = 1e-5  # a log axis cannot show 0 weights left: an emptied network sits here
+
+
+def remaining(sparsity: pd.Series) -> pd.Series:
+    """Fraction of the weights remaining (1 − sparsity), floored for log scales."""
+    return (1.0 - sparsity.astype(float)).clip(lower=REMAINING_FLOOR)
+
+
+def lowest_decade(fractions: pd.Series) -> float:
+    """The power of ten at or below the smallest fraction: a log axis from there to 100%
+    (at least down to 10%, so a short run still reads as a fraction of the whole)."""
+    low = float(fractions.min()) if len(fractions) else 1.0
+    return float(10.0 ** min(-1, np.floor(np.log10(max(low, REMAINING_FLOOR)))))
 
 
 def _per_seed(history: pd.DataFrame, frame_of) -> pd.DataFrame:
@@ -152,16 +170,9 @@ def layer_grid(layers: pd.DataFrame) -> pd.DataFrame:
     grid = layers[layers.cycle > 0].copy()
     order = {name: i for i, name in enumerate(dict.fromkeys(layers.layer))}
     grid["order"] = grid.layer.map(order)
+    grid["remaining"] = remaining(grid.sparsity)
+    grid["left"] = [remaining_text(1.0 - s) for s in grid.sparsity]  # the cell's label
     return grid
-
-
-def layers_at_cycle(layers: pd.DataFrame, cycle: int) -> tuple[pd.DataFrame, float]:
-    """The layers after the cut of ``cycle`` with a flag for those cut harder than the
-    network as a whole (half a percentage point or more), and the overall sparsity."""
-    rows = layers[layers.cycle == cycle].copy()
-    overall = 1.0 - rows.nonzero.sum() / rows.weights.sum() if len(rows) else 0.0
-    rows["cut more than average"] = rows.sparsity >= overall + 0.005
-    return rows.reset_index(drop=True), float(overall)
 
 
 def collapsed_layers(layers_at_cycle: pd.DataFrame, threshold: float = 0.99) -> list[str]:
@@ -223,14 +234,39 @@ def magnitude_histograms(ckpt: Checkpoint, bins: int = 30) -> pd.DataFrame:
 
 def mask_image(ckpt: Checkpoint, layer: str, max_side: int = 512) -> np.ndarray:
     """The layer's kept weights as a uint8 image (rows = output units, columns = inputs;
-    white = kept, black = cut), each weight a square block so small layers stay visible."""
+    white = kept, black = cut), at most ``max_side`` pixels a side: each weight a square
+    block so small layers stay visible, and in a large layer each pixel the fraction kept
+    of a block of weights (grey), so a 16384-wide layer stays a small image."""
     weight = ckpt.state_dict.get(f"{layer}.weight")
     if weight is None:
         raise AnalysisError(f"layer={layer!r} is not in this checkpoint")
-    mask = ckpt.masks.get(f"{layer}.weight", weight != 0) & (weight != 0)
-    image = mask.numpy().astype(np.uint8) * 255
+    mask = (ckpt.masks.get(f"{layer}.weight", weight != 0) & (weight != 0)).numpy()
+    rows, cols = mask.shape
+    step = -(-max(rows, cols) // max_side)  # ceil: weights per pixel along each side
+    if step > 1:
+        padded = np.zeros((-(-rows // step) * step, -(-cols // step) * step), dtype=np.float32)
+        padded[:rows, :cols] = mask
+        counts = np.ones_like(padded)
+        counts[rows:, :] = counts[:, cols:] = 0  # padding is not part of the layer
+        blocks = lambda a: a.reshape(a.shape[0] // step, step, a.shape[1] // step, step).sum((1, 3))  # noqa: E731
+        return np.round(255 * blocks(padded) / np.maximum(blocks(counts), 1)).astype(np.uint8)
+    image = mask.astype(np.uint8) * 255
     scale = max(1, max_side // max(image.shape))
     return np.kron(image, np.ones((scale, scale), dtype=np.uint8))
+
+
+def input_connectivity(ckpt: Checkpoint) -> pd.DataFrame | None:
+    """For an image data set (digits: 8×8 pixels), how many of the first layer's units each
+    input pixel still feeds: row, column, connected (units), share (of the layer's units).
+    None when the inputs are not a square image."""
+    weight = ckpt.state_dict[f"{ckpt.model().layer_names[0]}.weight"]
+    side = int(round(weight.shape[1] ** 0.5))
+    if side * side != weight.shape[1] or ckpt.config.get("dataset") != "digits":
+        return None
+    connected = (weight != 0).sum(dim=0).numpy()
+    index = np.arange(weight.shape[1])
+    return pd.DataFrame({"row": index // side, "column": index % side, "connected": connected,
+                         "share": connected / weight.shape[0]})
 
 
 def confusion_matrix(ckpt: Checkpoint) -> tuple[pd.DataFrame, float]:

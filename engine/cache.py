@@ -13,6 +13,7 @@ import joblib
 from . import ENGINE_VERSION
 from .config import RunConfig
 from .paths import cache_dir, checkpoint_dir
+from .runlock import is_locked, run_lock
 
 CACHE_BYTES_LIMIT = 256 * 1024**2
 
@@ -21,16 +22,19 @@ def _memory(cache_root: str | Path | None = None) -> joblib.Memory:
     return joblib.Memory(Path(cache_root or cache_dir()) / "runs", verbose=0)
 
 
-def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None) -> dict:
+def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None,
+                  recorded=None) -> dict:
     # Raising (RunFailed) keeps joblib from storing anything: only complete runs are cached.
     # Imported here: a cache hit never loads the training code (nor torch).
     from .experiment import run
 
+    if recorded is not None:  # store_result: a recorded run's result, already in its folder
+        return recorded
     return run(RunConfig.from_dict(config), root, on_event, should_stop)
 
 
 def _cached_function(cache_root=None):
-    return _memory(cache_root).cache(_complete_run, ignore=["on_event", "should_stop"])
+    return _memory(cache_root).cache(_complete_run, ignore=["on_event", "should_stop", "recorded"])
 
 
 def is_cached(config: RunConfig, root: str | Path | None = None, cache_root: str | Path | None = None) -> bool:
@@ -53,6 +57,15 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     started = time.perf_counter()
     function = _cached_function(cache_root)
     args = (config.to_dict(), root, ENGINE_VERSION)
+    run_dir = Path(root) / config.run_id()  # engine.experiment.run_dir_for, without importing it
+    if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir):
+        # The same run is in progress in another process (a classmate's identical preset,
+        # a second terminal): wait for it and reuse its result instead of racing it.
+        if on_event:
+            on_event({"type": "waiting", "message": f"the same run is in progress in another "
+                                                    f"process; waiting for it ({config.run_id()})"})
+        with run_lock(run_dir, wait=True, should_stop=should_stop):
+            pass
     if use_cache and is_cached(config, root, cache_root):
         result = dict(function(*args))
         result.update(cached=True, seconds=time.perf_counter() - started)
@@ -64,4 +77,11 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     return result
 
 
-__all__ = ["cached_run", "is_cached", "CACHE_BYTES_LIMIT"]
+def store_result(config: RunConfig, root: str | Path | None, result: dict, cache_root=None) -> None:
+    """Make ``result`` the cache's answer for ``config``: a recorded run (engine.presets)
+    whose tables were just written to its run folder."""
+    root = str(root or checkpoint_dir())
+    _cached_function(cache_root).call(config.to_dict(), root, ENGINE_VERSION, recorded=result)
+
+
+__all__ = ["cached_run", "is_cached", "store_result", "CACHE_BYTES_LIMIT"]

@@ -17,11 +17,12 @@ import sys
 from pathlib import Path
 
 # Only what parsing the command line needs is imported here (the schema and the strategy
-# registry, neither loads torch): `--help` and `strategies` start in a fraction of
-# `import torch`, and each command imports what it uses when it runs (`inspect` never
-# loads scikit-learn or pandas; a cached rerun never loads the training code).
+# registry, neither loads torch): `--help`, `strategies` and the list of presets start in a
+# fraction of `import torch`, and each command imports what it uses when it runs
+# (`inspect` never loads scikit-learn or pandas; a cached rerun never loads the training code).
 from .config import ConfigError, RunConfig
 from .errors import DatasetError, EngineError
+from .limits import describe_os_error, run_limit
 from .pruning import STRATEGIES
 from .settings import AXES, BY_NAME, SETTINGS
 
@@ -114,6 +115,8 @@ def _print_progress(event: dict) -> None:
         print(f"{prefix}cycle {event['cycle']:>3} epoch {event['epoch']:>4}  "
               f"train_loss {event['train_loss']:.4f}  val_loss {event['val_loss']:.4f}  "
               f"val_acc {event['val_acc']:.4f}  sparsity {event['sparsity']:.4f}", flush=True)
+    elif event["type"] == "waiting":
+        print(f"{prefix}{event['message']}", file=sys.stderr, flush=True)
     elif event["type"] == "prune":
         pre, post = event["pre_prune"], event["post_prune"]
         print(f"{prefix}cycle {event['cycle']:>3} prune: val_acc {pre['val_acc']:.4f} -> "
@@ -133,7 +136,7 @@ def _inspect(path: str, as_json: bool) -> int:
     target = Path(path)
     if target.is_dir():
         target = target / "best.pt"
-    ckpt = load_checkpoint(target)
+    ckpt = load_checkpoint(target, limit=run_limit())  # the CLI may use the machine, not a session's share
     layers = ckpt.layer_table()
     total = sum(r["weights"] for r in layers)
     nonzero = sum(r["nonzero"] for r in layers)
@@ -166,7 +169,7 @@ def _sensitivity(args) -> int:
     overrides = _given_settings(args)
     for name, value in overrides.items():
         BY_NAME[name].check(value)
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, limit=run_limit())
     try:
         with cpu_threads(overrides.get("num_threads")):
             report = checkpoint_sensitivity(ckpt, target, data_path=overrides.get("data_path"))
@@ -278,6 +281,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     lottery_parser.add_argument("run_dir")
     add_setting_flags(lottery_parser, MACHINE_SETTINGS, sweep=True)
     _add_sweep_command(commands)
+    presets_parser = commands.add_parser("presets", help="the app's presets and the claims they make")
+    presets_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    presets_parser.add_argument("--check", metavar="NAME", default=None,
+                                help="run the preset on --seeds and check each claim")
+    presets_parser.add_argument("--record", metavar="NAME", default=None,
+                                help="rerun seed 0 and write its tables to engine/recorded/ ('all': every preset)")
+    presets_parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds to --check")
+    _add_output_flags(presets_parser)
+    # Run settings change the preset's for --check (e.g. --device cuda); only those given count.
+    add_setting_flags(presets_parser, skip=("strategy",))
+    for action in presets_parser._actions:
+        if action.dest in BY_NAME:
+            action.default = argparse.SUPPRESS
     return parser
 
 
@@ -294,6 +310,7 @@ COMMANDS = {
     "sensitivity": lambda args: _sensitivity(args),
     "lottery-control": _lottery_control,
     "sweep": lambda args: _sweep(args),
+    "presets": lambda args: _presets(args),
 }
 
 
@@ -306,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # --out on a file or under /proc, a read-only or full disk
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except RuntimeError as exc:
         # RunFailed comes from the training code: if that was never imported, it was not raised.
         run_failed = getattr(sys.modules.get("engine.experiment"), "RunFailed", None)
@@ -314,6 +334,49 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"error: {exc}", file=sys.stderr)  # e.g. --device cuda without a GPU
         return 2
+
+
+# --- presets -------------------------------------------------------------------------------------
+def _presets(args) -> int:
+    from . import presets  # listing them loads neither torch nor the training code
+
+    overrides = _given_settings(args)
+    if args.record:
+        if overrides:
+            raise ConfigError(f"{next(iter(overrides))}={next(iter(overrides.values()))!r} cannot be given "
+                              "with --record: a recording is the preset's own settings")
+        names = list(presets.PRESETS) if args.record == "all" else [presets.get(args.record).name]
+        from .training import cpu_threads
+
+        with cpu_threads(1):  # the recorded results' setting: one thread, the same numbers anywhere
+            for name in names:
+                print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
+        return 0
+    if args.check is None:
+        for preset in presets.PRESETS.values():
+            if args.json:
+                print(json.dumps(preset.describe()))
+                continue
+            print(f"{preset.name:<10} {preset.title}  [{preset.page}: {', '.join(preset.strategies)}]")
+            for claim in preset.claims:
+                print(f"{'':<10} - {claim.text}  ({claim.measure} {claim.bound()})")
+        return 0
+    preset = presets.get(args.check)
+    seeds = _parse_list("seeds", args.seeds)
+    if not seeds:
+        raise ConfigError(f"--seeds {args.seeds!r} is invalid: give at least one seed")
+
+    def report(seed, rows):
+        for row in rows:
+            print(f"seed {seed}  {row['claim']:<22} {row['value']:>9.4f}  {row['bound']:<8} "
+                  f"{'holds' if row['holds'] else 'FAILS'}", flush=True)
+
+    from .training import cpu_threads
+
+    with cpu_threads(overrides.get("num_threads") or 1):
+        result = presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report, overrides=overrides)
+    print(json.dumps(result))
+    return 0
 
 
 # --- sweep ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from torch import nn
 
 from .checkpoints import Checkpoint
 from .data import DatasetError, data_for_checkpoint
+from .formats import checkpoint_sparsity
 from .pruning import n_of_m_mask
 from .training import cpu_threads
 
@@ -169,7 +170,8 @@ def parameter_counts(ckpt: Checkpoint, forms: Forms | None = None) -> dict:
     nonzero = sum(int(w.count_nonzero()) + int(b.count_nonzero()) for w, b in forms.dense)
     shrunk = sum(w.numel() + b.numel() for w, b in forms.shrunk)
     widths = [w.shape[0] for w, _ in forms.shrunk[:-1]]
-    return {"dense_params": dense, "nonzero_params": nonzero, "sparsity": 1 - nonzero / dense,
+    # sparsity: the one definition (pruned weight matrices, no biases), as every page shows it
+    return {"dense_params": dense, "nonzero_params": nonzero, "sparsity": checkpoint_sparsity(ckpt),
             "shrunk_params": shrunk, "shrunk_widths": widths}
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import statistics
 import threading
+import time
 from typing import Callable
 
 from .config import RunConfig
@@ -36,7 +38,7 @@ def prepare_process() -> int:
     share (engine.threads.reserve_cores) for the web server and the browser's redraws; a
     run gets the rest of the process's cores, at least one. On a busy 2-core machine two
     intra-op threads that must meet at every small matmul wait on each other whenever
-    another process holds a core (docs/benchmarks.md, sections 4 and 6).
+    another process holds a core (docs/benchmarks.md, sections 4 and 7).
 
     Returns the torch thread count a run started now would get."""
     reserve_cores(1 if available_cores() > 1 else 0)
@@ -71,12 +73,13 @@ Work = Callable[[Callable[[dict], None], Callable[[], bool]], dict]
 
 
 class Stages:
-    """Counts finished stages of one run from its events: stage 0 is the warm-up, stage c
-    the prune of cycle c plus its fine-tuning epochs."""
+    """Counts the stops of one run from its events, where Step pauses: stop 0 is the end of
+    the warm-up; cycle c has two, right after its cut (stop 2c − 1: the shock is on screen)
+    and after its fine-tuning (stop 2c)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.total = config.cycles + 1
+        self.total = 2 * config.cycles + 1
         self.done = 0
         self._started = False
         self._epochs: dict[int, int] = {}
@@ -95,11 +98,13 @@ class Stages:
         while self.done < self.total and self._complete(self.done):
             self.done += 1
 
-    def _complete(self, stage: int) -> bool:
-        if stage == 0:
+    def _complete(self, stop: int) -> bool:
+        if stop == 0:
             return self._started and self._epochs.get(0, 0) >= self.config.warmup_epochs
-        cut = stage in self._pruned or stage not in self._cutting
-        return cut and self._epochs.get(stage, 0) >= self.config.epochs_per_cycle
+        cycle = (stop + 1) // 2
+        if stop % 2:  # right after the cut
+            return cycle in self._pruned or cycle not in self._cutting
+        return self._epochs.get(cycle, 0) >= self.config.epochs_per_cycle
 
 
 class LiveJob:
@@ -116,6 +121,8 @@ class LiveJob:
         self._stop = threading.Event()
         self._pause_after: int | None = None
         self._first_epoch = threading.Event()  # set at the first epoch or at the end
+        self._epoch_intervals: list[float] = []  # s between consecutive epochs, for the time left
+        self._last_epoch_at: float | None = None
         self._thread: threading.Thread | None = None
         self._view: LiveView | None = None
 
@@ -132,6 +139,15 @@ class LiveJob:
             return 1.0
         epochs = sum(1 for e in self.events if e["type"] == "epoch")
         return min(1.0, epochs / self.total_epochs) if self.total_epochs else 0.0
+
+    def seconds_left(self) -> float | None:
+        """Time to the end at the pace so far: the median time between consecutive epochs
+        (a pause is one outlier, not a trend) × the epochs still to run. None until two
+        epochs have been timed."""
+        if len(self._epoch_intervals) < 2 or self.finished:
+            return None
+        done = sum(1 for e in self.events if e["type"] == "epoch")
+        return statistics.median(self._epoch_intervals[-50:]) * max(0, self.total_epochs - done)
 
     @property
     def finished(self) -> bool:
@@ -152,7 +168,8 @@ class LiveJob:
             self._go.clear()
 
     def step(self) -> None:
-        """Run the next stage, then pause (needs stage counting)."""
+        """Run to the next stop (the end of the warm-up, right after a cut, the end of its
+        fine-tuning), then pause (needs stop counting)."""
         if self.stages is None or self.finished:
             return
         self._pause_after = self.stages.done + 1  # the stage in progress
@@ -185,6 +202,10 @@ class LiveJob:
         self.events.append(event)
         if event["type"] == "epoch":
             self._first_epoch.set()
+            now = time.monotonic()
+            if self._last_epoch_at is not None:
+                self._epoch_intervals.append(now - self._last_epoch_at)
+            self._last_epoch_at = now
         if self.stages is not None:
             self.stages.see(event)
             if self._pause_after is not None and self.stages.done >= self._pause_after \

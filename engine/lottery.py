@@ -10,10 +10,11 @@ import csv
 import json
 from pathlib import Path
 
-from .checkpoints import load_checkpoint
+from .checkpoints import atomic_write_json, load_checkpoint
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
 from .data import DataSplits, load_dataset
+from .experiment import CONTROL_FILE
 from .models import MLP
 from .settings import BY_NAME
 from .training import cpu_threads, train_masked
@@ -26,8 +27,15 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
     """The ticket's final accuracy next to the same final mask trained from fresh random
     weights for as many epochs as the ticket's last round. ``overrides`` may change how
     and where the control computes (the schema's machine settings: device, threads, …),
-    never what it computes."""
+    never what it computes. The result is saved in the run folder (a rerun of the run
+    deletes it), so asking again costs nothing."""
     run_dir = Path(run_dir)
+    saved = run_dir / CONTROL_FILE
+    if saved.is_file():
+        try:
+            return json.loads(saved.read_text())
+        except ValueError:
+            pass  # torn or edited: train it again
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "final.pt").is_file():
         raise FileFormatError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
@@ -53,6 +61,8 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
     with cpu_threads(config.num_threads):
         control = train_masked(config, model, ckpt.masks, epochs, data,
                                lr=config.lr * config.finetune_lr_factor)
-    return {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
-            "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
-            "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}
+    result = {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
+              "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
+              "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}
+    atomic_write_json(saved, result)
+    return result

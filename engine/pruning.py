@@ -540,10 +540,12 @@ def layer_sparsity(model: nn.Module) -> list[dict]:
 
 @_no_grad
 def sparsity_summary(model: nn.Module, masks: Masks) -> dict:
-    """Overall sparsity over the prunable parameters; nonzero count over all parameters."""
+    """Overall sparsity over the pruned weight matrices (biases never count, even when
+    pruned: one definition everywhere, engine/formats.py); nonzero count over all parameters."""
     named = dict(model.named_parameters())
-    prunable = sum(named[n].numel() for n in masks)
-    prunable_nonzero = sum(int(torch.count_nonzero(named[n])) for n in masks)
+    weights = [n for n in masks if n.endswith(".weight")]
+    prunable = sum(named[n].numel() for n in weights)
+    prunable_nonzero = sum(int(torch.count_nonzero(named[n])) for n in weights)
     total = sum(p.numel() for p in model.parameters())
     nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
     return {"sparsity": 1.0 - prunable_nonzero / prunable if prunable else 0.0,

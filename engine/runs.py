@@ -32,13 +32,28 @@ def _read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def sweep_cells(root: Path) -> dict[str, str]:
+    """{run id: sweep name} for the runs a sweep made (its results.csv names them)."""
+    cells = {}
+    for results in sorted(root.glob("_sweeps/*/results.csv")):
+        try:
+            ids = pd.read_csv(results, usecols=["run_id"]).run_id.dropna()
+        except (OSError, ValueError):
+            continue
+        cells.update({str(run_id): results.parent.name for run_id in ids})
+    return cells
+
+
 def list_runs(root: str | Path | None = None) -> list[dict]:
-    """Run folders, newest first: run_id, run_dir, strategy, dataset, status, final_sparsity,
-    final_val_acc, checkpoints (how many; none before the first cut). Folders without a
-    readable config.json are not runs and are skipped."""
+    """Run folders: the user's own runs newest first, then the cells of each sweep, grouped
+    under it. run_id, run_dir, strategy, dataset, status, final_sparsity, final_val_acc,
+    checkpoints (how many; none before the first cut), recorded (a preset's shipped
+    result), sweep (its name, or None), label (a readable name). Folders without a readable
+    config.json are not runs and are skipped."""
     root = Path(root or checkpoint_dir())
     if not root.is_dir():
         return []
+    sweeps = sweep_cells(root)
     runs = []
     for folder in root.iterdir():
         info = _read_json(folder / "config.json") if folder.is_dir() else {}
@@ -52,8 +67,29 @@ def list_runs(root: str | Path | None = None) -> list[dict]:
                      "final_sparsity": summary.get("final_sparsity"),
                      "final_val_acc": summary.get("final_val_acc"),
                      "checkpoints": len(list_checkpoints(folder)),
+                     "recorded": bool(summary.get("recorded")),
+                     "sweep": sweeps.get(folder.name),
+                     "label": run_label(info["config"]) + (f"  (sweep {sweeps[folder.name]})"
+                                                           if folder.name in sweeps else ""),
                      "modified": (folder / "config.json").stat().st_mtime})
-    return sorted(runs, key=lambda r: r["modified"], reverse=True)
+    runs.sort(key=lambda r: r["modified"], reverse=True)
+    return sorted(runs, key=lambda r: (r["sweep"] is not None, r["sweep"] or ""))  # stable: newest first
+
+
+def run_label(config: dict) -> str:
+    """A run as a person names it: 'global · 20% × 10 · 8×256 · seed 0' (the data set when
+    it is not digits, the schedule when it is not iterative, 'ticket' when it rewinds)."""
+    get = lambda key, default=None: config.get(key, default)  # noqa: E731
+    if get("schedule", "iterative") == "iterative":
+        cuts = f"{float(get('amount', 0)):.0%} × {get('cycles')}"
+    else:
+        cuts = f"{get('schedule')} to {float(get('target_sparsity') or 0):.0%} in {get('cycles')}"
+    parts = [str(get("strategy")), cuts, f"{get('depth')}×{get('width')}", f"seed {get('seed')}"]
+    if get("dataset", "digits") != "digits":
+        parts.insert(0, str(get("dataset")))
+    if get("rewind_epoch") is not None:
+        parts.append(f"ticket (rewind to epoch {get('rewind_epoch')})")
+    return " · ".join(parts)
 
 
 def load_run(run_dir: str | Path) -> RunTables:

@@ -5,7 +5,7 @@ sized to the cores this process really has.
   runtime) is loaded: a torch worker thread that waits for work then sleeps instead of
   spinning on a core another process needs. On the shared 2-core machine a 3-epoch
   training with two threads took over 60 s with OpenMP's default policy against 2.4-6.8 s
-  with passive waiting (docs/benchmarks.md, section 6). ``engine/__init__.py`` calls it, so
+  with passive waiting (docs/benchmarks.md, section 7). ``engine/__init__.py`` calls it, so
   every entry point gets it: the CLI, sweep workers (they import the engine to unpickle
   a cell), the app and the benchmarks. A value the user set stays.
 - ``run_threads()`` gives a run the cores of this process's CPU affinity (not the

@@ -2,10 +2,16 @@
 import pandas as pd
 import streamlit as st
 
+from engine import analysis
+from engine.comparison import conclusion as comparison_conclusion
 from engine.comparison import default_name, list_comparisons, load_comparison
+from engine.conclusions import compare_conclusion
+from engine.formats import SPARSITY_DEFINITION, plain, sparsity_text
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
+from engine.text import plain
 from ui import charts, controls, empty_state, live
+from ui.checkpoints import LAST_RUN
 
 JOB = "compare_job"
 
@@ -31,7 +37,7 @@ elif len(strategies) < 2:
 else:
     name = default_name(strategies, base)
 
-job = live.current(JOB, name, lambda done: f"Comparison saved as {name}.")
+job = live.current(JOB, name, lambda done: f"Comparison saved as {plain(name, 120)}.")
 saved = list_comparisons()  # the job just announced is saved by now
 
 
@@ -63,28 +69,42 @@ def show(history, layers, summary=None):
                "measured on the same model state for train and validation.")
     left, right = st.columns(2)
     left.vega_lite_chart(spec=charts.sparsity_chart(history), width="stretch")
-    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
+                 + SPARSITY_DEFINITION)
     cycles = int(layers.cycle.max()) if len(layers) else 0
     groups = list(layers.groupby("strategy", sort=False)) if cycles else []
     for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
-        column.vega_lite_chart(spec=charts.heatmap(group, cycles, title=f"{strategy}: sparsity per layer and cycle"),
+        column.vega_lite_chart(spec=charts.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"),
                                width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
-        percent = {"final_sparsity": "sparsity", "final_val_acc": "val acc", "best_val_acc": "best val",
+        percent = {"final_val_acc": "val acc", "best_val_acc": "best val",
                    "test_acc": "test acc", "best_test_acc": "best test"}
-        right.dataframe(summary, hide_index=True, width="stretch", column_order=[
-            "strategy", *percent, "nonzero_params", "collapse_cycle"], column_config={
+        table = summary.assign(final_sparsity=summary.final_sparsity.map(sparsity_text))
+        right.dataframe(table, hide_index=True, width="stretch", column_order=[
+            "strategy", "final_sparsity", *percent, "nonzero_params", "collapse_cycle"], column_config={
+            "final_sparsity": st.column_config.TextColumn("sparsity"),
             **{c: st.column_config.NumberColumn(label, format="percent") for c, label in percent.items()},
-            "nonzero_params": st.column_config.NumberColumn("nonzero", format="localized"),
+            "nonzero_params": st.column_config.NumberColumn("nonzero", format="localized",
+                                                            help="weights and biases that are not zero"),
             "collapse_cycle": st.column_config.NumberColumn("collapse", help="cycle of collapse, if any")})
         right.caption("best: the state with the best validation accuracy; test: on the test split.")
         for row in summary.itertuples():
             if pd.notna(row.collapse_cycle):
-                right.warning(f"**{row.strategy}** collapses at cycle {int(row.collapse_cycle)}: "
+                right.warning(f"**{plain(row.strategy)}** collapses at cycle {int(row.collapse_cycle)}: "
                               "accuracy falls to chance and fine-tuning does not bring it back.")
-        if summary.collapse_cycle.isna().all():
-            right.success("No strategy collapsed to chance accuracy in this comparison.")
+    several_seeds = "seed" in history and history.seed.nunique() > 1
+    conclusion = comparison_conclusion(summary) if several_seeds and summary is not None else \
+        compare_conclusion(history)
+    if conclusion:
+        st.info(plain(conclusion), icon=":material/insights:")
+    if summary is not None:
+        runs = summary.dropna(subset=["run_id"]).drop_duplicates("strategy")
+        st.session_state[LAST_RUN] = runs.run_id.iloc[-1]
+        links = st.columns(len(runs))
+        for column, row in zip(links, runs.itertuples()):
+            column.page_link("pages/layers.py", label=f"Where does {row.strategy} cut?",
+                             icon=":material/stacked_bar_chart:", query_params={"run": row.run_id})
 
 
 def render():
@@ -98,7 +118,7 @@ def render():
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]
-        st.caption(f"Saved comparison **{name}**: {config['dataset']}, depth {config['depth']}, "
+        st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
                    f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
                    f"seed {config['seed']}.")
         show(report["history"], report["layers"], report["summary"])

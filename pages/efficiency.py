@@ -8,6 +8,8 @@ import streamlit as st
 
 from engine import efficiency as eff
 from engine.checkpoints import CheckpointError, load_checkpoint
+from engine.text import plain
+from engine.formats import SPARSITY_DEFINITION, sparsity_text
 from ui.checkpoints import pick_checkpoint
 
 EXPLANATION = """
@@ -56,12 +58,13 @@ key = hashlib.sha256(data).hexdigest()
 try:
     counts, sizes, agreement, checked_on, factor = tables(key, data)
 except CheckpointError as exc:
-    st.error(f"Cannot open {name}: {exc}")
+    st.error(f"Cannot open {plain(name, 120)}: {plain(exc, 600)}")
     st.stop()
 
 tiles = st.columns(4)
 tiles[0].metric("Dense parameters", f"{counts['dense_params']:,}")
-tiles[1].metric(f"Nonzero ({counts['sparsity']:.1%} sparse)", f"{counts['nonzero_params']:,}")
+tiles[1].metric(f"Nonzero ({sparsity_text(counts['sparsity'])} sparse)", f"{counts['nonzero_params']:,}",
+                help="Nonzero parameters, weights and biases. " + SPARSITY_DEFINITION)
 tiles[2].metric("After structured shrink", f"{counts['shrunk_params']:,}",
                 help=f"Hidden widths after removing neurons that cannot matter: {counts['shrunk_widths']}")
 tiles[3].metric("INT8 + gzip: × smaller", f"{factor:.1f}×", help="than the dense fp32 file")

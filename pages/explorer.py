@@ -1,15 +1,23 @@
 """Explorer: one network pruned and fine-tuned, live. Settings live in the URL."""
+import time
+
 import streamlit as st
 
 from engine import analysis
 from engine.cache import is_cached
-from engine.experiment import run_dir_for
+from engine.conclusions import lottery_conclusion, run_conclusion
+from engine.experiment import CONTROL_FILE, run_dir_for
+from engine.formats import SPARSITY_DEFINITION, plain, points_text, sparsity_text
 from engine.live import live_run
 from engine.lottery import random_reinit_control
+from engine.replay import Replay, frame_ends, frame_label, frame_tables
 from engine.runs import load_run
 from ui import charts, controls, empty_state, live
+from ui.checkpoints import LAST_RUN
 
 JOB = "explorer_job"
+REPLAY = "explorer_replay"  # (config key, Replay) of the finished run shown
+REPLAY_SPEEDS = {"slow (2 frames/s)": 2.0, "normal (5/s)": 5.0, "fast (12/s)": 12.0, "very fast (30/s)": 30.0}
 FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
 
 st.title("Prune and recover")
@@ -57,7 +65,8 @@ buttons[0].button("Resume" if status == "paused" else ("Run again" if cached els
 buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
                   disabled=status != "running", width="stretch")
 buttons[2].button("Step", on_click=step, width="stretch",
-                  help="Run to the end of the next stage (the warm-up, then one prune + fine-tune cycle)")
+                  help="Run to the next stop: the end of the warm-up, then right after each cut (the "
+                       "shock), then after its fine-tuning")
 buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused"), width="stretch")
 buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                   help="Stop and forget the live run")
@@ -73,14 +82,15 @@ def show(history, layers, total_params, view=None):
         st.caption("Loading the data and building the model…")
         return
     tiles = st.columns(5)
-    tiles[0].metric("Overall sparsity", f"{values['sparsity']:.1%}")
+    tiles[0].metric("Overall sparsity", sparsity_text(values["sparsity"]), help=SPARSITY_DEFINITION)
     smaller = values["times_smaller"]
     tiles[1].metric("Nonzero parameters", f"{values['nonzero_params']:,}",
-                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off")
+                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off",
+                    help="Every parameter that is not zero: weights and biases.")
     tiles[2].metric("Validation accuracy", f"{values['val_acc']:.1%}")
     tiles[3].metric("Best validation accuracy", f"{values['best_val_acc']:.1%}")
     drop = values["last_drop"]
-    tiles[4].metric("Drop at the last cut", "—" if drop is None else f"{drop:+.1%}",
+    tiles[4].metric("Change at the last cut", "—" if drop is None else points_text(drop),
                     None if drop is None else f"cycle {values['last_cut_cycle']}",
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
@@ -93,7 +103,8 @@ def show(history, layers, total_params, view=None):
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
     left.vega_lite_chart(spec=at_cut("sparsity", lambda: charts.sparsity_chart(history)), width="stretch")
-    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut.")
+    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
+                 + SPARSITY_DEFINITION)
     if config.cycles and layers.empty:
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
@@ -106,6 +117,9 @@ def show(history, layers, total_params, view=None):
                           "the network is all but cut in two there. A global strategy's "
                           "layer-collapse guard (min_keep, under *Schedule, lottery ticket, options*) "
                           "keeps a floor in every layer.")
+    conclusion = run_conclusion(history)
+    if conclusion:
+        st.info(plain(conclusion), icon=":material/insights:")
 
 
 @st.cache_data(show_spinner="Training the same mask from fresh random weights…", max_entries=8)
@@ -119,14 +133,63 @@ def ticket_control(run_dir):
     st.caption("The lottery-ticket control: the final mask on freshly random weights, trained as "
                "long as the ticket's last round. If the ticket wins, its rewound initial values "
                "mattered, not just the mask.")
-    if st.button("Train the control", key="ticket_control") or st.session_state.get("ticket_for") == str(run_dir):
+    trained = (run_dir / CONTROL_FILE).is_file()  # a recorded preset ships its control
+    if st.button("Train the control", key="ticket_control", disabled=trained) or trained or \
+            st.session_state.get("ticket_for") == str(run_dir):
         st.session_state["ticket_for"] = str(run_dir)
         result = reinit_control(str(run_dir), (run_dir / "summary.json").stat().st_mtime)
         tiles = st.columns(3)
         tiles[0].metric("Ticket: test accuracy", f"{result['ticket_test_acc']:.1%}")
         tiles[1].metric("Same mask, random weights", f"{result['reinit_test_acc']:.1%}",
-                        f"{result['reinit_test_acc'] - result['ticket_test_acc']:+.1%}")
-        tiles[2].metric("Sparsity", f"{result['sparsity']:.1%}")
+                        points_text(result["reinit_test_acc"] - result["ticket_test_acc"]))
+        tiles[2].metric("Sparsity", sparsity_text(result["sparsity"]), help=SPARSITY_DEFINITION)
+        st.info(plain(lottery_conclusion(result)), icon=":material/insights:")
+
+
+def replay_clock(history) -> Replay:
+    """This run's replay clock (a new one, at the last frame, for another run)."""
+    kept = st.session_state.get(REPLAY)
+    if kept is None or kept[0] != config.key():
+        frames = len(frame_ends(history))
+        kept = st.session_state[REPLAY] = (config.key(), Replay(frames, position=max(frames - 1, 0)))
+    return kept[1]
+
+
+def replaying() -> bool:
+    kept = st.session_state.get(REPLAY)
+    return kept is not None and kept[0] == config.key() and kept[1].playing
+
+
+def replay(history, layers):
+    """Play / pause, a scrubber and a speed for a finished run: the charts below show the
+    run as it stood at that frame (the last frame is the whole run)."""
+    clock = replay_clock(history)
+    ends = frame_ends(history)
+    if not ends:
+        return history, layers
+    now = time.monotonic()
+    moved = st.session_state.get("replay_position")
+    if moved is not None and moved != st.session_state.get("replay_shown"):  # the user's hand
+        clock.seek(moved, now)
+    position = clock.tick(now)
+    columns = st.columns([1.2, 5, 2], vertical_alignment="bottom")
+    if columns[0].button("Pause" if clock.playing else "Replay", key="replay_play", width="stretch",
+                         icon=":material/pause:" if clock.playing else ":material/play_arrow:",
+                         help="Watch the finished run fill in again, without training"):
+        clock.pause(now) if clock.playing else clock.play(now)
+        st.rerun()
+    if clock.playing:  # a bar while playing: a slider moved by the clock would race the user's hand
+        columns[1].progress(position / max(clock.frames - 1, 1))
+    else:  # the scrubber shows where the clock is; a value it did not show is a seek (above)
+        st.session_state["replay_position"] = st.session_state["replay_shown"] = position
+        columns[1].slider("Replay position", 0, clock.frames - 1, key="replay_position",
+                          format=" ", label_visibility="collapsed")
+    speed = columns[2].selectbox("Replay speed", list(REPLAY_SPEEDS), index=1, key="replay_speed",
+                                 label_visibility="collapsed")
+    if REPLAY_SPEEDS[speed] != clock.speed:
+        clock.set_speed(REPLAY_SPEEDS[speed], now)
+    st.caption(f"Replay: {frame_label(history, ends[position])} (frame {position + 1} of {clock.frames})")
+    return frame_tables(history, layers, ends[position])
 
 
 def render():
@@ -142,9 +205,15 @@ def render():
     elif cached:
         tables = load_run(run_dir_for(config))
         summary = tables.summary
-        st.caption(f"From the run cache (trained in {summary['train_seconds']:.1f} s). Test accuracy: "
-                   f"final {summary['test_acc']:.1%}, best-by-validation {summary['best_test_acc']:.1%}.")
-        show(tables.history.assign(strategy=config.strategy), tables.layers, summary["total_params"])
+        source = ("Recorded result shipped with the app (seed 0; **Run again** retrains it live)"
+                  if summary.get("recorded") else f"From the run cache (trained in {summary['train_seconds']:.1f} s)")
+        st.caption(f"{source}. Test accuracy: final {summary['test_acc']:.1%}, "
+                   f"best-by-validation {summary['best_test_acc']:.1%}.")
+        history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
+        show(history, layers, summary["total_params"])
+        st.session_state[LAST_RUN] = config.run_id()
+        st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
+                     icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))
     else:
@@ -153,4 +222,4 @@ def render():
                            "a time. Runs you have done come back at once from the cache.")
 
 
-live.follow(job, "explorer_live", render)
+live.follow(job, "explorer_live", render, ticking=replaying)

@@ -1,6 +1,7 @@
-"""Home: what pruning is, what to try, and three one-click presets."""
+"""Home: what pruning is, what to try, and the one-click presets (engine/presets.py)."""
 import streamlit as st
 
+from engine import presets
 from ui import live
 
 st.title("Pruning Explorer")
@@ -14,31 +15,26 @@ st.markdown(
     "Start with a preset below, or open the **Explorer**, move a slider and press **Run**. "
     "Every setting is in the page's address: copy it to share the exact run.")
 
-# (title, what it shows, page, query string, session flag that starts it on arrival)
-PRESETS = [
-    ("Per-layer vs global (the original study)",
-     "Both strategies from identical initial weights and data order, 10 cuts of 20% each. "
-     "Watch where the per-layer run starts to fail.",
-     "pages/compare.py", {"strategies": ["layerwise", "global"]}, live.COMPARE_AUTOSTART),
-    ("Gentle pruning (recovers fully)",
-     "Small cuts of 10% with fine-tuning after each: two thirds of the weights go and the "
-     "accuracy comes back every time.",
-     "pages/explorer.py", {"strategy": "global", "amount": "0.1", "cycles": "10"},
-     live.EXPLORER_AUTOSTART),
-    ("Extreme sparsity (watch layers collapse)",
-     "Half of what is left goes at every cut, twelve times: 99.98% of the weights. The "
-     "heatmap shows which layers empty first.",
-     "pages/explorer.py", {"strategy": "global", "amount": "0.5", "cycles": "12"},
-     live.EXPLORER_AUTOSTART),
-]
+PAGES = {"compare": ("pages/compare.py", live.COMPARE_AUTOSTART),
+         "explorer": ("pages/explorer.py", live.EXPLORER_AUTOSTART)}
 
-for column, (title, text, page, params, flag) in zip(st.columns(len(PRESETS)), PRESETS):
+
+def open_preset(preset) -> None:
+    """Show the preset's recorded result at once; train it only when none is recorded."""
+    page, autostart = PAGES[preset.page]
+    if not presets.install(preset):
+        st.session_state[autostart] = True
+    st.switch_page(page, query_params=preset.query_params())
+
+
+st.caption("Each caption is a claim the app checks: `python -m engine presets --check NAME` runs "
+           "the preset on five seeds and reports every claim's value (docs/methods.md has the table).")
+for column, preset in zip(st.columns(len(presets.PRESETS)), presets.PRESETS.values()):
     with column.container(border=True, height="stretch"):
-        st.subheader(title)
-        st.write(text)
-        if st.button("Try it", key=f"preset-{title}", type="primary"):
-            st.session_state[flag] = True
-            st.switch_page(page, query_params=params)
+        st.markdown(f"#### {preset.title}")
+        st.write(preset.text)
+        if st.button("Show it", key=f"preset-{preset.name}", type="primary"):
+            open_preset(preset)
 
 st.divider()
 st.markdown(

@@ -81,13 +81,15 @@ def test_tiles(tiny_run):
     assert analysis.tiles(history.iloc[:0], 10) == {}
 
 
-def test_layers_at_cycle_flags_the_layers_cut_hardest_and_collapse():
+def test_layer_shares_flag_the_layers_cut_hardest_and_collapse():
+    from engine.conclusions import layer_shares
+
     layers = pd.DataFrame({"cycle": [1, 1, 1], "layer": ["fc1", "fc2", "out"],
                            "weights": [1000, 1000, 100], "nonzero": [500, 5, 90],
                            "sparsity": [0.5, 0.995, 0.1]})
-    rows, overall = analysis.layers_at_cycle(layers, 1)
-    assert overall == pytest.approx(1 - 595 / 2100)
-    assert list(rows["cut more than average"]) == [False, True, False]
+    rows = layer_shares(layers)
+    assert rows.vs_overall.tolist() == pytest.approx([0.5 / (595 / 2100), 0.005 / (595 / 2100), 0.9 / (595 / 2100)])
+    assert list(rows.verdict) == ["spared", "cut harder", "spared"]
     assert analysis.collapsed_layers(rows) == ["fc2"]
 
 
@@ -169,6 +171,25 @@ def test_list_runs_and_checkpoints(tiny_run, tmp_path):
     assert checkpoint_after_cycle(result["run_dir"], 2, 2).name == "final.pt"
     assert checkpoint_label(list_checkpoints(result["run_dir"])[1]) == "cycle 1, after the cut"
     assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_runs_have_readable_names_and_sweep_cells_come_last_under_their_sweep(tiny_run, tmp_path):
+    from engine.experiment import run
+    from engine.runs import run_label
+
+    result, _ = tiny_run
+    cell = run(TINY.replace(seed=7))
+    sweep = tmp_path / "checkpoints" / "_sweeps" / "grid"
+    sweep.mkdir(parents=True)
+    (sweep / "results.csv").write_text(f"run_id,status\n{cell['run_id']},complete\n")
+    runs = list_runs()
+    assert [r["run_id"] for r in runs] == [result["run_id"], cell["run_id"]]  # the newest is a cell: last
+    assert runs[1]["sweep"] == "grid" and runs[0]["sweep"] is None
+    assert runs[0]["label"] == f"{TINY.strategy} · {TINY.amount:.0%} × {TINY.cycles} · {TINY.depth}×{TINY.width} · seed 0"
+    assert runs[1]["label"].endswith("(sweep grid)")
+    assert run_label({"strategy": "global", "schedule": "one-shot", "target_sparsity": 0.9, "cycles": 3,
+                      "depth": 8, "width": 256, "seed": 1, "dataset": "covertype", "rewind_epoch": 0}) == \
+        "covertype · global · one-shot to 90% in 3 · 8×256 · seed 1 · ticket (rewind to epoch 0)"
 
 
 def test_the_end_of_a_cycle_without_a_following_cut_has_no_checkpoint():

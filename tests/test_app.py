@@ -2,15 +2,20 @@
 is shown, a tiny run completes, the inspector opens checkpoints and refuses bad files."""
 import io
 import pickle
+import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 from engine.cache import cached_run, is_cached
 from engine.comparison import default_name
+from engine import presets
+from engine.conclusions import run_conclusion
 from engine.config import RunConfig
+from engine.formats import sparsity_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/explorer.py", "pages/compare.py", "pages/layers.py",
@@ -32,10 +37,16 @@ def assert_fine(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of a Markdown source: backslash escapes resolved (engine.text.plain
+    escapes text from links, files and names), word joiners invisible."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "")
+
+
 def texts(at: AppTest) -> str:
     parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success")
              for e in at.get(kind)]
-    return "\n".join(map(str, parts))
+    return "\n".join(shown(p) for p in parts)
 
 
 def chart_specs(at: AppTest) -> list[str]:
@@ -54,21 +65,34 @@ def test_every_page_renders_on_a_fresh_install(page):
         assert at.info, "an empty state should offer what to do"
 
 
-def test_home_presets_open_the_explorer_and_start_it():
+def test_home_presets_show_their_recorded_results_at_once():
     at = open_page("pages/home.py")
-    labels = [b.label for b in at.button]
-    assert labels == ["Try it"] * 3
-    at.button[1].click().run()  # gentle pruning
+    assert [b.label for b in at.button] == ["Show it"] * len(presets.PRESETS)
+    at.button(key="preset-gentle").click().run()  # an Explorer preset
+    assert_fine(at)
+    assert "explorer_job" not in at.session_state  # nothing trains
+    shipped = presets.recorded(presets.get("gentle")).runs["global"]
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Overall sparsity"] == sparsity_text(shipped.summary["final_sparsity"])
+    assert "Recorded result shipped with the app" in texts(at)
+    assert run_conclusion(shipped.history) in texts(at).replace("\\", "")
+    at = open_page("pages/home.py")
+    at.button(key="preset-study").click().run()  # a comparison preset
+    assert_fine(at)
+    assert "compare_job" not in at.session_state and "Saved comparison" in texts(at)
+    assert "global keeps" in texts(at).replace("\\", "")
+    at = open_page("pages/home.py")
+    at.button(key="preset-lottery").click().run()  # the ticket and its control, recorded
+    assert {"Ticket: test accuracy", "Same mask, random weights"} <= {m.label for m in at.metric}
+
+
+def test_a_preset_without_recorded_results_trains_on_arrival(monkeypatch):
+    monkeypatch.setattr(presets, "install", lambda preset, root=None: False)
+    at = open_page("pages/home.py")
+    at.button(key="preset-gentle").click().run()
     assert_fine(at)
     job = at.session_state["explorer_job"]
-    assert job.identity == RunConfig(strategy="global", amount=0.1, cycles=10).key()
-    job.stop()
-    job.join(60)
-    at = open_page("pages/home.py")
-    at.button[0].click().run()  # the original study
-    assert_fine(at)
-    job = at.session_state["compare_job"]
-    assert job.identity == default_name(["layerwise", "global"], RunConfig(strategy="layerwise"))
+    assert job.identity == presets.get("gentle").config().key()
     job.stop()
     job.join(60)
 
@@ -177,10 +201,46 @@ def test_layers_page_follows_the_cycle_slider_and_warns_of_collapse():
     at = open_page("pages/layers.py")
     assert_fine(at)
     assert "Layer collapse" in texts(at)  # 99.75% in every layer
+    assert "After cycle 2 (99.72% sparse overall" in texts(at).replace("\\", "")  # the computed conclusion
     at.slider(key="cycle").set_value(0).run()
     assert_fine(at)
     assert "Layer collapse" not in texts(at)
     assert "end of cycle 0" in texts(at)
+
+
+def test_layers_page_opens_on_the_run_and_cycle_in_the_address_and_outlines_it():
+    first = cached_run(TINY.replace(seed=1))["run_id"]
+    cached_run(TINY.replace(seed=2))  # the newest run
+    at = open_page("pages/layers.py", run=first, cycle="1")
+    assert_fine(at)
+    assert at.selectbox(key="run_pick").value == first and at.slider(key="cycle").value == 1
+    heatmap = next(c.proto for c in at.get("vega_lite_chart") if '"pick"' in c.proto.spec)
+    pick = next(d for d in heatmap.datasets if d.name == "pick")  # the outline's data reaches the chart
+    assert pa.ipc.open_stream(pick.data.data).read_pandas().cycle.tolist() == [1]
+    assert "global · 50% × 2 · 2×16 · seed 1" in [o for o in at.selectbox(key="run_pick").options]
+    assert "Which input pixels are still connected" in [h.value for h in at.subheader]
+    came_from = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    came_from.switch_page("pages/layers.py")
+    came_from.session_state["last_run"] = first
+    came_from.run()
+    assert came_from.selectbox(key="run_pick").value == first  # not simply the newest
+
+
+def test_every_page_shows_the_same_sparsity_for_the_same_checkpoint():
+    config = TINY.replace(amount=0.9)  # 99% sparse: two decimals
+    expected = sparsity_text(cached_run(config)["final_sparsity"])
+    assert expected.startswith("99.") and len(expected) == 6  # above 99%: two decimals
+    query = {**TINY_QUERY, "amount": "0.9"}
+    explorer = open_page("pages/explorer.py", **query)
+    assert {m.label: m.value for m in explorer.metric}["Overall sparsity"] == expected
+    inspector = open_page("pages/inspector.py")
+    inspector.selectbox(key="checkpoint").set_value("final.pt").run()
+    assert {m.label: m.value for m in inspector.metric}["Sparsity"] == expected
+    efficiency = open_page("pages/efficiency.py")
+    efficiency.selectbox(key="checkpoint").set_value("final.pt").run()
+    assert f"Nonzero ({expected} sparse)" in [m.label for m in efficiency.metric]
+    layers = open_page("pages/layers.py")
+    assert f"the whole network, {expected} sparse" in texts(layers)
 
 
 @pytest.fixture
@@ -195,10 +255,10 @@ def test_inspector_opens_a_run_checkpoint_and_switches_checkpoints(finished_run)
     assert at.selectbox(key="checkpoint").value == "best.pt"
     at.selectbox(key="checkpoint").set_value("cycle_01_pre.pt").run()
     assert_fine(at)
-    assert {m.label: m.value for m in at.metric}["Sparsity (all layers)"] == "0.0%"
+    assert {m.label: m.value for m in at.metric}["Sparsity"] == "0.0%"
     at.selectbox(key="checkpoint").set_value("final.pt").run()
     tiles = {m.label: m.value for m in at.metric}
-    assert tiles["Sparsity (all layers)"] == "75.0%"
+    assert tiles["Sparsity"] == "75.0%"
     assert {"as saved", "masks baked in", "gzip-compressed"} <= set(tiles)
     layers = at.dataframe[0].value
     assert list(layers.layer) == ["fc1", "fc2", "out"]
@@ -228,7 +288,7 @@ def test_inspector_opens_an_uploaded_checkpoint(finished_run):
     assert_fine(at)
     upload(at, "final.pt", (finished_run / "final.pt").read_bytes())
     assert_fine(at)
-    assert {m.label: m.value for m in at.metric}["Sparsity (all layers)"] == "75.0%"
+    assert {m.label: m.value for m in at.metric}["Sparsity"] == "75.0%"
 
 
 class Payload:
@@ -248,7 +308,7 @@ def bad_files(good: bytes, tmp_path: Path) -> dict[str, tuple[bytes, str]]:
     conv = io.BytesIO()
     torch.save(torch.nn.Conv2d(3, 8, 3).state_dict(), conv)
     return {"truncated.pt": (good[: len(good) // 2], "not a readable PyTorch checkpoint"),
-            "notes.pt": (b"just some text, not a checkpoint\n" * 10, "not a readable PyTorch checkpoint"),
+            "notes.pt": (b"just some text, not a checkpoint\n" * 10, "a text file, not a PyTorch checkpoint"),
             "conv.pt": (conv.getvalue(), "another architecture"),
             "evil.pt": (evil.getvalue(), "refused"),
             "plain-pickle.pt": (pickle.dumps(Payload(marker)), "")}
@@ -261,7 +321,7 @@ def test_inspector_refuses_bad_files_and_keeps_working(finished_run, tmp_path):
     for name, (data, expected) in bad_files(good, tmp_path).items():
         upload(at, name, data)
         assert_fine(at)
-        errors = [e.value for e in at.error]
+        errors = [shown(e.value) for e in at.error]
         assert len(errors) == 1 and name in errors[0] and expected in errors[0], (name, errors)
         assert not at.metric
     assert not (tmp_path / "pwned").exists()  # nothing from a file was executed
@@ -290,3 +350,17 @@ def test_strategies_come_from_the_registry_with_one_colour_each(extra_strategy):
     assert extra_strategy in compare.multiselect(key="strategies").options
     colors = strategy_colors()
     assert extra_strategy in colors and len(set(colors.values())) == len(colors)
+
+
+def test_a_finished_run_replays_from_its_tables():
+    cached_run(TINY.replace(cycles=2))
+    at = open_page("pages/explorer.py", **TINY_QUERY)
+    assert_fine(at)
+    assert "Replay: cycle 2, epoch 3 (fine-tuning) (frame 5 of 5)" in texts(at)  # the whole run
+    at.slider(key="replay_position").set_value(1).run()  # the scrubber: right after the first cut
+    assert "Replay: cycle 1, right after the cut (frame 2 of 5)" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Overall sparsity"] == "50.0%"
+    at.button(key="replay_play").click().run()
+    assert at.session_state["explorer_replay"][1].playing
+    at.button(key="replay_play").click().run()  # pause
+    assert not at.session_state["explorer_replay"][1].playing

@@ -152,3 +152,63 @@ def test_slider_link_and_a_tiny_run_with_charts(server, page):
     settle(page)
     assert page.get_by_test_id("stDataFrame").count() >= 3  # + the measured latencies
     check(page, "efficiency-after-run")
+
+
+def test_a_preset_shows_its_recorded_result_and_the_layers_page_follows(server, page):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(server)
+    settle(page)
+    started = time.monotonic()
+    page.locator(".st-key-preset-extreme button").click()
+    page.get_by_text("Recorded result shipped with the app").wait_for()
+    settle(page)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    assert charts.count() == 4
+    for index in range(4):
+        charts.nth(index).locator("canvas, svg").first.wait_for()
+    print(f"preset clicked → full result drawn: {time.monotonic() - started:.2f} s")
+    assert page.get_by_test_id("stMetricValue").first.inner_text() == "99.90%"  # two decimals
+    assert page.get_by_text(re.compile(r"Trained to .* validation accuracy, then 10 cuts")).count() == 1
+    check(page, "preset-extreme-1280")
+    replay = page.locator(".st-key-replay_play button:visible").first
+    replay.click()  # from the first frame, the charts fill in again
+    page.locator(".st-key-replay_play button:visible", has_text="Pause").wait_for()
+    page.get_by_text(re.compile(r"Replay: cycle [1-9]\d*, .*\(frame (2[1-9]|3\d|4[0-5]) of 60\)")).wait_for(timeout=60_000)
+    replay.click()  # pause: the scrubber comes back at the frame reached
+    page.locator(".st-key-replay_play button:visible", has_text="Replay").wait_for()
+    page.locator(".st-key-replay_position").wait_for()
+    settle(page)
+    frame = re.compile(r"Replay: .* \(frame \d+ of 60\)")
+    paused = page.get_by_text(frame).inner_text()
+    page.wait_for_timeout(1500)
+    assert page.get_by_text(frame).inner_text() == paused and "warm-up" not in paused
+    check(page, "preset-extreme-replay-paused")
+    page.get_by_text("Where does this run cut?").click()
+    settle(page)
+    page.wait_for_url(re.compile(r"/layers"))
+    check(page, "preset-extreme-layers-1280")
+    page.locator("code", has_text="digits-global-d8w256-a0.5-c10-s0-").wait_for()  # the run we came from
+    page.get_by_text(re.compile(r"After cycle 10 \(99\.90% sparse overall")).wait_for()
+
+
+def progress_line(page) -> str:
+    return page.get_by_test_id("stProgress").inner_text()
+
+
+def test_step_stops_after_the_cut_then_after_fine_tuning_and_a_run_shows_its_time_left(server, page):
+    page.goto(f"{server}/explorer?depth=2&width=16&cycles=3&warmup_epochs=2&epochs_per_cycle=2"
+              "&amount=0.5&strategy=layerwise&seed=11")
+    settle(page)
+    step = page.get_by_role("button", name="Step", exact=True)
+    for stop, where in [(1, "cycle 0, epoch 2"), (2, "cycle 1, cut"), (3, "cycle 1, epoch 4")]:
+        step.click()
+        page.get_by_text(re.compile(rf"paused · .*{where}.* · stop {stop}/7")).wait_for()
+        settle(page)
+    check(page, "explorer-step-after-fine-tuning")
+    page.goto(f"{server}/explorer?seed=12")  # the default run: long enough to estimate
+    settle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text(re.compile(r"running · .* · about \d+ (s|min).* left")).wait_for(timeout=60_000)
+    check(page, "explorer-time-left")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("Stopped.").wait_for()

@@ -30,11 +30,11 @@ def test_stages_count_warmup_then_cycles():
     for event in events:
         stages.see(event)
         done.append(stages.done)
-    assert done == [0, 1, 1, 2, 2, 3] and stages.total == 3
+    assert done == [0, 1, 2, 3, 4, 5] and stages.total == 5  # warm-up, then cut and fine-tuning
     no_epochs = Stages(config.replace(warmup_epochs=0, epochs_per_cycle=0))
     for event in ({"type": "start"}, {"type": "prune", "cycle": 1}):
         no_epochs.see(event)
-    assert no_epochs.done == 2
+    assert no_epochs.done == 3
 
 
 def test_stages_of_a_one_shot_run_count_the_cycles_without_a_cut():
@@ -47,7 +47,7 @@ def test_stages_of_a_one_shot_run_count_the_cycles_without_a_cut():
     for event in events:
         stages.see(event)
         done.append(stages.done)
-    assert done == [0, 1, 1, 2, 3, 4] and stages.total == 4
+    assert done == [0, 1, 2, 4, 6, 7] and stages.total == 7  # no cut, no stop after it
 
 
 def test_step_runs_one_stage_at_a_time_then_completes_into_the_cache():
@@ -56,13 +56,29 @@ def test_step_runs_one_stage_at_a_time_then_completes_into_the_cache():
     wait_for(job, "paused")
     assert job.stages.done == 1 and [e["type"] for e in job.events] == ["start", "epoch", "epoch"]
     job.step()
-    wait_for(job, "paused")
-    assert job.stages.done == 2 and [e["type"] for e in job.events][-3:] == ["prune", "epoch", "epoch"]
+    wait_for(job, "paused")  # right after the cut: the shock is on screen
+    assert job.stages.done == 2 and job.events[-1]["type"] == "prune"
+    job.step()
+    wait_for(job, "paused")  # after the cycle's fine-tuning
+    assert job.stages.done == 3 and [e["type"] for e in job.events][-3:] == ["prune", "epoch", "epoch"]
     assert 0 < job.fraction < 1
     job.start()  # Run resumes to the end
     assert job.join(60) and job.status == "done", job.message
     assert job.fraction == 1.0 and job.result["status"] == "complete"
     assert is_cached(TINY)
+
+
+def test_time_left_follows_the_pace_of_the_epochs():
+    job = live_run(TINY.replace(seed=4))
+    assert job.seconds_left() is None  # nothing timed yet
+    job.total_epochs = 12
+    job._go.set()  # as if running: the worker side does not block
+    job._on_event({"type": "start"})
+    for _ in range(3):
+        job._on_event({"type": "epoch", "cycle": 0})
+        time.sleep(0.05)
+    left = job.seconds_left()  # 2 intervals of ~0.05 s, 9 epochs to go
+    assert 0.3 < left < 2.0
 
 
 def test_pause_holds_the_worker_between_epochs():

@@ -4,6 +4,7 @@ per strategy (:func:`strategy_colors`, the same on every page). Pages hand in th
 from __future__ import annotations
 
 import functools
+import math
 
 import altair as alt
 import pandas as pd
@@ -102,57 +103,81 @@ def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
 
 
 def sparsity_chart(history: pd.DataFrame, height: int = 330) -> dict:
-    """Validation accuracy against overall sparsity, one point per cycle: just after the
-    cut (hollow) and after fine-tuning (filled, joined)."""
+    """Validation accuracy against the fraction of weights remaining, on a log axis (the
+    story happens past 90% sparse), one point per cycle: just after the cut (hollow) and
+    after fine-tuning (filled, joined)."""
     frame = analysis.accuracy_vs_sparsity(history)
     if "strategy" not in frame:
         frame["strategy"] = history["strategy"].iloc[0] if len(history) else ""
-    return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height),
+    low = analysis.lowest_decade(frame.remaining)
+    return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height, low),
                  tuned=frame[frame.when == "after fine-tuning"],
                  cut=frame[frame.when == "just after the cut"])
 
 
+def _decades(low: float) -> list[float]:
+    return [10.0 ** -k for k in range(0, round(-math.log10(low)) + 1)]
+
+
 @functools.lru_cache(maxsize=32)
-def _sparsity_template(strategies: tuple, height: int) -> dict:
+def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
     color = strategy_color(strategies)
-    x = alt.X("sparsity:Q", title="overall sparsity", scale=alt.Scale(domain=[0, 1]),
-              axis=alt.Axis(format="%"))
+    x = alt.X("remaining:Q", title="weights remaining (log scale; sparsity = 100% − remaining)",
+              scale=alt.Scale(type="log", domain=[1, low], reverse=False),
+              axis=alt.Axis(values=_decades(low), format="~%"))
     y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))
     tooltip = ["strategy:N", "cycle:Q", "when:N", alt.Tooltip("sparsity:Q", format=".2%"),
+               alt.Tooltip("remaining:Q", format=".3~%", title="remaining"),
                alt.Tooltip("val_acc:Q", format=".2%")]
     line = alt.Chart(alt.NamedData("tuned")).mark_line(point=alt.OverlayMarkDef(filled=True, size=40)).encode(
         x=x, y=y, color=color, tooltip=tooltip)
     cut = alt.Chart(alt.NamedData("cut")).mark_point(filled=False, size=40).encode(
         x=x, y=y, color=color, tooltip=tooltip)
-    return finish(alt.layer(line, cut), "Accuracy vs sparsity", height).to_dict()
+    return finish(alt.layer(line, cut), "Accuracy vs weights remaining", height).to_dict()
+
+
+CELL_LABELS_UP_TO = 16  # cycles: past that the cells are too narrow for their % remaining
 
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
-            selected: int | None = None, title: str = "Sparsity per layer and cycle") -> dict:
-    """Layer × cycle sparsity. The cycle axis spans the whole run, so it fills in live."""
+            selected: int | None = None, title: str = "Weights remaining per layer and cycle") -> dict:
+    """Layer × cycle, coloured by the log of the fraction remaining (so 99.5% and 99.9%
+    sparse look different), each cell labelled with its % remaining. The cycle axis spans
+    the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
     order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
-    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), selected or 0, title),
-                 cells=analysis.layer_grid(layers))
+    cells = analysis.layer_grid(layers)
+    low = analysis.lowest_decade(cells.remaining)
+    frames = {"cells": cells}
+    if selected:
+        frames["pick"] = pd.DataFrame({"cycle": [selected]})
+    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low),
+                 **frames)
 
 
 @functools.lru_cache(maxsize=32)
-def _heatmap_template(order: tuple, cycles: int, height: int, selected: int, title: str) -> dict:
+def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float) -> dict:
     x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
               axis=alt.Axis(labelAngle=0))
     y = alt.Y("layer:N", title=None, sort=list(order), scale=alt.Scale(domain=list(order)),
               axis=alt.Axis(labelOverlap=False))
+    tooltip = ["layer:N", "cycle:O", alt.Tooltip("left:N", title="remaining"),
+               alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
+               alt.Tooltip("weights:Q", format=",")]
     cells = alt.Chart(alt.NamedData("cells")).mark_rect().encode(
-        x=x, y=y, color=alt.Color("sparsity:Q", title="sparsity", scale=alt.Scale(
-            domain=[0, 1], scheme="viridis", reverse=True), legend=alt.Legend(format="%", gradientLength=160)),
-        tooltip=["layer:N", "cycle:O", alt.Tooltip("sparsity:Q", format=".2%"),
-                 alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",")])
+        x=x, y=y, color=alt.Color("remaining:Q", title="remaining", scale=alt.Scale(
+            type="log", domain=[low, 1], scheme="viridis"),
+            legend=alt.Legend(format="~%", values=_decades(low), orient="right", direction="vertical",
+                              gradientLength=max(60, min(160, height - 120)))),
+        tooltip=tooltip)
     parts = [cells]
-    if selected:
-        pick = pd.DataFrame({"cycle": [selected]})
-        parts.append(alt.Chart(pick).mark_rect(fill=None, stroke="#e45756", strokeWidth=2).encode(x=x))
+    if cycles <= CELL_LABELS_UP_TO:
+        dark = math.sqrt(low)  # the lower half of the log scale is dark: label it in white
+        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(fontSize=9).encode(
+            x=x, y=y, text="left:N", tooltip=tooltip,
+            color=alt.condition(f"datum.remaining < {dark}", alt.value("white"), alt.value("black"))))
+    if outlined:
+        parts.append(alt.Chart(alt.NamedData("pick")).mark_rect(fill=None, stroke="#e45756", strokeWidth=3).encode(x=x))
     return finish(alt.layer(*parts), title, height).to_dict()
-
-
 
 
 # --- sweeps --------------------------------------------------------------------------------
@@ -196,23 +221,46 @@ def layer_pattern(layers: pd.DataFrame):
 
 
 # --- one run's layers ---------------------------------------------------------------------------
-HARDER, OTHER = "cut harder than the whole network", "the rest"
+VERDICTS = ["cut harder", "about the same", "spared", "not pruned"]
 
 
-def layer_bars(rows: pd.DataFrame, overall: float, cycle: int, color: str, height: int = 330):
-    """Sparsity per layer after a cycle, the layers cut harder than the network in the
-    run's strategy colour, with the whole network's sparsity as a dashed rule."""
-    rows = rows.assign(cut=rows["cut more than average"].map({True: HARDER, False: OTHER}))
-    bars = alt.Chart(rows).mark_bar().encode(
-        x=alt.X("layer:N", sort=list(rows.layer), title=None, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("sparsity:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="sparsity"),
-        color=alt.Color("cut:N", scale=alt.Scale(domain=[HARDER, OTHER], range=[color, "#c7c7c7"]),
+def layer_bars(shares: pd.DataFrame, overall: float, cycle: int, color: str, height: int = 330):
+    """Weights remaining per layer after a cycle, on a log axis, coloured by the verdict of
+    ``engine.conclusions.layer_shares`` (cut harder in the run's strategy colour), each bar
+    labelled with what is left and × the network's share; the whole network as a dashed rule.
+    ``shares`` carries name (layer and role), left and sparsity_text besides those columns."""
+    low = analysis.lowest_decade(analysis.remaining(shares.sparsity))
+    frame = shares.assign(remaining=analysis.remaining(shares.sparsity), base=low)
+    frame["label"] = [f"{left} · {vs:.1f}×" for left, vs in zip(frame.left, frame.vs_overall)]
+    order = list(frame.name)
+    y = alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160))
+    x = alt.X("remaining:Q", title="weights remaining (log scale)", scale=alt.Scale(type="log", domain=[low, 1]),
+              axis=alt.Axis(format="~%", values=_decades(low)))
+    bars = alt.Chart(frame).mark_bar().encode(
+        y=y, x=x, x2="base:Q",
+        color=alt.Color("verdict:N", scale=alt.Scale(domain=VERDICTS, range=[color, "#c7c7c7", "#54a24b", "#eeeeee"]),
                         legend=alt.Legend(title=None, orient="bottom")),
-        tooltip=["layer:N", alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
-                 alt.Tooltip("weights:Q", format=",")])
-    average = alt.Chart(rows.head(1).assign(overall=overall)).mark_rule(strokeDash=[4, 3]).encode(
-        y="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".2%", title="whole network")])
-    return finish(bars + average, f"Sparsity per layer after cycle {cycle}", height)
+        tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("role:N"), alt.Tooltip("left:N", title="remaining"),
+                 alt.Tooltip("sparsity_text:N", title="sparsity"),
+                 alt.Tooltip("vs_overall:Q", format=".2f", title="× the network's share"),
+                 alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",", title="weights (size)")])
+    labels = alt.Chart(frame).mark_text(align="left", dx=4, fontSize=11).encode(
+        y=y, x="remaining:Q", text=alt.Text("label:N"))
+    average = alt.Chart(frame.head(1).assign(overall=max(1 - overall, analysis.REMAINING_FLOOR))).mark_rule(
+        strokeDash=[4, 3]).encode(x="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".3~%", title="whole network")])
+    return finish(bars + labels + average, f"Weights remaining per layer after cycle {cycle}", height)
+
+
+def input_pixels(pixels: pd.DataFrame, cycle: int):
+    """fc1's view of an 8×8 digit after each cut: the share of its units each input pixel
+    still feeds (black: none), one small square per cycle, the chosen cycle outlined."""
+    return finish(alt.Chart(pixels).mark_rect().encode(
+        x=alt.X("column:O", axis=None), y=alt.Y("row:O", axis=None),
+        color=alt.Color("share:Q", title="fc1 units fed", scale=alt.Scale(domain=[0, 1], scheme="greys"),
+                        legend=alt.Legend(format="%", orient="bottom", gradientLength=160)),
+        stroke=alt.condition(f"datum.cycle == {cycle}", alt.value("#e45756"), alt.value(None)),
+        tooltip=["cycle:O", "row:O", "column:O", "connected:Q", alt.Tooltip("share:Q", format=".0%")],
+    ).properties(width=70, height=70).facet(facet=alt.Facet("cycle:O", title="after the cut of cycle"), columns=6))
 
 
 def magnitude_histograms(histograms: pd.DataFrame, order: list, color: str):

@@ -31,10 +31,29 @@ def open_upload(data: bytes, name: str) -> Checkpoint:
     return load_checkpoint(source)
 
 
-def runs_with_cuts(no_runs_message: str) -> dict[str, dict]:
-    """{run id: run} for the runs that have made a cut (so have checkpoints), newest first;
-    with none, an empty state pointing to the Explorer, and the page stops there."""
-    runs = {r["run_id"]: r for r in list_runs() if r["checkpoints"]}
+LAST_RUN = "last_run"  # the run the Explorer or Compare page last showed: the Layers page opens on it
+
+
+def run_picker(container, runs: dict[str, dict], preferred: str | None = None, bind: bool = True) -> str:
+    """A run selectbox listing readable names, keyed by run id. The address's ``?run=`` holds
+    the id (links carry ids), else ``preferred`` (the run the user came from), else the first."""
+    ids = list(runs)
+    wanted = st.query_params.get("run") if bind else None
+    default = next((r for r in (wanted, preferred) if r in runs), ids[0])
+    run_id = container.selectbox("Run", ids, index=ids.index(default), key="run_pick",
+                                 format_func=lambda r: runs[r]["label"],
+                                 help="Newest first; sweep cells last, grouped by sweep.")
+    if bind and st.query_params.get("run") != run_id:
+        st.query_params["run"] = run_id
+    return run_id
+
+
+def runs_with_cuts(no_runs_message: str, need_checkpoints: bool = True) -> dict[str, dict]:
+    """{run id: run} for the runs that have made a cut (so have checkpoints; a recorded
+    preset's run has its tables only, which is enough where ``need_checkpoints`` is False),
+    newest first; with none, an empty state pointing to the Explorer, and the page stops."""
+    runs = {r["run_id"]: r for r in list_runs()
+            if r["checkpoints"] or (not need_checkpoints and r["recorded"])}
     if not runs:
         empty_state(no_runs_message)
         st.page_link("pages/explorer.py", label="Open the Explorer", icon=":material/content_cut:")
@@ -65,7 +84,7 @@ def pick_checkpoint(no_runs_message: str, upload_message: str, final_first: bool
         return Picked(name, data, lambda: open_upload(data, name))
     runs = runs_with_cuts(no_runs_message)
     left, right = st.columns(2)
-    run_id = left.selectbox("Run", list(runs), key="run", bind="query-params")
+    run_id = run_picker(left, runs)
     paths = list_checkpoints(runs[run_id]["run_dir"])
     if final_first:
         paths = sorted(paths, key=lambda p: p.name != "final.pt")

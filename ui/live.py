@@ -7,6 +7,10 @@ from typing import Callable
 
 import streamlit as st
 
+from engine.formats import duration_text
+from engine.text import plain
+
+REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
 
@@ -15,7 +19,7 @@ def job_status(job, failed: str, stopped: str) -> None:
     """The live job's progress bar, and what became of it when it failed or was stopped."""
     st.progress(job.fraction, text=progress_text(job))
     if job.status == "failed":
-        st.error(f"{failed}: {job.message}")
+        st.error(f"{failed}: {plain(job.message, 600)}")
     elif job.status == "stopped":
         st.warning(stopped)
 
@@ -27,25 +31,29 @@ def progress_text(job) -> str:
     else:
         where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
         where = (f"{last['strategy']}: " if "strategy" in last else "") + where
-    stages = f" · {job.stages.done}/{job.stages.total} stages done" if job.stages else ""
-    return f"{job.status} · {where}{stages}"
+    stops = f" · stop {job.stages.done}/{job.stages.total}" if job.stages else ""
+    left = job.seconds_left()
+    eta = f" · about {duration_text(left)} left" if left is not None and job.status == "running" else ""
+    return f"{job.status} · {where}{stops}{eta}"
 
 
-def follow(job, key: str, render: Callable[[], None]) -> None:
-    """Redraw ``render`` while ``job`` runs, without blocking the page: an ``st.fragment``
-    that re-runs alone, about once per training cycle (engine.live.LiveView.tick_seconds;
-    when the pace changes by half or more, the page reruns to set it again). When the job
-    leaves "running" (done, paused by a step, stopped, failed) the whole page reruns once,
-    so buttons and views catch up."""
+def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool] | None = None) -> None:
+    """Redraw ``render`` while ``job`` runs, about once per training cycle
+    (engine.live.LiveView.tick_seconds; when the pace changes by half or more, the page
+    reruns to set it again), or every REPLAY_TICK_SECONDS while ``ticking()`` holds (a
+    replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
+    When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
+    whole page reruns once, so buttons and views catch up."""
     running = job is not None and job.status == "running"
-    tick = None
+    replaying = ticking is not None and ticking()
+    tick = REPLAY_TICK_SECONDS if replaying else None
     if running:
         job.view().update()
         tick = job.view().tick_seconds()
 
     @st.fragment(run_every=tick, key=key)
     def view():
-        if running and (job.status != "running" or job.view().retune(tick)):
+        if (running and (job.status != "running" or job.view().retune(tick))) or (replaying and not ticking()):
             st.rerun()
         render()
 

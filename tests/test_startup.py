@@ -88,3 +88,9 @@ def test_warm_up_imports_what_a_first_run_needs():
             "print(all(m in sys.modules for m in live.WARM_MODULES), bool(_LOADED))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "True True", proc.stderr
+
+
+def test_presets_are_listed_without_torch(tmp_path):
+    code, loaded, out = loaded_by("presets", env={"PRUNING_EXPLORER_PLUGINS": str(tmp_path)})
+    assert code == 0 and "study" in out
+    assert "torch" not in loaded and "sklearn" not in loaded

@@ -58,7 +58,13 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     function = _cached_function(cache_root)
     args = (config.to_dict(), root, ENGINE_VERSION)
     run_dir = Path(root) / config.run_id()  # engine.experiment.run_dir_for, without importing it
-    if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir):
+    hit = use_cache and is_cached(config, root, cache_root)
+    if not hit:
+        # Load the training code (seconds) before looking at the lock, not after: the look
+        # and the run taking the lock must stay milliseconds apart, or two processes
+        # starting the same run at once both miss the other's lock.
+        from . import experiment  # noqa: F401
+    if use_cache and not hit and is_locked(run_dir):
         # The same run is in progress in another process (a classmate's identical preset,
         # a second terminal): wait for it and reuse its result instead of racing it.
         if on_event:

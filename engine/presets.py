@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 
 from .config import ConfigError, RunConfig
 from .lazy import lazy
-from .runs import RunTables, load_run
 
-# The training code (and torch) loads when a preset is checked or recorded, not to list them.
+# Loaded on first use: listing the presets (the Home page, `python -m engine presets`) waits
+# for neither pandas nor the training code (and torch); checking or recording one loads them.
 experiment = lazy("engine.experiment", globals())
+pd = lazy("pandas", globals(), "pd")
+engine_runs = lazy("engine.runs", globals(), "engine_runs")
 
 RECORDED_DIR = Path(__file__).resolve().parent / "recorded"
 RECORDED_FILES = ("config.json", "history.csv", "layers.csv", "summary.json")
@@ -38,7 +39,7 @@ RECORDED_FILES = ("config.json", "history.csv", "layers.csv", "summary.json")
 class PresetResult:
     """The tables of each strategy's run (history, layers, summary), and for a lottery
     preset the control: the same final mask trained from fresh random weights."""
-    runs: dict[str, RunTables]
+    runs: dict[str, "engine_runs.RunTables"]
     control: dict | None = None
 
     def history(self, strategy: str) -> pd.DataFrame:
@@ -252,7 +253,7 @@ def run_preset(preset: Preset, seed: int = 0, root=None, use_cache: bool = True,
         forward = (lambda e, s=strategy: on_event({**e, "strategy": s})) if on_event else None
         config = preset.config(seed, strategy).replace(**(overrides or {})).validate()
         result = cached_run(config, root, use_cache, forward)
-        runs[strategy] = load_run(result["run_dir"])
+        runs[strategy] = engine_runs.load_run(result["run_dir"])
     control = None
     if preset.lottery_control:
         control = random_reinit_control(runs[preset.strategies[0]].run_dir)
@@ -311,7 +312,7 @@ def recorded(preset: Preset) -> PresetResult | None:
         folder = recorded_dir(preset, strategy)
         if not all((folder / name).is_file() for name in RECORDED_FILES):
             return None
-        tables = load_run(folder)
+        tables = engine_runs.load_run(folder)
         if tables.info.get("run_id") != preset.config(0, strategy).run_id():
             return None
         runs[strategy] = tables

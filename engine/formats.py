@@ -87,10 +87,8 @@ def checkpoint_sparsity(ckpt) -> float:
     return 1.0 - nonzero / weights if weights else 0.0
 
 
-MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
-
-
-def plain(text: str) -> str:
-    """``text`` escaped so a markdown renderer shows it as written (names in a computed
-    sentence come from files and registries: they must not become links or formatting)."""
-    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in text)
+def mean_std_text(mean: float, std: float) -> str:
+    """An accuracy over seeds: "95.3 ± 2.0%", or "95.3%" for a single seed (no spread)."""
+    if std != std:  # NaN: one seed
+        return f"{100 * mean:.1f}%"
+    return f"{100 * mean:.1f} ± {100 * std:.1f}%"

@@ -25,7 +25,6 @@ from .config import ConfigError, RunConfig
 from .errors import DatasetError, EngineError
 from .limits import describe_os_error, run_limit
 from .pruning import STRATEGIES
-from .run_spec import read_run_spec
 from .settings import AXES, BY_NAME, SETTINGS
 
 
@@ -207,6 +206,8 @@ def _strategies() -> int:
 def _spec_defaults(path: str) -> dict:
     """A run spec's settings as the run command's flag defaults (strategy options as the
     KEY=VALUE texts --option takes)."""
+    from .run_spec import read_run_spec  # reads files as a sweep spec does (loads the sweep package)
+
     values = read_run_spec(path).to_dict()
     values["extra"] = [f"{key}={json.dumps(value)}" for key, value in values["extra"].items()]
     return values

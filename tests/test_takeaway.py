@@ -18,9 +18,9 @@ UNUSUAL = RunConfig(depth=3, width=24, cycles=3, warmup_epochs=1, epochs_per_cyc
 
 def config_from_command_line(argv):
     """What ``main`` does before running: the spec's settings, then the flags."""
-    args = cli.build_parser().parse_args(argv)
+    args = cli.build_parser(argv).parse_args(argv)
     if args.spec:
-        args = cli.build_parser(cli._spec_defaults(args.spec)).parse_args(argv)
+        args = cli.build_parser(argv, cli._spec_defaults(args.spec)).parse_args(argv)
     return cli._config(args)
 
 

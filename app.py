@@ -9,6 +9,7 @@ st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_c
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/menu_book:"),
     st.Page("pages/explorer.py", title="Explorer", icon=":material/content_cut:"),
     st.Page("pages/compare.py", title="Compare strategies", icon=":material/compare_arrows:"),
     st.Page("pages/layers.py", title="Where does it cut?", icon=":material/stacked_bar_chart:"),

@@ -1,0 +1,414 @@
+"""The Lesson: the study told top to bottom in short sections, each one chart's data, one or
+two sentences computed from that data (never canned: other results give other sentences),
+and a "Try it yourself" address that opens the Explorer or Compare with the settings that
+made the data.
+
+Everything comes from results shipped in ``engine/recorded/``: the presets' seed-0 runs
+(``engine.presets``), the default study over five seeds with its controls
+(``recorded/lesson/study5/``) and facts read off one final checkpoint
+(``recorded/lesson/study_global_final.json``: sizes, latency, input pixels). Nothing here
+trains. ``load()`` reads them, ``sections(results)`` builds the lesson."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import presets
+from .config import ConfigError, RunConfig
+from .formats import percent_text, points_text, remaining_text, sparsity_text
+from .runs import RunTables, load_run
+
+LESSON_DIR = presets.RECORDED_DIR / "lesson"
+STUDY5_DIR = LESSON_DIR / "study5"          # the default study, 5 seeds, with controls
+FINAL_FACTS = LESSON_DIR / "study_global_final.json"
+FINAL_PRESET, FINAL_STRATEGY = "study", "global"   # the run whose final checkpoint FINAL_FACTS describes
+HELD_WITHIN = 0.05    # accuracy "holds" while within 5 points of the trained network's
+
+
+# --- the address: the settings schema's link binding -------------------------------------------
+# A control's widget key is its setting's name and is bound to the page's address; the
+# lottery ticket's rewind epoch sits behind the "lottery" checkbox; a row cap of 0 means
+# all rows. Settings a link must never carry (a file path, the thread count) are left out.
+NOT_IN_LINKS = ("data_path", "num_threads")
+TOGGLES = {"rewind_epoch": "lottery"}
+NONE_AS = {"rows": 0}
+DEFAULTS = RunConfig()
+
+
+def _link_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(RunConfig) if f.name not in NOT_IN_LINKS + ("extra",)]
+
+
+def link_params(config: RunConfig, page: str, strategies: tuple[str, ...] = ()) -> dict:
+    """The query parameters that open ``page`` ("explorer" or "compare") on ``config``:
+    every setting that differs from its default, by name; Compare takes its strategies
+    as a list instead of the one strategy."""
+    params: dict = {}
+    for f in _link_fields():
+        value = getattr(config, f.name)
+        if f.name == "strategy" or value == getattr(DEFAULTS, f.name):
+            continue
+        if f.name in TOGGLES:
+            params[TOGGLES[f.name]] = "true"
+        params[f.name] = str(value).lower() if isinstance(value, bool) else str(value)
+    params.update(option_params(config.extra))
+    if page == "compare":
+        params["strategies"] = list(strategies or (config.strategy,))
+    else:
+        params["strategy"] = config.strategy
+    return params
+
+
+def option_params(extra: dict) -> dict:
+    return {f"option_{name}": str(value) for name, value in sorted(extra.items())}
+
+
+def _parse(f: dataclasses.Field, text: str):
+    kind = type(getattr(DEFAULTS, f.name)) if getattr(DEFAULTS, f.name) is not None else None
+    if f.name in ("rows", "rewind_epoch") or kind is int:
+        value = int(text)
+        return None if NONE_AS.get(f.name) == value else value
+    if f.name == "target_sparsity" or kind is float:
+        return float(text)
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ConfigError(f"{f.name}={text!r} is invalid: must be true or false")
+        return text.lower() == "true"
+    return text
+
+
+def config_from_params(params: dict, strategy: str | None = None, seed: int | None = None) -> RunConfig:
+    """The run settings a page takes from ``params`` (what its bound controls read), for
+    one strategy: the inverse of ``link_params``."""
+    values = {}
+    for f in _link_fields():
+        if f.name not in params or f.name == "strategy":
+            continue
+        if f.name in TOGGLES and str(params.get(TOGGLES[f.name], "")).lower() != "true":
+            continue
+        try:
+            values[f.name] = _parse(f, str(params[f.name]))
+        except ValueError as exc:
+            raise ConfigError(f"{f.name}={params[f.name]!r} is invalid: {exc}") from None
+    chosen = strategy or params.get("strategy") or list(params.get("strategies", [DEFAULTS.strategy]))[0]
+    extra = {k[len("option_"):]: float(v) if "." in str(v) else int(v)
+             for k, v in params.items() if k.startswith("option_")}
+    config = DEFAULTS.replace(**values, strategy=chosen, extra=extra)
+    return (config.replace(seed=seed) if seed is not None else config).validate()
+
+
+# --- the shipped results -----------------------------------------------------------------------
+@dataclass
+class LessonResults:
+    """What the lesson is drawn from: recorded seed-0 runs by (preset, strategy), the
+    default study's per-seed summary with its controls, and the final-checkpoint facts."""
+    runs: dict[tuple[str, str], RunTables]
+    study5: pd.DataFrame             # summary.csv: strategy, kind, seed, final_val_acc, …
+    study5_controls: pd.DataFrame    # controls.csv: the small-dense widths and weight counts
+    study5_command: dict             # command.json: the command and its run settings
+    final: dict                      # FINAL_FACTS
+
+    def history(self, preset: str, strategy: str = "global") -> pd.DataFrame:
+        """The run's history, with its strategy named (as the charts colour it)."""
+        return self.runs[(preset, strategy)].history.assign(strategy=strategy)
+
+    def layers(self, preset: str, strategy: str = "global") -> pd.DataFrame:
+        return self.runs[(preset, strategy)].layers
+
+
+LESSON_RUNS = (("gentle", "global"), ("extreme", "global"), ("study", "layerwise"), ("study", "global"))
+
+
+def load() -> LessonResults:
+    runs = {(name, strategy): load_run(presets.recorded_dir(presets.get(name), strategy))
+            for name, strategy in LESSON_RUNS}
+    return LessonResults(runs, pd.read_csv(STUDY5_DIR / "summary.csv"),
+                         pd.read_csv(STUDY5_DIR / "controls.csv"),
+                         json.loads((STUDY5_DIR / "command.json").read_text()),
+                         json.loads(FINAL_FACTS.read_text()))
+
+
+# --- sections ---------------------------------------------------------------------------------
+@dataclass
+class Section:
+    key: str
+    title: str
+    chart: str                   # which chart the page draws: see ``frames``
+    frames: dict[str, pd.DataFrame]
+    sentences: list[str]
+    page: str                    # "explorer" or "compare"
+    params: dict                 # the "Try it yourself" address
+    try_text: str
+    notes: list[str] = field(default_factory=list)   # small print: where the numbers come from
+
+
+def _trained(history: pd.DataFrame) -> float:
+    return float(history[history.cycle == 0].val_acc.iloc[-1])
+
+
+def _config(results: LessonResults, preset: str, strategy: str = "global") -> RunConfig:
+    return RunConfig.from_dict(results.runs[(preset, strategy)].info["config"])
+
+
+def _explorer(results, preset, strategy="global") -> dict:
+    return link_params(_config(results, preset, strategy), "explorer")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def what_pruning_is(results: LessonResults) -> Section:
+    history, layers = results.history("gentle"), results.layers("gentle")
+    config = _config(results, "gentle")
+    totals = layers.groupby("cycle", as_index=False)[["weights", "nonzero"]].sum()
+    totals["remaining"] = totals.nonzero / totals.weights
+    last = totals.iloc[-1]
+    cuts = int(totals.cycle.max())
+    sentences = [
+        f"A network of {int(totals.weights.iloc[0]):,} weights ({config.depth} hidden layers of "
+        f"{config.width}) learns to read handwritten digits: {percent_text(_trained(history))} of "
+        "the validation images right. Pruning sets its least important weights (here: the "
+        "smallest in magnitude) to zero and lets the rest carry on.",
+        f"Each of {_plural(cuts, 'cut')} removes {config.amount:.0%} of the weights still "
+        f"there, with a little retraining between cuts: {int(last.nonzero):,} weights "
+        f"({remaining_text(last.remaining)}) are left, and it still gets "
+        f"{percent_text(history.val_acc.iloc[-1])} right."]
+    return Section("what", "What pruning is", "weights_left", {"totals": totals}, sentences,
+                   "explorer", _explorer(results, "gentle"), "this run in the Explorer")
+
+
+def _worst(history: pd.DataFrame) -> pd.Series:
+    drops = presets.cut_drops(history)
+    return drops.loc[drops.lost.idxmax()]
+
+
+def one_cut(results: LessonResults) -> Section:
+    history = results.history("gentle")
+    worst = _worst(history)
+    cycle = int(worst.cycle)
+    window = history[history.cycle.isin([cycle - 1, cycle])]
+    before_cut = history[(history.cycle == cycle) & (history.phase == "pre_prune")].sparsity.iloc[-1]
+    after_cut = history[(history.cycle == cycle) & (history.phase == "post_prune")].sparsity.iloc[-1]
+    sentences = [
+        f"The hardest of the cuts came at cycle {cycle}: just before it the network got "
+        f"{percent_text(worst.before)} of the validation images right; right after it, the same "
+        f"network minus {sparsity_text((after_cut - before_cut) / (1 - before_cut))} of its "
+        f"remaining weights and not yet retrained got {percent_text(worst.after)} "
+        f"({points_text(-worst.lost)}).",
+        f"That is the shock of a cut: the network went from {sparsity_text(before_cut)} to "
+        f"{sparsity_text(after_cut)} sparse in one step, and the weights that were left had "
+        "been tuned to work with the ones removed."]
+    return Section("shock", "One cut and the shock", "accuracy", {"history": window}, sentences,
+                   "explorer", _explorer(results, "gentle"), "this run in the Explorer")
+
+
+def recovery(results: LessonResults) -> Section:
+    history = results.history("gentle")
+    config = _config(results, "gentle")
+    trained = _trained(history)
+    worst = _worst(history)
+    cycle = int(worst.cycle)
+    ends = presets.cycle_ends(history)
+    end = float(ends[ends.cycle == cycle].val_acc.iloc[-1])
+    shortfall = float(trained - ends.val_acc.min())
+    sentences = [
+        f"{_plural(config.epochs_per_cycle, 'epoch')} of fine-tuning after the cut at cycle {cycle} "
+        f"brought it from {percent_text(worst.after)} back to {percent_text(end)} "
+        f"({points_text(end - worst.after)}).",
+        (f"After every one of the {_plural(len(ends), 'cut')}, fine-tuning ended within "
+         f"{100 * shortfall:.1f} pts of the trained network's {percent_text(trained)}: the shock "
+         "is real, but so far it heals."
+         if shortfall <= HELD_WITHIN else
+         f"Not every cut healed: at worst a cycle ended {100 * shortfall:.1f} pts below the trained "
+         f"network's {percent_text(trained)}.")]
+    return Section("recovery", "Fine-tuning and recovery", "accuracy", {"history": history}, sentences,
+                   "explorer", _explorer(results, "gentle"), "this run in the Explorer")
+
+
+def again_and_again(results: LessonResults) -> Section:
+    history = results.history("extreme")
+    config = _config(results, "extreme")
+    trained = _trained(history)
+    ends = presets.cycle_ends(history)
+    below = ends[ends.val_acc < trained - HELD_WITHIN]
+    held = ends[ends.cycle < (below.cycle.iloc[0] if len(below) else ends.cycle.max() + 1)]
+    last = ends.iloc[-1]
+    if len(below) == 0:
+        first = (f"Cutting {config.amount:.0%} of what is left {_plural(len(ends), 'time')}, accuracy "
+                 f"stayed within {HELD_WITHIN * 100:.0f} pts of the trained network's "
+                 f"{percent_text(trained)} all the way to {sparsity_text(last.sparsity)} sparse.")
+    else:
+        fell = below.iloc[0]
+        reach = (f"up to {sparsity_text(held.sparsity.iloc[-1])} sparse" if len(held)
+                 else "not even after the first cut")
+        first = (f"Cutting {config.amount:.0%} of what is left at every cut, accuracy stayed within "
+                 f"{HELD_WITHIN * 100:.0f} pts of the trained network's {percent_text(trained)} "
+                 f"{reach}; at {sparsity_text(fell.sparsity)} it fell to {percent_text(fell.val_acc)} "
+                 "even after fine-tuning.")
+    sentences = [first,
+                 f"After {_plural(len(ends), 'cut')} only {remaining_text(1 - last.sparsity)} of the "
+                 f"weights remain and it ends at {percent_text(last.val_acc)}: each cut is the same "
+                 "share, but of less and less, so the last few decide the outcome (hence the log axis)."]
+    return Section("again", "Cutting again and again", "accuracy_vs_sparsity", {"history": history},
+                   sentences, "explorer", _explorer(results, "extreme"), "this run in the Explorer")
+
+
+def per_layer_vs_global(results: LessonResults) -> Section:
+    parts = {s: results.history("study", s) for s in ("layerwise", "global")}
+    config = _config(results, "study", "global")
+    history = pd.concat(parts.values(), ignore_index=True)
+    final = {s: float(h.val_acc.iloc[-1]) for s, h in parts.items()}
+    ahead, behind = sorted(final, key=final.get, reverse=True)
+    names = {"global": "global", "layerwise": "per-layer"}
+    worst = {s: _worst(h) for s, h in parts.items()}
+    sparsity = sparsity_text(parts["global"].sparsity.iloc[-1])
+    sentences = [
+        f"Two runs from the same initial weights and data order, {_plural(config.cycles, 'cut')} of "
+        f"{config.amount:.0%} each to {sparsity} sparse. Per-layer pruning takes the same share "
+        "from every layer; global pruning ranks all weights together and takes the smallest "
+        "wherever they are.",
+        f"{names[ahead].capitalize()} ends at {percent_text(final[ahead])}, {names[behind]} at "
+        f"{percent_text(final[behind])} ({points_text(final[behind] - final[ahead])}); the worst "
+        f"single cut cost per-layer {points_text(-worst['layerwise'].lost)} (cycle "
+        f"{int(worst['layerwise'].cycle)}) and global {points_text(-worst['global'].lost)} "
+        f"(cycle {int(worst['global'].cycle)})."]
+    params = link_params(config, "compare", ("layerwise", "global"))
+    return Section("versus", "Per-layer vs global (the study)", "accuracy", {"history": history},
+                   sentences, "compare", params, "both strategies in Compare")
+
+
+def where_global_cuts(results: LessonResults) -> Section:
+    layers = results.layers("study", "global")
+    final = presets.final_layers(layers)
+    shares = (final.nonzero / final.weights) / (final.nonzero.sum() / final.weights.sum())
+    first, output = final.layer.iloc[0], final.layer.iloc[-1]
+    inner = final.iloc[1:-1]
+    sentences = [
+        f"After the last cut the network as a whole keeps "
+        f"{remaining_text(final.nonzero.sum() / final.weights.sum())} of its weights, but not "
+        f"evenly: the first layer ({first}) keeps {shares.iloc[0]:.1f}× that share and the output "
+        f"layer ({output}) {shares.iloc[-1]:.1f}×, while the inner layers keep "
+        f"{remaining_text((inner.nonzero / inner.weights).min())}–"
+        f"{remaining_text((inner.nonzero / inner.weights).max())}."]
+    frames = {"layers": layers}
+    pixels = results.final.get("input_pixels")
+    if pixels and results.final.get("run_id") == results.runs[("study", "global")].info.get("run_id"):
+        side, units = int(pixels["side"]), int(pixels["units"])
+        connected = pd.Series(pixels["connected"], dtype=float)
+        index = pd.Series(range(len(connected)))
+        grid = pd.DataFrame({"row": index // side, "column": index % side,
+                             "connected": connected, "share": connected / units})
+        border = (grid.row % (side - 1) == 0) | (grid.column % (side - 1) == 0)
+        dead = int((grid.connected == 0).sum())
+        frames["pixels"] = grid
+        sentences.append(
+            f"Global pruning also finds which inputs matter: of the {len(grid)} pixels of an "
+            f"{side}×{side} digit, {dead} no longer feed any of {first}'s {units} units, and a border "
+            f"pixel feeds {grid[border].share.mean():.0%} of them on average against "
+            f"{grid[~border].share.mean():.0%} for an inner pixel.")
+    return Section("where", "Where global cuts", "layers", frames, sentences, "explorer",
+                   _explorer(results, "study", "global"), "this run in the Explorer")
+
+
+CONTROL_NAMES = {"global": "global pruning", "layerwise": "per-layer pruning",
+                 "random": "random pruning", "small-dense": "a small dense network",
+                 "shuffled-mask (global)": "global's mask, shuffled",
+                 "shuffled-mask (layerwise)": "per-layer's mask, shuffled"}
+
+
+def arms(summary: pd.DataFrame) -> pd.DataFrame:
+    """Final validation accuracy per strategy or control over the seeds: mean, std (sample),
+    min, max, seeds, sparsity, in the summary's order."""
+    order = list(dict.fromkeys(summary.strategy))
+    frame = summary.groupby("strategy").agg(
+        kind=("kind", "first"), mean=("final_val_acc", "mean"), std=("final_val_acc", "std"),
+        low=("final_val_acc", "min"), high=("final_val_acc", "max"), seeds=("seed", "nunique"),
+        sparsity=("final_sparsity", "mean")).reindex(order).reset_index()
+    frame["std"] = frame["std"].fillna(0.0)
+    frame["label"] = [CONTROL_NAMES.get(s, s) for s in frame.strategy]
+    return frame
+
+
+def _mean_std(row) -> str:
+    return f"{100 * row['mean']:.1f} ± {100 * row['std']:.1f}%"
+
+
+def against_controls(results: LessonResults) -> Section:
+    table = arms(results.study5)
+    by = table.set_index("strategy")
+    seeds = int(table.seeds.min())
+    strategies = table[table.kind == "strategy"].sort_values("mean", ascending=False)
+    best = strategies.iloc[0]
+    controls = table[table.kind == "control"]
+    beaten = controls[controls["mean"] < best["mean"]]
+    sentences = [
+        f"Over {_plural(seeds, 'seed')} of the default study ({sparsity_text(best.sparsity)} sparse), "
+        f"{best.label} reaches {_mean_std(best)} (mean ± std). "
+        + (f"It beats {'all ' + str(len(controls)) if len(beaten) == len(controls) else f'{len(beaten)} of the {len(controls)}'} controls: "
+           + "; ".join(f"{row.label} {_mean_std(row)}" for _, row in controls.iterrows()) + "."
+           if len(controls) else "")]
+    dense = results.study5_controls[results.study5_controls.name == "small-dense"]
+    if "small-dense" in by.index and len(dense):
+        row = dense.iloc[0]
+        ahead = best["mean"] - by.loc["small-dense", "mean"]
+        sentences.append(
+            f"The small dense network ({row.widths} units, {int(row.weights):,} weights, as many as "
+            f"the pruned one keeps) ends {abs(100 * ahead):.1f} pts {'below' if ahead > 0 else 'above'} "
+            f"{best.label}.")
+    shuffled = [(s, by.loc[f"shuffled-mask ({s})", "mean"] - by.loc[s, "mean"]) for s in by.index
+                if f"shuffled-mask ({s})" in by.index]
+    if shuffled:
+        sentences[-1] += (
+            " Shuffling the surviving weights within each layer (same per-layer sparsity, same "
+            "initial weights) changes " + " and ".join(
+                f"{CONTROL_NAMES.get(s, s)} by {points_text(change)}" for s, change in shuffled)
+            + (": which weights survive matters, not only how many per layer."
+               if all(change < -HELD_WITHIN for _, change in shuffled) else "."))
+    base = RunConfig.from_dict(results.study5_command["settings"])
+    params = link_params(base, "compare", tuple(table[table.kind == "strategy"].strategy))
+    return Section("controls", "Against the controls", "controls", {"arms": table}, sentences,
+                   "compare", params, "the strategies in Compare",
+                   notes=[f"Recorded with: {results.study5_command['command']}"])
+
+
+def what_sparsity_buys(results: LessonResults) -> Section:
+    facts = results.final
+    sizes = pd.DataFrame(facts["sizes"])
+    dense = sizes[sizes.form == "masks baked in, dense fp32"].iloc[0]
+    smallest = sizes.loc[sizes.bytes.idxmin()]
+    csr = sizes[sizes.form.str.startswith("sparse CSR")].iloc[0]
+    latency = pd.DataFrame(facts["latency"])
+    sentences = [
+        f"The study's global run ends {sparsity_text(facts['sparsity'])} sparse. Saved as a dense "
+        f"matrix it still takes {dense.bytes / 1024:,.0f} kB, zeros and all; stored as sparse CSR it "
+        f"takes {csr.bytes / 1024:,.0f} kB ({csr.smaller_than_dense:.1f}× smaller), and the smallest "
+        f"form ({smallest.form}) {smallest.bytes / 1024:,.0f} kB ({smallest.smaller_than_dense:.0f}× "
+        "smaller)."]
+    one = latency[latency.batch == latency.batch.max()].set_index("form")
+    if {"dense", "sparse CSR"} <= set(one.index):
+        faster = one.loc["sparse CSR", "speedup_vs_dense"]
+        sentences.append(
+            f"Time is another matter: on {facts['machine']}, a batch of {int(one.batch.iloc[0]):,} "
+            f"digits took {one.loc['dense', 'ms']:.2f} ms through the dense model and "
+            f"{one.loc['sparse CSR', 'ms']:.2f} ms as CSR "
+            + (f"({faster:.1f}× faster, for {csr.smaller_than_dense:.0f}× fewer bytes): speed does not "
+               "follow sparsity one for one." if faster >= 1 else
+               f"({1 / faster:.1f}× slower): at this sparsity the sparse kernel's overhead costs more "
+               "than the zeros it skips."))
+    return Section("buys", "What sparsity buys, on disk and in time", "sizes",
+                   {"sizes": sizes, "latency": latency}, sentences, "explorer",
+                   _explorer(results, FINAL_PRESET, FINAL_STRATEGY), "this run in the Explorer",
+                   notes=[f"Measured on {facts['machine']} with: {facts['command']}"])
+
+
+SECTIONS = (what_pruning_is, one_cut, recovery, again_and_again, per_layer_vs_global,
+            where_global_cuts, against_controls, what_sparsity_buys)
+
+
+def sections(results: LessonResults) -> list[Section]:
+    return [build(results) for build in SECTIONS]

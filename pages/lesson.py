@@ -1,0 +1,68 @@
+"""Lesson: the study told top to bottom, one section per step, each a chart of a shipped
+result, the sentences engine.lesson computes from it, and a link that opens the Explorer
+or Compare with the settings that made it. Nothing trains here."""
+import streamlit as st
+
+from engine import lesson, presets
+from engine.formats import plain
+from engine.paths import checkpoint_dir
+from pages import common
+from ui import lesson_charts
+
+PAGES = {"explorer": "pages/explorer.py", "compare": "pages/compare.py"}
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_sections() -> list[lesson.Section]:
+    return lesson.sections(lesson.load())
+
+
+@st.cache_resource(show_spinner=False)
+def install_linked_presets(root: str) -> None:
+    """The presets the links open are installed in the run cache (once per process and
+    checkpoint folder), so a link shows the recorded result at once instead of an empty
+    page with a Run button."""
+    for name in dict.fromkeys(name for name, _ in lesson.LESSON_RUNS):
+        presets.install(presets.get(name))
+
+
+def draw(section: lesson.Section) -> None:
+    frames = section.frames
+    if section.chart == "weights_left":
+        st.vega_lite_chart(spec=lesson_charts.weights_left(frames["totals"]), width="stretch")
+    elif section.chart == "accuracy":
+        st.vega_lite_chart(spec=common.metric_chart(frames["history"], "accuracy", height=300), width="stretch")
+    elif section.chart == "accuracy_vs_sparsity":
+        st.vega_lite_chart(spec=common.sparsity_chart(frames["history"], height=300), width="stretch")
+    elif section.chart == "layers":
+        layers = frames["layers"]
+        if "pixels" in frames:
+            left, right = st.columns([3, 1])
+            right.vega_lite_chart(spec=lesson_charts.input_pixels(frames["pixels"]), width="content")
+        else:
+            left = st.container()
+        left.vega_lite_chart(spec=common.heatmap(layers, int(layers.cycle.max())), width="stretch")
+    elif section.chart == "controls":
+        st.vega_lite_chart(spec=lesson_charts.controls(frames["arms"]), width="stretch")
+    elif section.chart == "sizes":
+        st.vega_lite_chart(spec=lesson_charts.sizes(frames["sizes"]), width="stretch")
+
+
+st.title("Lesson: what pruning does to a network")
+st.caption("Scroll down. Each chart is a result shipped with the app (nothing trains here) and "
+           "each sentence under it is computed from that result. \"Try it yourself\" opens the "
+           "run behind it, with its settings in the address.")
+
+for number, section in enumerate(shipped_sections(), start=1):
+    with st.container(key=f"lesson-{section.key}"):
+        st.subheader(f"{number}. {section.title}", anchor=section.key)
+        draw(section)
+        for sentence in section.sentences:
+            st.text(sentence)  # computed from files: never rendered as markdown
+        for note in section.notes:
+            st.caption(plain(note))  # escaped: a command line must not become formatting
+        st.page_link(PAGES[section.page], label=f"Try it yourself: {section.try_text}",
+                     icon=":material/play_circle:", query_params=section.params)
+    st.divider()
+
+install_linked_presets(str(checkpoint_dir()))

@@ -191,7 +191,9 @@ def one_cut(results: LessonResults) -> Section:
     history = results.history("gentle")
     worst = _worst(history)
     cycle = int(worst.cycle)
-    window = history[history.cycle.isin([cycle - 1, cycle])]
+    # the cut's cycle, and the end of the fine-tuning before it
+    window = pd.concat([history[(history.cycle == cycle - 1) & (history.phase == "train")].tail(3),
+                        history[history.cycle == cycle]])
     before_cut = history[(history.cycle == cycle) & (history.phase == "pre_prune")].sparsity.iloc[-1]
     after_cut = history[(history.cycle == cycle) & (history.phase == "post_prune")].sparsity.iloc[-1]
     sentences = [
@@ -203,7 +205,7 @@ def one_cut(results: LessonResults) -> Section:
         f"That is the shock of a cut: the network went from {sparsity_text(before_cut)} to "
         f"{sparsity_text(after_cut)} sparse in one step, and the weights that were left had "
         "been tuned to work with the ones removed."]
-    return Section("shock", "One cut and the shock", "accuracy", {"history": window}, sentences,
+    return Section("shock", "One cut and the shock", "around_cut", {"history": window}, sentences,
                    "explorer", _explorer(results, "gentle"), "this run in the Explorer")
 
 
@@ -252,8 +254,8 @@ def again_and_again(results: LessonResults) -> Section:
                  "even after fine-tuning.")
     sentences = [first,
                  f"After {_plural(len(ends), 'cut')} only {remaining_text(1 - last.sparsity)} of the "
-                 f"weights remain and it ends at {percent_text(last.val_acc)}: each cut is the same "
-                 "share, but of less and less, so the last few decide the outcome (hence the log axis)."]
+                 f"weights remain and it ends at {percent_text(last.val_acc)}. Every cut takes the same "
+                 "share of what is left, so on the chart's log axis each cut is one equal step right."]
     return Section("again", "Cutting again and again", "accuracy_vs_sparsity", {"history": history},
                    sentences, "explorer", _explorer(results, "extreme"), "this run in the Explorer")
 

@@ -30,18 +30,17 @@ def draw(section: lesson.Section) -> None:
     frames = section.frames
     if section.chart == "weights_left":
         st.vega_lite_chart(spec=lesson_charts.weights_left(frames["totals"]), width="stretch")
+    elif section.chart == "around_cut":
+        st.vega_lite_chart(spec=lesson_charts.around_cut(frames["history"]), width="stretch")
     elif section.chart == "accuracy":
         st.vega_lite_chart(spec=common.metric_chart(frames["history"], "accuracy", height=300), width="stretch")
     elif section.chart == "accuracy_vs_sparsity":
         st.vega_lite_chart(spec=common.sparsity_chart(frames["history"], height=300), width="stretch")
     elif section.chart == "layers":
         layers = frames["layers"]
+        st.vega_lite_chart(spec=common.heatmap(layers, int(layers.cycle.max())), width="stretch")
         if "pixels" in frames:
-            left, right = st.columns([3, 1])
-            right.vega_lite_chart(spec=lesson_charts.input_pixels(frames["pixels"]), width="content")
-        else:
-            left = st.container()
-        left.vega_lite_chart(spec=common.heatmap(layers, int(layers.cycle.max())), width="stretch")
+            st.vega_lite_chart(spec=lesson_charts.input_pixels(frames["pixels"]), width="content")
     elif section.chart == "controls":
         st.vega_lite_chart(spec=lesson_charts.controls(frames["arms"]), width="stretch")
     elif section.chart == "sizes":

@@ -336,6 +336,20 @@ def arms(summary: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def widths_text(widths: str) -> str:
+    """'84×80×80×80' → 'layers of 84, 80, 80 and 80 units', runs of one width counted:
+    'layers of 84 and 3 × 80 units' (a phone-width line has no room for 84×80×80×…)."""
+    runs: list[list] = []
+    for width in widths.replace("x", "×").split("×"):
+        if runs and runs[-1][0] == width:
+            runs[-1][1] += 1
+        else:
+            runs.append([width, 1])
+    parts = [f"{count} × {width}" if count > 1 else width for width, count in runs]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"layers of {listed} units"
+
+
 def _mean_std(row) -> str:
     return f"{100 * row['mean']:.1f} ± {100 * row['std']:.1f}%"
 
@@ -359,7 +373,7 @@ def against_controls(results: LessonResults) -> Section:
         row = dense.iloc[0]
         ahead = best["mean"] - by.loc["small-dense", "mean"]
         sentences.append(
-            f"The small dense network ({row.widths} units, {int(row.weights):,} weights, as many as "
+            f"The small dense network ({widths_text(str(row.widths))}, {int(row.weights):,} weights, as many as "
             f"the pruned one keeps) ends {abs(100 * ahead):.1f} pts {'below' if ahead > 0 else 'above'} "
             f"{best.label}.")
     shuffled = [(s, by.loc[f"shuffled-mask ({s})", "mean"] - by.loc[s, "mean"]) for s in by.index

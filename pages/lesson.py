@@ -13,8 +13,10 @@ PAGES = {"explorer": "pages/explorer.py", "compare": "pages/compare.py"}
 
 
 @st.cache_resource(show_spinner=False)
-def shipped_sections() -> list[lesson.Section]:
-    return lesson.sections(lesson.load())
+def shipped_lesson() -> list[tuple[lesson.Section, list[dict]]]:
+    """Every section with its charts' specs, built once per process: the results are
+    shipped, and building a chart costs tens of milliseconds."""
+    return [(section, charts(section)) for section in lesson.sections(lesson.load())]
 
 
 @st.cache_resource(show_spinner=False)
@@ -26,25 +28,25 @@ def install_linked_presets(root: str) -> None:
         presets.install(presets.get(name))
 
 
-def draw(section: lesson.Section) -> None:
+def charts(section: lesson.Section) -> list[dict]:
     frames = section.frames
     if section.chart == "weights_left":
-        st.vega_lite_chart(spec=lesson_charts.weights_left(frames["totals"]), width="stretch")
-    elif section.chart == "around_cut":
-        st.vega_lite_chart(spec=lesson_charts.around_cut(frames["history"]), width="stretch")
-    elif section.chart == "accuracy":
-        st.vega_lite_chart(spec=common.metric_chart(frames["history"], "accuracy", height=300), width="stretch")
-    elif section.chart == "accuracy_vs_sparsity":
-        st.vega_lite_chart(spec=common.sparsity_chart(frames["history"], height=300), width="stretch")
-    elif section.chart == "layers":
+        return [lesson_charts.weights_left(frames["totals"])]
+    if section.chart == "around_cut":
+        return [lesson_charts.around_cut(frames["history"])]
+    if section.chart == "accuracy":
+        return [common.metric_chart(frames["history"], "accuracy", height=300)]
+    if section.chart == "accuracy_vs_sparsity":
+        return [common.sparsity_chart(frames["history"], height=300)]
+    if section.chart == "layers":
         layers = frames["layers"]
-        st.vega_lite_chart(spec=common.heatmap(layers, int(layers.cycle.max())), width="stretch")
-        if "pixels" in frames:
-            st.vega_lite_chart(spec=lesson_charts.input_pixels(frames["pixels"]), width="content")
-    elif section.chart == "controls":
-        st.vega_lite_chart(spec=lesson_charts.controls(frames["arms"]), width="stretch")
-    elif section.chart == "sizes":
-        st.vega_lite_chart(spec=lesson_charts.sizes(frames["sizes"]), width="stretch")
+        pixels = [lesson_charts.input_pixels(frames["pixels"])] if "pixels" in frames else []
+        return [common.heatmap(layers, int(layers.cycle.max()))] + pixels
+    if section.chart == "controls":
+        return [lesson_charts.controls(frames["arms"])]
+    if section.chart == "sizes":
+        return [lesson_charts.sizes(frames["sizes"])]
+    raise ValueError(f"no chart named {section.chart!r}")
 
 
 st.title("Lesson: what pruning does to a network")
@@ -52,10 +54,11 @@ st.caption("Scroll down. Each chart is a result shipped with the app (nothing tr
            "each sentence under it is computed from that result. \"Try it yourself\" opens the "
            "run behind it, with its settings in the address.")
 
-for number, section in enumerate(shipped_sections(), start=1):
+for number, (section, specs) in enumerate(shipped_lesson(), start=1):
     with st.container(key=f"lesson-{section.key}"):
         st.subheader(f"{number}. {section.title}", anchor=section.key)
-        draw(section)
+        for spec in specs:  # a small square chart (the input pixels) keeps its own width
+            st.vega_lite_chart(spec=spec, width="content" if spec.get("width") else "stretch")
         for sentence in section.sentences:
             st.text(sentence)  # computed from files: never rendered as markdown
         for note in section.notes:

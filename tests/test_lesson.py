@@ -181,3 +181,34 @@ def test_a_try_it_link_opens_the_explorer_on_the_recorded_run(shipped):
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert any(b.label == "Run again" for b in at.button), "the link's settings should find the recorded run"
+
+
+def test_a_try_it_link_opens_compare_on_the_recorded_comparison(shipped):
+    open_lesson()
+    section = {s.key: s for s in lesson.sections(shipped)}["versus"]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/compare.py")
+    at.query_params.update(section.params)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    run = [b for b in at.button if b.label == "Run comparison"]
+    assert run and run[0].disabled, "the link's settings should find the recorded comparison"
+
+
+def test_text_from_the_shipped_files_is_never_rendered_as_markdown(shipped, monkeypatch):
+    hostile = "**bold** [a link](https://example.com) <b>tag</b>"
+    other = copy.deepcopy(shipped)
+    other.final["machine"] = hostile
+    other.final["sizes"][-1]["form"] = hostile
+    monkeypatch.setattr(lesson, "load", lambda: other)
+    import streamlit as st
+
+    st.cache_resource.clear()  # the page builds its sections once per process
+    try:
+        at = open_lesson()
+        assert not at.exception, [e.message for e in at.exception]
+        assert any(hostile in t.value for t in at.get("text"))
+        rendered = [str(m.value) for kind in ("markdown", "caption") for m in at.get(kind)]
+        assert not any("[a link](https://example.com)" in value for value in rendered)
+    finally:
+        st.cache_resource.clear()

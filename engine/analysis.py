@@ -113,6 +113,39 @@ def lowest_decade(fractions: pd.Series) -> float:
     return float(10.0 ** min(-1, np.floor(np.log10(max(low, REMAINING_FLOOR)))))
 
 
+def _per_seed(history: pd.DataFrame, frame_of) -> pd.DataFrame:
+    if "seed" not in history or history.seed.nunique() <= 1:
+        return frame_of(history).assign(seed=history.seed.iloc[0] if "seed" in history and len(history) else 0)
+    return pd.concat([frame_of(group).assign(seed=seed) for seed, group in history.groupby("seed")],
+                     ignore_index=True)
+
+
+def _band(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """mean, min and max of ``value`` over the seeds, and how many seeds each point has."""
+    grouped = frame.groupby(keys, sort=True)[value]
+    return grouped.agg(mean="mean", low="min", high="max", seeds="count").reset_index()
+
+
+def accuracy_bands(history: pd.DataFrame) -> pd.DataFrame:
+    """Validation accuracy per strategy and epoch over the seeds of a comparison: columns
+    strategy, epoch, mean, low (min), high (max), seeds. Training rows only: the prune
+    events are drawn per seed elsewhere."""
+    train = history[history.phase == "train"]
+    keys = (["strategy"] if "strategy" in train else []) + ["epoch"]
+    return _band(train, keys, "val_acc")
+
+
+def accuracy_vs_sparsity_bands(history: pd.DataFrame) -> pd.DataFrame:
+    """``accuracy_vs_sparsity`` per seed, then mean, min and max of the validation accuracy
+    over the seeds at each (strategy, cycle, when); sparsity is the seeds' mean (the same
+    for every seed under one schedule)."""
+    per_seed = _per_seed(history, accuracy_vs_sparsity)
+    keys = (["strategy"] if "strategy" in per_seed else []) + ["cycle", "when"]
+    band = _band(per_seed, keys, "val_acc")
+    band["sparsity"] = per_seed.groupby(keys, sort=True).sparsity.mean().to_numpy()
+    return band
+
+
 def tiles(history: pd.DataFrame, total_params: int) -> dict:
     """The numbers on the metric tiles. Empty history → {}."""
     if history.empty:
@@ -140,15 +173,6 @@ def layer_grid(layers: pd.DataFrame) -> pd.DataFrame:
     grid["remaining"] = remaining(grid.sparsity)
     grid["left"] = [remaining_text(1.0 - s) for s in grid.sparsity]  # the cell's label
     return grid
-
-
-def layers_at_cycle(layers: pd.DataFrame, cycle: int) -> tuple[pd.DataFrame, float]:
-    """The layers after the cut of ``cycle`` with a flag for those cut harder than the
-    network as a whole (half a percentage point or more), and the overall sparsity."""
-    rows = layers[layers.cycle == cycle].copy()
-    overall = 1.0 - rows.nonzero.sum() / rows.weights.sum() if len(rows) else 0.0
-    rows["cut more than average"] = rows.sparsity >= overall + 0.005
-    return rows.reset_index(drop=True), float(overall)
 
 
 def collapsed_layers(layers_at_cycle: pd.DataFrame, threshold: float = 0.99) -> list[str]:

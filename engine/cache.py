@@ -18,8 +18,8 @@ from .paths import cache_dir, checkpoint_dir
 CACHE_BYTES_LIMIT = 256 * 1024**2
 
 
-def _memory() -> joblib.Memory:
-    return joblib.Memory(cache_dir() / "runs", verbose=0)
+def _memory(cache_root: str | Path | None = None) -> joblib.Memory:
+    return joblib.Memory(Path(cache_root or cache_dir()) / "runs", verbose=0)
 
 
 def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None,
@@ -30,13 +30,13 @@ def _complete_run(config: dict, root: str, engine_version: str, on_event=None, s
     return run(RunConfig.from_dict(config), root, on_event, should_stop)
 
 
-def _cached_function():
-    return _memory().cache(_complete_run, ignore=["on_event", "should_stop", "recorded"])
+def _cached_function(cache_root=None):
+    return _memory(cache_root).cache(_complete_run, ignore=["on_event", "should_stop", "recorded"])
 
 
-def is_cached(config: RunConfig, root: str | Path | None = None) -> bool:
+def is_cached(config: RunConfig, root: str | Path | None = None, cache_root: str | Path | None = None) -> bool:
     root = str(root or checkpoint_dir())
-    if not _cached_function().check_call_in_cache(config.to_dict(), root, ENGINE_VERSION):
+    if not _cached_function(cache_root).check_call_in_cache(config.to_dict(), root, ENGINE_VERSION):
         return False
     summary = Path(root) / config.run_id() / "summary.json"
     try:  # the folder must still hold that complete run (not a later, cancelled rerun)
@@ -46,33 +46,30 @@ def is_cached(config: RunConfig, root: str | Path | None = None) -> bool:
 
 
 def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: bool = True,
-               on_event=None, should_stop=None) -> dict:
-    """Run through the cache. A hit whose run folder was deleted is recomputed."""
+               on_event=None, should_stop=None, cache_root: str | Path | None = None) -> dict:
+    """Run through the cache. A hit whose run folder was deleted is recomputed. ``root``
+    and ``cache_root`` default to checkpoints/ and cache/ (engine.paths)."""
     config.validate()
     root = str(root or checkpoint_dir())
     started = time.perf_counter()
-    function = _cached_function()
+    function = _cached_function(cache_root)
     args = (config.to_dict(), root, ENGINE_VERSION)
-    if use_cache and is_cached(config, root):
+    if use_cache and is_cached(config, root, cache_root):
         result = dict(function(*args))
         result.update(cached=True, seconds=time.perf_counter() - started)
         return result
     result, _ = function.call(*args, on_event=on_event, should_stop=should_stop)
-    _memory().reduce_size(bytes_limit=CACHE_BYTES_LIMIT)
+    _memory(cache_root).reduce_size(bytes_limit=CACHE_BYTES_LIMIT)
     result = dict(result)
     result.update(cached=False, seconds=time.perf_counter() - started)
     return result
 
 
-def store_result(config: RunConfig, root: str | Path | None, result: dict) -> None:
+def store_result(config: RunConfig, root: str | Path | None, result: dict, cache_root=None) -> None:
     """Make ``result`` the cache's answer for ``config``: a recorded run (engine.presets)
     whose tables were just written to its run folder."""
     root = str(root or checkpoint_dir())
-    _cached_function().call(config.to_dict(), root, ENGINE_VERSION, recorded=result)
+    _cached_function(cache_root).call(config.to_dict(), root, ENGINE_VERSION, recorded=result)
 
 
-def clear_cache() -> None:
-    _memory().clear(warn=False)
-
-
-__all__ = ["cached_run", "is_cached", "clear_cache", "RunFailed", "CACHE_BYTES_LIMIT"]
+__all__ = ["cached_run", "is_cached", "store_result", "RunFailed", "CACHE_BYTES_LIMIT"]

@@ -19,16 +19,13 @@ from pathlib import Path
 
 import torch
 
+from .errors import CheckpointError  # noqa: F401 (re-exported: its long-standing home)
 from .models import MLP, build_model, parameter_shapes
 from .pruning import Masks, layer_sparsity, masks_from_state_dict
 
 FORMAT = "pruning-explorer-checkpoint"
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
-
-
-class CheckpointError(ValueError):
-    """A file is not a checkpoint we can open; the message says why. Nothing was executed."""
 
 
 # --- atomic writes: a run killed at any moment leaves no half-written file -------------------

@@ -16,67 +16,70 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from . import presets
 from .cache import cached_run
-from .checkpoints import CheckpointError, load_checkpoint
-from .comparison import compare, default_name
+from .checkpoints import load_checkpoint
+from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
+from .controls import CONTROLS, parse_controls
 from .config import ConfigError, RunConfig
 from .data import DatasetError
+from .errors import EngineError
 from .experiment import RunFailed
 from .lottery import random_reinit_control
 from .plugins import load_plugins
 from .pruning import STRATEGIES
-from .schedules import SCHEDULES
+from .settings import AXES, BY_NAME, SETTINGS
 from .sensitivity import GRID, checkpoint_sensitivity
-from .sweep import AXES, SweepSpec, read_spec_file, run_sweep
+from .sweep import SweepSpec, read_spec_file, run_sweep
+from .training import cpu_threads
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one clear line, not a usage dump
+    """No abbreviations (``--schedule`` must never be read as ``--scheduler``), and a bad
+    command line is one clear line, not a usage dump."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
         print(f"error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    d = RunConfig()
-    parser.add_argument("--dataset", default=d.dataset, help="digits | covertype | synthetic")
-    parser.add_argument("--rows", type=int, default=None, help="row cap (synthetic: row count)")
-    parser.add_argument("--data-path", default=None, help="local covtype.data.gz (UCI format)")
-    parser.add_argument("--depth", type=int, default=d.depth)
-    parser.add_argument("--width", type=int, default=d.width)
-    parser.add_argument("--amount", type=float, default=d.amount,
-                        help="fraction of the remaining weights cut per prune step, in (0, 1)")
-    parser.add_argument("--cycles", type=int, default=d.cycles)
-    parser.add_argument("--schedule", default=d.schedule, help=" | ".join(SCHEDULES))
-    parser.add_argument("--target-sparsity", type=float, default=None,
-                        help="final sparsity for the one-shot and gradual schedules, in (0, 1)")
-    parser.add_argument("--rewind-epoch", type=int, default=None,
-                        help="lottery ticket: rewind survivors to this warm-up epoch after each cut (0 = init)")
-    parser.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
-    parser.add_argument("--epochs-per-cycle", type=int, default=d.epochs_per_cycle)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--finetune-lr-factor", type=float, default=d.finetune_lr_factor)
-    parser.add_argument("--optimizer", default=d.optimizer, help="adam | adamw | sgd")
-    parser.add_argument("--no-prune-output", dest="prune_output", action="store_false",
-                        help="leave the output layer unpruned")
-    parser.add_argument("--prune-biases", action="store_true")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=d.device, help="auto | cpu | cuda")
-    parser.add_argument("--precision", default=d.precision, help="auto | fp32 | bf16 (autocast)")
-    parser.add_argument("--no-fused-optimizer", dest="fused_optimizer", action="store_false",
-                        help="foreach optimizer kernels instead of fused ones")
-    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
-                        help="CUDA: run every training step eagerly")
-    parser.add_argument("--no-tf32", dest="tf32", action="store_false",
-                        help="CUDA: full fp32 matmuls instead of TF32")
-    parser.add_argument("--num-threads", type=int, default=None, help="CPU threads for training")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="strategy-specific option (repeatable)")
-    parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
-    parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+# Which run settings each subcommand takes (engine/settings.py declares them all). A
+# saved run's own settings define what sensitivity and lottery-control compute; they
+# take only where and how to compute it.
+SENSITIVITY_SETTINGS = ("data_path", "num_threads")
+MACHINE_SETTINGS = tuple(s.name for s in SETTINGS if s.machine)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, names=None, *, skip=(), sweep: bool = False) -> None:
+    """A flag per run setting, from the schema: type, default and help come from there.
+    ``sweep``: nothing has a default (a spec file's values stand unless the command line
+    names them), and a setting that is a sweep axis takes a comma-separated list under its
+    plural name (--strategies, --amounts, …)."""
+    for setting in SETTINGS:
+        if (names is not None and setting.name not in names) or setting.name in skip:
+            continue
+        default = argparse.SUPPRESS if sweep else setting.default
+        if setting.type is dict:
+            parser.add_argument("--option", dest="extra", action="append", metavar="KEY=VALUE",
+                                default=argparse.SUPPRESS if sweep else [],
+                                help="a strategy option, e.g. --option min_keep=8 (repeatable); "
+                                     "python -m engine strategies lists each strategy's options")
+        elif sweep and setting.axis:
+            parser.add_argument(f"--{setting.axis}", dest=setting.axis, default=argparse.SUPPRESS,
+                                help=f"comma-separated values of {setting.name}: {setting.help}; "
+                                     f"each {setting.allowed()}")
+        elif setting.type is bool:
+            parser.add_argument(setting.flag, dest=setting.name, action="store_const",
+                                const=not setting.default, default=default,
+                                help=f"turn {'off' if setting.default else 'on'} {setting.help}")
+        else:
+            parser.add_argument(setting.flag, dest=setting.name, type=setting.type, default=default,
+                                metavar=setting.name.upper(),
+                                help=f"{setting.help}; {setting.allowed()} "
+                                     f"(default: {setting.default if setting.default is not None else 'none'})")
 
 
 def _parse_option(text: str):
@@ -89,19 +92,16 @@ def _parse_option(text: str):
         return key, value
 
 
-def _config(args, strategy: str) -> RunConfig:
-    return RunConfig(
-        dataset=args.dataset, rows=args.rows, data_path=args.data_path, depth=args.depth,
-        width=args.width, strategy=strategy, amount=args.amount, cycles=args.cycles,
-        warmup_epochs=args.warmup_epochs, epochs_per_cycle=args.epochs_per_cycle,
-        batch_size=args.batch_size, lr=args.lr, finetune_lr_factor=args.finetune_lr_factor,
-        optimizer=args.optimizer, prune_output=args.prune_output, prune_biases=args.prune_biases,
-        seed=args.seed, device=args.device, extra=dict(_parse_option(o) for o in args.option),
-        schedule=args.schedule, target_sparsity=args.target_sparsity, rewind_epoch=args.rewind_epoch,
-        precision=args.precision,
-        fused_optimizer=args.fused_optimizer,
-        cuda_graphs=args.cuda_graphs, tf32=args.tf32, num_threads=args.num_threads,
-    ).validate()
+def _given_settings(args) -> dict:
+    """The run settings on the command line, as RunConfig values."""
+    given = {name: value for name, value in vars(args).items() if name in BY_NAME}
+    if "extra" in given:
+        given["extra"] = dict(_parse_option(o) for o in given["extra"])
+    return given
+
+
+def _config(args, **changes) -> RunConfig:
+    return RunConfig(**{**_given_settings(args), **changes}).validate()
 
 
 def _print_progress(event: dict) -> None:
@@ -148,10 +148,17 @@ def _inspect(path: str, as_json: bool) -> int:
     return 0
 
 
-def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
+def _sensitivity(args) -> int:
+    path, target, as_json = args.path, args.target, args.json
+    if target is not None and not 0 < target < 1:
+        raise ConfigError(f"--target={target!r} is invalid: must be a number in (0, 1)")
+    overrides = _given_settings(args)
+    for name, value in overrides.items():
+        BY_NAME[name].check(value)
     ckpt = load_checkpoint(path)
     try:
-        report = checkpoint_sensitivity(ckpt, target)
+        with cpu_threads(overrides.get("num_threads")):
+            report = checkpoint_sensitivity(ckpt, target, data_path=overrides.get("data_path"))
     except DatasetError as exc:
         raise DatasetError(f"{path}: {exc}") from None
     table, amounts = report["table"], report["amounts"]
@@ -170,17 +177,61 @@ def _sensitivity(path: str, target: float | None, as_json: bool) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _strategies() -> int:
+    for s in STRATEGIES.values():
+        options = ", ".join(f"{o.name}={o.default}" for o in s.options.values())
+        print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
+              + (f"  [options: {options}]" if options else ""))
+    for file, message in load_plugins().errors.items():
+        print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
+    return 0
+
+
+def _run(args) -> int:
+    config = _config(args)
+    result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
+    print(json.dumps(_result_json(result)))
+    return 0
+
+
+def _compare(args) -> int:
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    base = _config(args, strategy=strategies[0] if strategies else "")
+    seeds = parse_seeds(args.seeds, base.seed)
+    controls = parse_controls(args.controls)
+    name = args.name or default_name(strategies, base, seeds, controls)
+    report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress,
+                     seeds=seeds, controls=controls)
+    summary = load_comparison(report["name"])["summary"]
+    print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
+                      "seconds": report["seconds"], "seeds": seeds, "controls": controls,
+                      "runs": [_result_json(r) for r in report["runs"]],
+                      "control_runs": report["control_runs"],
+                      "conclusion": conclusion(summary)}))
+    return 0
+
+
+def _lottery_control(args) -> int:
+    print(json.dumps(random_reinit_control(args.run_dir, overrides=_given_settings(args))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
-    run_parser.add_argument("--strategy", default=RunConfig().strategy,
-                            help="one of: " + ", ".join(STRATEGIES))
-    _add_run_options(run_parser)
+    add_setting_flags(run_parser)
+    _add_output_flags(run_parser)
     compare_parser = commands.add_parser("compare", help="several strategies, same start")
-    compare_parser.add_argument("--strategies", default="layerwise,global")
-    compare_parser.add_argument("--name", default=None)
-    _add_run_options(compare_parser)
+    compare_parser.add_argument("--strategies", default="layerwise,global",
+                                help="comma-separated strategies (two or more)")
+    compare_parser.add_argument("--name", default=None, help="folder under checkpoints/_comparisons/")
+    compare_parser.add_argument("--seeds", default=None,
+                                help="comma-separated seeds, e.g. 0,1,2 (default: --seed alone)")
+    compare_parser.add_argument("--controls", default="",
+                                help="comma-separated controls: " + ", ".join(CONTROLS))
+    add_setting_flags(compare_parser, skip=("strategy",))
+    _add_output_flags(compare_parser)
     inspect_parser = commands.add_parser("inspect", help="a checkpoint's config and layers")
     inspect_parser.add_argument("path")
     inspect_parser.add_argument("--json", action="store_true")
@@ -190,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     sensitivity_parser.add_argument("--target", type=float, default=None,
                                     help="also derive per-layer amounts for this overall fraction")
     sensitivity_parser.add_argument("--json", action="store_true")
+    add_setting_flags(sensitivity_parser, SENSITIVITY_SETTINGS, sweep=True)
     lottery_parser = commands.add_parser("lottery-control", help="ticket vs. same mask on random weights")
     lottery_parser.add_argument("run_dir")
+    add_setting_flags(lottery_parser, MACHINE_SETTINGS, sweep=True)
     _add_sweep_command(commands)
     presets_parser = commands.add_parser("presets", help="the app's presets and the claims they make")
     presets_parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -199,50 +252,39 @@ def main(argv: list[str] | None = None) -> int:
                                 help="run the preset on --seeds and check each claim")
     presets_parser.add_argument("--record", metavar="NAME", default=None,
                                 help="rerun seed 0 and write its tables to engine/recorded/ ('all': every preset)")
-    presets_parser.add_argument("--seeds", default="0,1,2,3,4")
-    presets_parser.add_argument("--num-threads", type=int, default=1,
-                                help="torch threads (1: the recorded results' setting)")
-    presets_parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
-    presets_parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
-    args = parser.parse_args(argv)
+    presets_parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds to --check")
+    _add_output_flags(presets_parser)
+    # Run settings change the preset's for --check (e.g. --device cuda); only those given count.
+    add_setting_flags(presets_parser, skip=("strategy",))
+    for action in presets_parser._actions:
+        if action.dest in BY_NAME:
+            action.default = argparse.SUPPRESS
+    return parser
 
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=None, help="checkpoint root (default: checkpoints/)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute even if cached")
+
+
+COMMANDS = {
+    "run": _run,
+    "compare": _compare,
+    "inspect": lambda args: _inspect(args.path, args.json),
+    "strategies": lambda args: _strategies(),
+    "sensitivity": lambda args: _sensitivity(args),
+    "lottery-control": _lottery_control,
+    "sweep": lambda args: _sweep(args),
+    "presets": lambda args: _presets(args),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_plugins()  # an entry point: plug-in strategies are known from here on
+    args = build_parser().parse_args(argv)
     try:
-        plugins = load_plugins()
-        if args.command == "strategies":
-            for s in STRATEGIES.values():
-                options = ", ".join(f"{k}={v[3]}" for k, v in s.options.items())
-                print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
-                      + (f"  [options: {options}]" if options else ""))
-            for file, message in plugins.errors.items():
-                print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
-            return 0
-        if args.command == "sensitivity":
-            if args.target is not None and not 0 < args.target < 1:
-                raise ConfigError(f"--target={args.target!r} is invalid: must be a number in (0, 1)")
-            return _sensitivity(args.path, args.target, args.json)
-        if args.command == "lottery-control":
-            print(json.dumps(random_reinit_control(args.run_dir)))
-            return 0
-        if args.command == "inspect":
-            return _inspect(args.path, args.json)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "presets":
-            return _presets(args)
-        if args.command == "run":
-            config = _config(args, args.strategy)
-            result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
-            print(json.dumps(_result_json(result)))
-            return 0
-        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-        base = _config(args, strategies[0] if strategies else "")
-        name = args.name or default_name(strategies, base)
-        report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress)
-        print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
-                          "seconds": report["seconds"],
-                          "runs": [_result_json(r) for r in report["runs"]]}))
-        return 0
-    except (ConfigError, DatasetError, CheckpointError) as exc:
+        return COMMANDS[args.command](args)
+    except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RunFailed as exc:
@@ -255,13 +297,15 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- presets -------------------------------------------------------------------------------------
 def _presets(args) -> int:
-    if args.num_threads < 1:
-        raise ConfigError(f"--num-threads={args.num_threads!r} is invalid: must be at least 1")
-    torch.set_num_threads(args.num_threads)
+    overrides = _given_settings(args)
     if args.record:
+        if overrides:
+            raise ConfigError(f"{next(iter(overrides))}={next(iter(overrides.values()))!r} cannot be given "
+                              "with --record: a recording is the preset's own settings")
         names = list(presets.PRESETS) if args.record == "all" else [presets.get(args.record).name]
-        for name in names:
-            print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
+        with cpu_threads(1):  # the recorded results' setting: one thread, the same numbers anywhere
+            for name in names:
+                print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
         return 0
     if args.check is None:
         for preset in presets.PRESETS.values():
@@ -282,14 +326,13 @@ def _presets(args) -> int:
             print(f"seed {seed}  {row['claim']:<22} {row['value']:>9.4f}  {row['bound']:<8} "
                   f"{'holds' if row['holds'] else 'FAILS'}", flush=True)
 
-    print(json.dumps(presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report)))
+    with cpu_threads(overrides.get("num_threads") or 1):
+        result = presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report, overrides=overrides)
+    print(json.dumps(result))
     return 0
 
 
 # --- sweep ---------------------------------------------------------------------------------------
-SWEEP_LIST_TYPES = {"strategies": str, "amounts": float, "depths": int, "widths": int, "seeds": int}
-
-
 def _add_sweep_command(commands) -> None:
     """Every grid and run option defaults to 'not given', so a spec file's values stand
     unless the command line names them."""
@@ -304,24 +347,11 @@ def _add_sweep_command(commands) -> None:
                        help="a directory every worker mounts at the same path; runs and cache go there")
     sweep.add_argument("--torch-threads", type=int, default=1, help="torch threads per cell")
     sweep.add_argument("--no-cache", action="store_true", default=False, help="recompute every cell")
-    for plural in AXES:
-        sweep.add_argument(f"--{plural}", help=f"comma-separated list, e.g. --{plural} "
-                           + {"strategies": "layerwise,global", "amounts": "0.2,0.5", "depths": "2,4",
-                              "widths": "32", "seeds": "0,1"}[plural])
-    for name in ("dataset", "data_path", "optimizer", "device"):
-        sweep.add_argument(f"--{name.replace('_', '-')}")
-    for name in ("rows", "cycles", "warmup_epochs", "epochs_per_cycle", "batch_size"):
-        sweep.add_argument(f"--{name.replace('_', '-')}", type=int)
-    for name in ("lr", "finetune_lr_factor"):
-        sweep.add_argument(f"--{name.replace('_', '-')}", type=float)
-    sweep.add_argument("--no-prune-output", dest="prune_output", action="store_const", const=False)
-    sweep.add_argument("--prune-biases", action="store_const", const=True)
-    sweep.add_argument("--option", action="append", metavar="KEY=VALUE",
-                       help="strategy-specific option for every cell (repeatable)")
+    add_setting_flags(sweep, sweep=True)
 
 
 def _parse_list(plural: str, text: str) -> list:
-    kind = SWEEP_LIST_TYPES[plural]
+    kind = BY_NAME[AXES[plural]].type
     items = [item.strip() for item in text.split(",") if item.strip()]
     try:
         return [kind(item) for item in items]
@@ -336,10 +366,10 @@ def _sweep_spec(args) -> SweepSpec:
     for plural in AXES:
         if plural in given:
             values[plural] = _parse_list(plural, given[plural])
-    known = set(RunConfig.__dataclass_fields__) - set(AXES.values())
-    values.update({k: v for k, v in given.items() if k in known})
-    if "option" in given:
-        values["extra"] = {**values.get("extra", {}), **dict(_parse_option(o) for o in given["option"])}
+    settings = _given_settings(args)
+    if "extra" in settings:
+        settings["extra"] = {**values.get("extra", {}), **settings["extra"]}
+    values.update(settings)
     default_name = Path(args.spec).stem if given.get("spec") else None
     return SweepSpec.from_dict(values, name=given.get("name") or values.get("name") or default_name)
 

@@ -2,9 +2,13 @@
 
 Each strategy is a normal (cached) run with the same seed: the seed fixes the initial
 weights, the split and the shuffling order, so the runs differ only in what they cut.
-The comparison folder holds the joined tables: summary.csv, history.csv, layers.csv."""
+A comparison may repeat this over several seeds and add controls (engine/controls.py:
+small dense, shuffled mask, random pruning) for each seed. The comparison folder holds the
+joined tables: summary.csv (one row per strategy or control and seed), history.csv and
+layers.csv (with strategy and seed columns)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -15,10 +19,13 @@ import pandas as pd
 from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import ConfigError, RunConfig
-from .paths import comparisons_dir
+from .controls import parse_controls, run_controls
+from .paths import checkpoint_dir, comparisons_dir
 
-SUMMARY_COLUMNS = ["strategy", "final_sparsity", "final_val_acc", "best_val_acc", "test_acc",
-                   "best_test_acc", "nonzero_params", "total_params", "collapse_cycle", "run_id"]
+SUMMARY_COLUMNS = ["strategy", "kind", "seed", "final_sparsity", "final_val_acc", "best_val_acc",
+                   "test_acc", "best_test_acc", "nonzero_params", "total_params", "collapse_cycle",
+                   "run_id"]
+MAX_SEEDS = 10
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 
 
@@ -43,38 +50,123 @@ def collapse_cycle(history: pd.DataFrame, n_classes: int) -> int | None:
     return None
 
 
-def default_name(strategies: list[str], base: RunConfig) -> str:
+def default_name(strategies: list[str], base: RunConfig, seeds: list[int] | None = None,
+                 controls: list[str] = ()) -> str:
     """The folder name a comparison gets unless one is given: data set, strategies and the
-    hash of the settings, so the same comparison always lands in the same folder."""
-    return f"{base.dataset}-{'-vs-'.join(strategies)}-{base.replace(strategy=strategies[0]).key()}"
+    hash of the settings (seeds and controls included when given), so the same comparison
+    always lands in the same folder."""
+    name = f"{base.dataset}-{'-vs-'.join(strategies)}-{base.replace(strategy=strategies[0]).key()}"
+    if (seeds and seeds != [base.seed]) or controls:
+        extra = json.dumps({"seeds": seeds, "controls": list(controls)}, sort_keys=True)
+        name += "-" + hashlib.sha256(extra.encode()).hexdigest()[:6]
+    return name
+
+
+def parse_seeds(text: str | list | None, default: int) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]; nothing -> [default]."""
+    if text is None or text == "":
+        return [default]
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        seeds = [int(str(item).strip()) for item in items if str(item).strip()]
+    except ValueError:
+        raise ConfigError(f"seeds={text!r} is invalid: give comma-separated integers, e.g. 0,1,2") from None
+    if not 1 <= len(seeds) <= MAX_SEEDS or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"seeds={text!r} is invalid: give 1 to {MAX_SEEDS} distinct integers >= 0")
+    return seeds
 
 
 def compare(strategies: list[str], base: RunConfig, name: str, root=None, use_cache=True,
-            on_event=None, should_stop=None) -> dict:
+            on_event=None, should_stop=None, seeds: list[int] | None = None,
+            controls: list[str] = ()) -> dict:
     validate_name(name)
     if not 1 <= len(strategies) <= 8 or len(set(strategies)) != len(strategies):
         raise ConfigError(f"strategies={strategies!r} is invalid: give 1 to 8 distinct strategies")
-    configs = [base.replace(strategy=s).validate() for s in strategies]
+    controls = parse_controls(list(controls))
+    seeds = parse_seeds(seeds, base.seed)
+    for seed in seeds:
+        for s in strategies:
+            base.replace(strategy=s, seed=seed).validate()
     started = time.perf_counter()
-    results, histories, layers = [], [], []
-    for config in configs:
-        forward = (lambda e, s=config.strategy: on_event({**e, "strategy": s})) if on_event else None
-        result = cached_run(config, root, use_cache, forward, should_stop)
-        run_dir = Path(result["run_dir"])
-        info = json.loads((run_dir / "config.json").read_text())
-        history = pd.read_csv(run_dir / "history.csv")
-        result["collapse_cycle"] = collapse_cycle(history, info["arch"]["n_classes"])
-        results.append({"strategy": config.strategy, **result})
-        histories.append(history.assign(strategy=config.strategy))
-        layers.append(pd.read_csv(run_dir / "layers.csv").assign(strategy=config.strategy))
+    results, histories, layers, control_rows = [], [], [], []
+    for seed in seeds:
+        seed_runs = []
+        for strategy in strategies:
+            config = base.replace(strategy=strategy, seed=seed)
+            forward = (lambda e, s=strategy: on_event({**e, "strategy": s, "seed": seed})) if on_event else None
+            result = cached_run(config, root, use_cache, forward, should_stop)
+            run_dir = Path(result["run_dir"])
+            info = json.loads((run_dir / "config.json").read_text())
+            history = pd.read_csv(run_dir / "history.csv")
+            result["collapse_cycle"] = collapse_cycle(history, info["arch"]["n_classes"])
+            results.append({"strategy": strategy, "kind": "strategy", "seed": seed, **result})
+            seed_runs.append({"strategy": strategy, "run_dir": str(run_dir)})
+            histories.append(history.assign(strategy=strategy, seed=seed))
+            layers.append(pd.read_csv(run_dir / "layers.csv").assign(strategy=strategy, seed=seed))
+        forward = (lambda e: on_event({**e, "seed": seed})) if on_event else None
+        for row in run_controls(controls, seed_runs, base.replace(seed=seed), root, use_cache,
+                                forward, should_stop):
+            control_rows.append(row)
+            if row.get("run_id"):  # the random control is a run: its curves are kept too
+                run_dir = Path(root or checkpoint_dir()) / row["run_id"]
+                histories.append(pd.read_csv(run_dir / "history.csv").assign(strategy=row["name"], seed=seed))
     out = comparisons_dir() / name
-    atomic_write_text(out / "summary.csv", pd.DataFrame(results)[SUMMARY_COLUMNS].to_csv(index=False))
+    summary = pd.DataFrame(results + [{"strategy": r["name"], **r} for r in control_rows])
+    atomic_write_text(out / "summary.csv", summary.reindex(columns=SUMMARY_COLUMNS).to_csv(index=False))
     atomic_write_text(out / "history.csv", pd.concat(histories).to_csv(index=False))
     atomic_write_text(out / "layers.csv", pd.concat(layers).to_csv(index=False))
+    if control_rows:
+        atomic_write_text(out / "controls.csv", pd.DataFrame(control_rows).to_csv(index=False))
     report = {"name": name, "comparison_dir": str(out), "config": base.to_dict(),
-              "strategies": strategies, "seconds": time.perf_counter() - started, "runs": results}
+              "strategies": strategies, "seeds": seeds, "controls": controls,
+              "seconds": time.perf_counter() - started, "runs": results, "control_runs": control_rows}
     atomic_write_json(out / "comparison.json", report)
     return report
+
+
+def over_seeds(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy or control: mean and standard deviation over the seeds (std is
+    NaN for a single seed: one seed is one seed, not a result)."""
+    frame = summary.copy()
+    if "kind" not in frame:
+        frame["kind"] = "strategy"
+    frame["kind"] = frame["kind"].fillna("strategy")
+    grouped = frame.groupby(["strategy", "kind"], sort=False)
+    table = grouped.agg(seeds=("final_val_acc", "size"),
+                        final_sparsity=("final_sparsity", "mean"),
+                        val_acc_mean=("final_val_acc", "mean"), val_acc_std=("final_val_acc", "std"),
+                        test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"))
+    return table.reset_index()
+
+
+def _pct(mean: float, std: float) -> str:
+    return f"{100 * mean:.1f}%" if pd.isna(std) else f"{100 * mean:.1f} ± {100 * std:.1f}%"
+
+
+def conclusion(summary: pd.DataFrame) -> str:
+    """One or two sentences computed from the comparison's numbers: the strategies' final
+    validation accuracy (mean ± std over seeds) and how the best one fared against each
+    control, in points."""
+    table = over_seeds(summary)
+    strategies = table[table.kind == "strategy"].sort_values("val_acc_mean", ascending=False)
+    controls = table[table.kind == "control"]
+    if strategies.empty:
+        return ""
+    n = int(strategies.seeds.max())
+    over = f"over {n} seeds" if n > 1 else "on one seed (a single seed is an anecdote, not a result)"
+    sparsity = strategies.final_sparsity.mean()
+    parts = [f"{row.strategy} {_pct(row.val_acc_mean, row.val_acc_std)}" for row in strategies.itertuples()]
+    text = f"At {100 * sparsity:.2f}% sparsity, final validation accuracy {over}: " + "; ".join(parts) + "."
+    if not controls.empty:
+        best = strategies.iloc[0]
+        against = []
+        for row in controls.itertuples():
+            gap = 100 * (best.val_acc_mean - row.val_acc_mean)
+            verb = "beats" if gap > 0 else "trails"
+            against.append(f"{verb} {row.strategy} ({_pct(row.val_acc_mean, row.val_acc_std)}) by "
+                           f"{abs(gap):.1f} pts")
+        text += f" Against the controls, {best.strategy} " + ", ".join(against) + "."
+    return text
 
 
 def list_comparisons() -> list[str]:

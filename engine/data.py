@@ -14,6 +14,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from .config import RunConfig
+from .settings import DATASETS
+from .errors import ConfigError, DatasetError  # noqa: F401 (DatasetError: re-exported, its old home)
 from .paths import cache_dir
 
 COVTYPE_FEATURES = 54
@@ -21,10 +24,6 @@ COVTYPE_CLASSES = 7
 SYNTHETIC_DEFAULT_ROWS = 20_000
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.2  # of what remains after the test split
-
-
-class DatasetError(RuntimeError):
-    """A data set cannot be loaded; the message says what to do."""
 
 
 @dataclass
@@ -108,7 +107,7 @@ def _load_raw(name: str, rows: int | None, seed: int, data_path: str | None):
             n_informative=20, n_redundant=10, n_classes=COVTYPE_CLASSES,
             n_clusters_per_class=3, class_sep=1.0, random_state=seed)
         return x.astype(np.float32), y.astype(np.int64), [f"class {c}" for c in range(COVTYPE_CLASSES)]
-    raise DatasetError(f"dataset={name!r} is invalid: must be one of digits, covertype, synthetic")
+    raise DatasetError(f"dataset={name!r} is invalid: must be one of {', '.join(DATASETS)}")
 
 
 def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
@@ -138,15 +137,24 @@ def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
 
 
 # Regenerating a checkpoint's synthetic data is bounded: an uploaded file's config must not
-# make the app generate (or hold) millions of rows just to score it.
-CHECKPOINT_MAX_SYNTHETIC_ROWS = 1_000_000
+# make the app generate (or hold) hundreds of thousands of rows just to score it.
+CHECKPOINT_MAX_SYNTHETIC_ROWS = 200_000
 
 
-def data_for_checkpoint(config: dict, arch: dict) -> DataSplits:
+def available_offline(config: RunConfig) -> bool:
+    """Whether the data set loads without a download (digits is bundled; synthetic is made
+    here; covertype only from a local file or scikit-learn's cache)."""
+    if config.dataset != "covertype":
+        return True
+    local = [config.data_path, covtype_local_path(), cache_dir() / "sklearn" / "covertype"]
+    return any(path and Path(path).exists() for path in local)
+
+
+def data_for_checkpoint(config: dict, arch: dict, download: bool = True) -> DataSplits:
     """The data a checkpoint was trained on, reloaded from its saved config (same data set,
-    rows and seed, so the same split). DatasetError says why not, when it cannot be."""
-    from .config import ConfigError, RunConfig
-
+    rows and seed, so the same split): the one loader for a checkpoint's data. With
+    ``download=False`` a data set that is not on this machine is not fetched. DatasetError
+    says why not, when it cannot be."""
     if not config:
         raise DatasetError("this checkpoint carries no run config, so its data split is unknown")
     try:
@@ -156,6 +164,9 @@ def data_for_checkpoint(config: dict, arch: dict) -> DataSplits:
     if run_config.dataset == "synthetic" and (run_config.rows or 0) > CHECKPOINT_MAX_SYNTHETIC_ROWS:
         raise DatasetError(f"its synthetic data has rows={run_config.rows}, more than the "
                            f"{CHECKPOINT_MAX_SYNTHETIC_ROWS:,} regenerated to score a checkpoint")
+    if not download and not available_offline(run_config):
+        raise DatasetError(f"data set {run_config.dataset!r} is not on this machine (and is not "
+                           "downloaded for this)")
     data = load_dataset(run_config.dataset, run_config.rows, run_config.seed, run_config.data_path)
     if (data.n_features, data.n_classes) != (arch["in_features"], arch["n_classes"]):
         raise DatasetError(

@@ -15,23 +15,21 @@ import gzip
 import io
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .checkpoints import Checkpoint
-from .data import DatasetError, covtype_local_path, load_dataset
+from .data import DatasetError, data_for_checkpoint
 from .formats import checkpoint_sparsity
-from .paths import cache_dir
+from .pruning import n_of_m_mask
+from .training import cpu_threads
 
 INT8_MIN_AGREEMENT = 0.95  # INT8 must give the dense model's prediction on >= 95% of rows
 EXACT_ATOL = 1e-4          # exact forms: logits within this of the dense model's
 CHECK_ROWS = 1024
-CHECK_MAX_SYNTHETIC_ROWS = 200_000  # larger synthetic sets are not regenerated for a check
 LATENCY_BATCHES = (1, 1024)
 LATENCY_THREADS = 1
 SEMI_STRUCTURED_MIN_DIM = 256  # smaller layers are not worth 2:4 kernels
@@ -46,22 +44,6 @@ def dense_layers(ckpt: Checkpoint) -> list[tuple[torch.Tensor, torch.Tensor]]:
         for name, mask in ckpt.masks.items():
             named[name].mul_(mask)
     return [(layer.weight.detach().clone(), layer.bias.detach().clone()) for _, layer in model.layers()]
-
-
-class LayerStack(nn.Module):
-    """An MLP given as per-layer (weight, bias); widths may differ layer to layer."""
-
-    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]]):
-        super().__init__()
-        self.weights = nn.ParameterList([nn.Parameter(w, requires_grad=False) for w, _ in layers])
-        self.biases = nn.ParameterList([nn.Parameter(b, requires_grad=False) for _, b in layers])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = F.linear(x, w, b)
-            x = torch.relu(x) if i < last else x
-        return x
 
 
 class CsrStack(nn.Module):
@@ -123,9 +105,12 @@ def quantize_int8(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
 
 
 def as_sequential(layers) -> nn.Sequential:
+    """The MLP given as per-layer (weight, bias), widths free to differ layer to layer, as
+    plain Linear/ReLU modules on the weights' device and dtype: the one form every dense
+    export (masks baked in, structured-shrunk, INT8, fp16 on a GPU) is measured in."""
     modules = []
     for i, (w, b) in enumerate(layers):
-        linear = nn.Linear(w.shape[1], w.shape[0])
+        linear = nn.Linear(w.shape[1], w.shape[0], device=w.device, dtype=w.dtype)
         with torch.no_grad():
             linear.weight.copy_(w)
             linear.bias.copy_(b)
@@ -175,8 +160,8 @@ class Forms:
         return cls(dense=dense, shrunk=shrink(dense), int8=quantize_int8(dense))
 
     def models(self) -> dict[str, nn.Module]:
-        return {"dense": LayerStack(self.dense).eval(), "sparse CSR": CsrStack(self.dense).eval(),
-                "structured-shrunk": LayerStack(self.shrunk).eval(), "INT8 dynamic": self.int8}
+        return {"dense": as_sequential(self.dense), "sparse CSR": CsrStack(self.dense).eval(),
+                "structured-shrunk": as_sequential(self.shrunk), "INT8 dynamic": self.int8}
 
 
 def parameter_counts(ckpt: Checkpoint, forms: Forms | None = None) -> dict:
@@ -226,34 +211,16 @@ def int8_gzip_factor(sizes: list[dict]) -> float:
 # --- agreement and latency ---------------------------------------------------------------------
 def check_inputs(ckpt: Checkpoint, rows: int = CHECK_ROWS, seed: int = 0):
     """(x, y, source): test rows of the checkpoint's own data set when it can be loaded
-    here, else standard-normal rows (the engine's data are standardized) and y=None."""
-    config = ckpt.config
+    here without a download, else standard-normal rows (the engine's data are
+    standardized) and y=None."""
     try:
-        if not _loads_quickly_offline(config):
-            raise DatasetError("not available here")
-        data = load_dataset(config["dataset"], config.get("rows"), config.get("seed", 0),
-                            config.get("data_path"))
-        if data.n_features == ckpt.arch["in_features"]:
-            return (torch.from_numpy(data.x_test[:rows]), torch.from_numpy(data.y_test[:rows]),
-                    f"{len(data.y_test[:rows])} test rows of {data.name}")
-    except (KeyError, TypeError, ValueError, DatasetError):
-        pass
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(rows, ckpt.arch["in_features"], generator=generator), None,
-            f"{rows} random standard-normal rows (the checkpoint's data set is not available)")
-
-
-def _loads_quickly_offline(config: dict) -> bool:
-    """Never start a download or a huge generation just to check predictions."""
-    name, rows = config.get("dataset"), config.get("rows")
-    if name == "digits":
-        return True
-    if name == "synthetic":
-        return rows is None or (isinstance(rows, int) and rows <= CHECK_MAX_SYNTHETIC_ROWS)
-    if name == "covertype":
-        local = [config.get("data_path"), covtype_local_path(), cache_dir() / "sklearn" / "covertype"]
-        return any(path and Path(path).exists() for path in local)
-    return False
+        data = data_for_checkpoint(ckpt.config, ckpt.arch, download=False)
+    except DatasetError:
+        generator = torch.Generator().manual_seed(seed)
+        return (torch.randn(rows, ckpt.arch["in_features"], generator=generator), None,
+                f"{rows} random standard-normal rows (the checkpoint's data set is not available)")
+    return (torch.from_numpy(data.x_test[:rows]), torch.from_numpy(data.y_test[:rows]),
+            f"{len(data.y_test[:rows])} test rows of {data.name}")
 
 
 @torch.inference_mode()
@@ -275,18 +242,6 @@ def agreement_table(forms: Forms, x: torch.Tensor, y: torch.Tensor | None = None
                               f">= {INT8_MIN_AGREEMENT:.0%} identical predictions"),
                      "verified": ok})
     return rows
-
-
-@contextmanager
-def cpu_threads(threads: int | None):
-    """Run a block with ``threads`` intra-op threads, restoring the setting after."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @torch.inference_mode()
@@ -318,14 +273,6 @@ def latency_table(forms: Forms, batches=LATENCY_BATCHES, budget_s: float = 0.3,
 
 
 # --- 2:4 semi-structured (GPU only) ------------------------------------------------------------
-def two_four_mask(weight: torch.Tensor) -> torch.Tensor:
-    """Keep the 2 largest-magnitude weights in every group of 4 along each row."""
-    groups = weight.abs().reshape(weight.shape[0], -1, 4)
-    keep = torch.zeros_like(groups, dtype=torch.bool)
-    keep.scatter_(2, groups.topk(2, dim=2).indices, True)
-    return keep.reshape(weight.shape)
-
-
 def semi_structured_report(forms: Forms, batch: int = 1024) -> dict:
     """Time the model with 2:4 semi-structured weights (``to_sparse_semi_structured``)
     against the same 2:4 weights stored dense, fp16, on the GPU. The 2:4 pattern is
@@ -342,13 +289,15 @@ def semi_structured_report(forms: Forms, batch: int = 1024) -> dict:
                            "and multiples of 64) for 2:4 kernels"}
     from torch.sparse import to_sparse_semi_structured
 
-    layers = [((w * two_four_mask(w)) if i in eligible else w, b) for i, (w, b) in enumerate(forms.dense)]
-    dense = LayerStack([(w.half().cuda(), b.half().cuda()) for w, b in layers]).eval()
-    sparse = LayerStack([(w.half().cuda(), b.half().cuda()) for w, b in layers]).eval()
+    two_of_four = [n_of_m_mask(w.abs(), torch.ones_like(w, dtype=torch.bool), 2, 4) if i in eligible else None
+                   for i, (w, _) in enumerate(forms.dense)]
+    layers = [(w if keep is None else w * keep, b) for (w, b), keep in zip(forms.dense, two_of_four)]
+    dense = as_sequential([(w.half().cuda(), b.half().cuda()) for w, b in layers])
+    sparse = as_sequential([(w.half().cuda(), b.half().cuda()) for w, b in layers])
     try:
-        for i in eligible:
-            sparse.weights[i] = nn.Parameter(to_sparse_semi_structured(sparse.weights[i].data),
-                                             requires_grad=False)
+        for i in eligible:  # layer i is module 2i (a ReLU follows every hidden Linear)
+            linear = sparse[2 * i]
+            linear.weight = nn.Parameter(to_sparse_semi_structured(linear.weight.data), requires_grad=False)
         x = torch.randn(batch, forms.dense[0][0].shape[1], device="cuda", dtype=torch.float16)
         with torch.inference_mode():
             same = torch.allclose(sparse(x), dense(x), atol=1e-2, rtol=1e-2)

@@ -19,10 +19,12 @@ from plotted a pre-prune train loss against a post-prune validation loss.)
 pulling) or cancel (``close()``) between epochs; everything written so far stays."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -32,12 +34,12 @@ from . import ENGINE_VERSION
 from .checkpoints import atomic_write_json, atomic_write_text, save_checkpoint
 from .config import RunConfig
 from .data import DataSplits, load_dataset
-from .models import MLP, pick_device
+from .models import MLP
 from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
 from .schedules import step_amounts
-from .training import Trainer, TrainingDiverged, evaluate, fast_paths, make_optimizer, set_lr
+from .training import TrainingDiverged, cpu_threads, evaluate, set_lr, set_up
 
 HISTORY_COLUMNS = ["cycle", "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc",
                    "sparsity", "nonzero_params", "lr", "seconds"]
@@ -62,12 +64,6 @@ def _csv_text(columns: list[str], rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _to_device(data: DataSplits, device: torch.device) -> dict[str, torch.Tensor]:
-    return {split: (torch.from_numpy(getattr(data, f"x_{split}")).to(device),
-                    torch.from_numpy(getattr(data, f"y_{split}")).to(device))
-            for split in ("train", "val", "test")}
-
-
 def score_batches(x: torch.Tensor, y: torch.Tensor, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A few shuffled training batches, different at every prune step (seeded)."""
     generator = torch.Generator().manual_seed(seed)
@@ -85,171 +81,199 @@ def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
 
 def iterate_run(config: RunConfig, root: str | Path | None = None,
                 data: DataSplits | None = None) -> Iterator[dict]:
+    """The run's progress events (see :class:`Run`); nothing happens before the first is
+    pulled."""
     config.validate()
-    started = time.perf_counter()
-    run_dir = run_dir_for(config, root)
-    data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # A rerun of the same config (cache bypassed) starts clean: a stale summary or
-    # checkpoint must never stand beside the new run's partial tables.
-    for stale in [run_dir / "summary.json", run_dir / CONTROL_FILE, *run_dir.glob("*.pt")]:
-        stale.unlink(missing_ok=True)
-    device = pick_device(config.device)
-    tensors = _to_device(data, device)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = tensors["train"], tensors["val"], tensors["test"]
+    yield from Run(config, root, data).events()
 
-    # Same seed → identical initial weights for every strategy.
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=config.seed).to(device)
-    params = prunable_parameters(model, config.prune_output, config.prune_biases)
-    masks = full_masks(params)
-    strategy = STRATEGIES[config.strategy]
-    fast = fast_paths(config, device)
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, fast)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
-    trainer.set_masks(masks)
-    config_dict = config.to_dict()
-    amounts = step_amounts(config.schedule, config.cycles, config.amount, config.target_sparsity)
-    rewind_state = _snapshot(model) if config.rewind_epoch == 0 else None
 
-    history: list[dict] = []
-    layers: list[dict] = [{"cycle": 0, **row} for row in layer_sparsity(model)]
-    summary = sparsity_summary(model, masks)
-    state = {"epoch": 0, "best_val_acc": -1.0, "best_epoch": 0, "best_state": None,
-             "best_label": "", "rewind_state": rewind_state}
-    status = {"status": "running"}
+@dataclass
+class Best:
+    """The state with the best validation accuracy so far (best.pt at the end)."""
+    val_acc: float = -1.0
+    epoch: int = 0
+    label: str = ""
+    state: dict | None = None
+    masks: dict | None = None
+    metrics: dict | None = None
 
-    atomic_write_json(run_dir / "config.json", {
-        "run_id": run_dir.name, "engine_version": ENGINE_VERSION, "config": config_dict,
-        "arch": model.arch, "data": {"name": data.name, **data.sizes(), "class_names": data.class_names},
-        "device": str(device), "strategy": {"name": strategy.name, "score": strategy.score,
-                                            "scope": strategy.scope, "granularity": strategy.granularity},
-        "fast_paths": fast.describe()})
 
-    def row(cycle, phase, train, val):
-        return {"cycle": cycle, "epoch": state["epoch"], "phase": phase,
-                "train_loss": train[0], "train_acc": train[1], "val_loss": val[0], "val_acc": val[1],
-                "sparsity": summary["sparsity"], "nonzero_params": summary["nonzero_params"],
-                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
+class Run:
+    """One run: warm-up, then for each cycle cut → measure before and after → fine-tune.
+    ``events()`` yields a progress event per epoch and per cut, writing history.csv,
+    layers.csv and checkpoints as it goes, so a run stopped at any moment keeps them."""
 
-    def flush_history():  # every epoch: a run stopped at any moment keeps its curves
-        atomic_write_text(run_dir / "history.csv", _csv_text(HISTORY_COLUMNS, history))
+    def __init__(self, config: RunConfig, root: str | Path | None, data: DataSplits | None):
+        self.started = time.perf_counter()
+        self.config, self.config_dict = config, config.to_dict()
+        self.run_dir = run_dir_for(config, root)
+        self.data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # A rerun of the same config (cache bypassed) starts clean: a stale summary or
+        # checkpoint must never stand beside the new run's partial tables.
+        for stale in [self.run_dir / "summary.json", self.run_dir / CONTROL_FILE, *self.run_dir.glob("*.pt")]:
+            stale.unlink(missing_ok=True)
+        # Same seed → identical initial weights for every strategy.
+        model = MLP(self.data.n_features, config.depth, config.width, self.data.n_classes, seed=config.seed)
+        self.setup = set_up(config, self.data, model, config.lr)
+        self.model, self.trainer = self.setup.model, self.setup.trainer
+        self.params = prunable_parameters(self.model, config.prune_output, config.prune_biases)
+        self.masks = full_masks(self.params)
+        self.trainer.set_masks(self.masks)
+        self.strategy = STRATEGIES[config.strategy]
+        self.amounts = step_amounts(config.schedule, config.cycles, config.amount, config.target_sparsity)
+        self.rewind_state = _snapshot(self.model) if config.rewind_epoch == 0 else None
+        self.history: list[dict] = []
+        self.layers: list[dict] = [{"cycle": 0, **row} for row in layer_sparsity(self.model)]
+        self.summary = sparsity_summary(self.model, self.masks)
+        self.epoch = 0
+        self.best = Best()
+        self.status = "running"
 
-    def flush_tables():  # layers.csv changes only at a cut
-        flush_history()
-        atomic_write_text(run_dir / "layers.csv", _csv_text(LAYER_COLUMNS, layers))
+    def events(self) -> Iterator[dict]:
+        config = self.config
+        try:
+            self._write_config()
+            self._flush_tables()  # the tables exist from the start (cycle 0 layers, empty history)
+            yield self._start_event()
+            for _ in range(config.warmup_epochs):
+                yield self._train_epoch(0)
+            for cycle, amount in enumerate(self.amounts, start=1):
+                if amount > 0:
+                    yield self._prune(cycle, amount)
+                for _ in range(config.epochs_per_cycle):
+                    yield self._train_epoch(cycle)
+            self._flush_tables()
+            yield {"type": "done", "result": self._finish("complete")}
+        except TrainingDiverged as exc:
+            self._flush_tables()
+            message = f"cycle {self.history[-1]['cycle'] if self.history else 0}, epoch {self.epoch + 1}: {exc}"
+            yield {"type": "error", "message": message, "result": self._finish("diverged", message)}
+        except Exception as exc:  # out of memory, a plug-in's bug…: recorded as such, then raised
+            self._flush_tables()
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            if self.status == "running":  # closed by the consumer: cancelled between epochs
+                self._flush_tables()
+                self._finish("cancelled", "stopped by the user")
 
-    def checkpoint(label, metrics):
-        save_checkpoint(run_dir / f"{label}.pt", model, masks, label, config_dict, metrics)
-
-    def train_one_epoch(cycle):
-        train = trainer.train_epoch()
-        state["epoch"] += 1
-        if config.rewind_epoch == state["epoch"]:  # only reachable during warm-up (validated)
-            state["rewind_state"] = _snapshot(model)
-        val = evaluate(model, x_val, y_val)
-        entry = row(cycle, "train", train, val)
-        history.append(entry)
-        if val[1] > state["best_val_acc"]:
-            state.update(best_val_acc=val[1], best_epoch=state["epoch"],
-                         best_label=f"cycle {cycle}, epoch {state['epoch']}",
-                         best_state=_snapshot(model),
-                         best_masks={k: v.clone() for k, v in masks.items()},
-                         best_metrics=dict(entry))
-        flush_history()
+    # --- the steps ---------------------------------------------------------------------------
+    def _train_epoch(self, cycle: int) -> dict:
+        train = self.trainer.train_epoch()
+        self.epoch += 1
+        if self.config.rewind_epoch == self.epoch:  # only reachable during warm-up (validated)
+            self.rewind_state = _snapshot(self.model)
+        val = evaluate(self.model, *self.setup.splits["val"])
+        entry = self._row(cycle, "train", train, val)
+        self.history.append(entry)
+        if val[1] > self.best.val_acc:
+            self.best = Best(val[1], self.epoch, f"cycle {cycle}, epoch {self.epoch}", _snapshot(self.model),
+                             {k: v.clone() for k, v in self.masks.items()}, dict(entry))
+        self._flush_history()
         return {"type": "epoch", **entry}
 
-    def evaluate_state(cycle, phase):
-        train = evaluate(model, x_train, y_train)
-        val = evaluate(model, x_val, y_val)
-        entry = row(cycle, phase, train, val)
-        history.append(entry)
-        return entry
-
-    def prune(cycle, amount):
-        nonlocal masks, summary
-        pre = evaluate_state(cycle, "pre_prune")
-        checkpoint(f"cycle_{cycle:02d}_pre", pre)
+    def _prune(self, cycle: int, amount: float) -> dict:
+        config, model = self.config, self.model
+        pre = self._measure(cycle, "pre_prune")
+        self._checkpoint(f"cycle_{cycle:02d}_pre", pre)
         step_seed = config.seed * 1000 + cycle
+        (x_train, y_train), (x_val, y_val) = self.setup.splits["train"], self.setup.splits["val"]
         context = ScoreContext(model, torch.Generator().manual_seed(step_seed),
                                batches=lambda: score_batches(x_train, y_train, step_seed),
-                               validation=(x_val, y_val), options=config.extra)
-        masks = strategy.prune_step(params, masks, amount, context)
-        if state["rewind_state"] is not None:
-            model.load_state_dict(state["rewind_state"])
-            trainer.reset_optimizer_state()  # Adam's moments belong to the old trajectory
-        apply_masks(model, masks)
-        trainer.set_masks(masks)
-        summary = sparsity_summary(model, masks)
-        post = evaluate_state(cycle, "post_prune")
-        checkpoint(f"cycle_{cycle:02d}_post", post)
+                               evaluate=lambda: evaluate(model, x_val, y_val), options=config.extra)
+        self.masks = self.strategy.prune_step(self.params, self.masks, amount, context)
+        if self.rewind_state is not None:
+            model.load_state_dict(self.rewind_state)
+            self.trainer.reset_optimizer_state()  # Adam's moments belong to the old trajectory
+        apply_masks(model, self.masks)
+        self.trainer.set_masks(self.masks)
+        self.summary = sparsity_summary(model, self.masks)
+        post = self._measure(cycle, "post_prune")
+        self._checkpoint(f"cycle_{cycle:02d}_post", post)
         cycle_layers = [{"cycle": cycle, **r} for r in layer_sparsity(model)]
-        layers.extend(cycle_layers)
-        flush_tables()
+        self.layers.extend(cycle_layers)
+        self._flush_tables()
         if cycle == 1:
-            set_lr(optimizer, config.lr * config.finetune_lr_factor)
+            set_lr(self.setup.optimizer, config.lr * config.finetune_lr_factor)
         return {"type": "prune", "cycle": cycle, "pre_prune": pre, "post_prune": post,
-                "layers": cycle_layers, "emptied_layers": emptied_layers(cycle_layers), **summary}
+                "layers": cycle_layers, "emptied_layers": emptied_layers(cycle_layers), **self.summary}
 
-    def finish(final_status, message=""):
-        status["status"] = final_status
-        result = {"run_id": run_dir.name, "run_dir": str(run_dir), "status": final_status,
-                  "message": message, "epochs": state["epoch"],
-                  "final_sparsity": summary["sparsity"], "nonzero_params": summary["nonzero_params"],
-                  "total_params": summary["total_params"],
+    def _measure(self, cycle: int, phase: str) -> dict:
+        """Train and validation loss and accuracy of the model as it is now: one state."""
+        entry = self._row(cycle, phase, evaluate(self.model, *self.setup.splits["train"]),
+                          evaluate(self.model, *self.setup.splits["val"]))
+        self.history.append(entry)
+        return entry
+
+    def _finish(self, status: str, message: str = "") -> dict:
+        self.status = status
+        model, best, history = self.model, self.best, self.history
+        result = {"run_id": self.run_dir.name, "run_dir": str(self.run_dir), "status": status,
+                  "message": message, "epochs": self.epoch,
+                  "final_sparsity": self.summary["sparsity"], "nonzero_params": self.summary["nonzero_params"],
+                  "total_params": self.summary["total_params"],
                   "final_val_acc": history[-1]["val_acc"] if history else None,
-                  "best_val_acc": state["best_val_acc"] if state["best_state"] is not None else None,
-                  "best_epoch": state["best_epoch"], "train_seconds": time.perf_counter() - started}
-        if final_status == "complete":
+                  "best_val_acc": best.val_acc if best.state is not None else None,
+                  "best_epoch": best.epoch, "train_seconds": time.perf_counter() - self.started}
+        if status == "complete":
+            x_test, y_test = self.setup.splits["test"]
             result["test_loss"], result["test_acc"] = evaluate(model, x_test, y_test)
-            checkpoint("final", {**history[-1], "test_acc": result["test_acc"]} if history else {})
-            if state["best_state"] is not None:
+            self._checkpoint("final", {**history[-1], "test_acc": result["test_acc"]} if history else {})
+            if best.state is not None:
                 live = _snapshot(model)
-                model.load_state_dict(state["best_state"])
+                model.load_state_dict(best.state)
                 result["best_test_acc"] = evaluate(model, x_test, y_test)[1]
-                save_checkpoint(run_dir / "best.pt", model, state["best_masks"], "best", config_dict,
-                                {**state["best_metrics"], "test_acc": result["best_test_acc"],
-                                 "when": state["best_label"]})
+                save_checkpoint(self.run_dir / "best.pt", model, best.masks, "best", self.config_dict,
+                                {**best.metrics, "test_acc": result["best_test_acc"], "when": best.label})
                 model.load_state_dict(live)
             else:
                 result["best_test_acc"] = result["test_acc"]
-        atomic_write_json(run_dir / "summary.json", result)
+        atomic_write_json(self.run_dir / "summary.json", result)
         return result
 
-    try:
-        flush_tables()  # the tables exist from the start (cycle 0 layers, empty history)
-        yield {"type": "start", "run_id": run_dir.name, "run_dir": str(run_dir), "arch": model.arch,
-               "device": str(device), "data": data.sizes(), "layers": model.layer_names,
-               "total_params": summary["total_params"], "config": config_dict,
-               "fast_paths": fast.describe()}
-        for _ in range(config.warmup_epochs):
-            yield train_one_epoch(0)
-        for cycle, amount in enumerate(amounts, start=1):
-            if amount > 0:
-                yield prune(cycle, amount)
-            for _ in range(config.epochs_per_cycle):
-                yield train_one_epoch(cycle)
-        flush_tables()
-        yield {"type": "done", "result": finish("complete")}
-    except TrainingDiverged as exc:
-        flush_tables()
-        message = f"cycle {history[-1]['cycle'] if history else 0}, epoch {state['epoch'] + 1}: {exc}"
-        yield {"type": "error", "message": message, "result": finish("diverged", message)}
-    except Exception as exc:  # out of memory, a plug-in's bug…: recorded as such, then raised
-        flush_tables()
-        finish("failed", f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        if status["status"] == "running":  # closed by the consumer: cancelled between epochs
-            flush_tables()
-            finish("cancelled", "stopped by the user")
+    # --- records -------------------------------------------------------------------------------
+    def _row(self, cycle: int, phase: str, train: tuple, val: tuple) -> dict:
+        return {"cycle": cycle, "epoch": self.epoch, "phase": phase,
+                "train_loss": train[0], "train_acc": train[1], "val_loss": val[0], "val_acc": val[1],
+                "sparsity": self.summary["sparsity"], "nonzero_params": self.summary["nonzero_params"],
+                "lr": self.setup.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - self.started}
+
+    def _flush_history(self) -> None:  # every epoch: a run stopped at any moment keeps its curves
+        atomic_write_text(self.run_dir / "history.csv", _csv_text(HISTORY_COLUMNS, self.history))
+
+    def _flush_tables(self) -> None:  # layers.csv changes only at a cut
+        self._flush_history()
+        atomic_write_text(self.run_dir / "layers.csv", _csv_text(LAYER_COLUMNS, self.layers))
+
+    def _checkpoint(self, label: str, metrics: dict) -> None:
+        save_checkpoint(self.run_dir / f"{label}.pt", self.model, self.masks, label, self.config_dict, metrics)
+
+    def _write_config(self) -> None:
+        strategy = self.strategy
+        atomic_write_json(self.run_dir / "config.json", {
+            "run_id": self.run_dir.name, "engine_version": ENGINE_VERSION, "config": self.config_dict,
+            "arch": self.model.arch,
+            "data": {"name": self.data.name, **self.data.sizes(), "class_names": self.data.class_names},
+            "device": str(self.setup.device), "strategy": {"name": strategy.name, "score": strategy.score,
+                                                           "scope": strategy.scope,
+                                                           "granularity": strategy.granularity},
+            "fast_paths": self.setup.fast.describe()})
+
+    def _start_event(self) -> dict:
+        return {"type": "start", "run_id": self.run_dir.name, "run_dir": str(self.run_dir),
+                "arch": self.model.arch, "device": str(self.setup.device), "data": self.data.sizes(),
+                "layers": self.model.layer_names, "total_params": self.summary["total_params"],
+                "config": self.config_dict, "fast_paths": self.setup.fast.describe()}
 
 
 def run(config: RunConfig, root: str | Path | None = None,
         on_event: Callable[[dict], None] | None = None,
         should_stop: Callable[[], bool] | None = None, data: DataSplits | None = None) -> dict:
-    """Run to the end and return the result; raises RunFailed if it diverged or was stopped."""
+    """Run to the end and return the result; raises RunFailed if it diverged or was stopped.
+    Training uses ``config.num_threads`` threads, and the count is restored after."""
     events = iterate_run(config, root, data)
-    try:
+    with cpu_threads(config.num_threads), contextlib.closing(events):
         for event in events:
             if on_event:
                 on_event(event)
@@ -259,7 +283,5 @@ def run(config: RunConfig, root: str | Path | None = None,
                 raise RunFailed(event["message"], event["result"])
             if should_stop and should_stop():
                 break
-    finally:
-        events.close()
     result = json.loads((run_dir_for(config, root) / "summary.json").read_text())
     raise RunFailed("stopped by the user", result)

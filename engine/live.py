@@ -27,7 +27,8 @@ import torch
 
 from .cache import cached_run
 from .comparison import compare
-from .config import ConfigError, RunConfig
+from .config import RunConfig
+from .errors import EngineError
 from .experiment import RunFailed
 from .schedules import step_amounts
 
@@ -246,7 +247,7 @@ class SweepJob:
                 self.report = run_sweep(spec, n_jobs=n_jobs, on_cell=self._on_cell,
                                         should_stop=self._stop.is_set)
             except Exception as exc:  # shown by the page instead of dying silently in the thread
-                self.error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+                self.error = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
 
         self._thread = threading.Thread(target=work, daemon=True, name=f"sweep-{spec.name}")
         self._thread.start()

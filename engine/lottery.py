@@ -10,45 +10,25 @@ import csv
 import json
 from pathlib import Path
 
-import torch
-
 from .checkpoints import atomic_write_json, load_checkpoint
 from .config import ConfigError, RunConfig
+from .errors import FileFormatError
 from .data import DataSplits, load_dataset
 from .experiment import CONTROL_FILE
-from .models import MLP, pick_device
-from .pruning import Masks, apply_masks, sparsity_summary
-from .training import Trainer, evaluate, fast_paths, make_optimizer
+from .models import MLP
+from .settings import BY_NAME
+from .training import cpu_threads, train_masked
 
 REINIT_SEED_OFFSET = 7919  # any seed but the run's own: different initial weights
 
 
-def train_masked(config: RunConfig, masks: Masks, init_seed: int, epochs: int,
-                 data: DataSplits) -> tuple[MLP, dict]:
-    """A fresh MLP from ``init_seed`` with ``masks`` applied, trained ``epochs`` epochs at
-    the run's fine-tuning learning rate with the run's data order."""
-    device = pick_device(config.device)
-    x_train, y_train, x_val, y_val, x_test, y_test = (
-        torch.from_numpy(getattr(data, name)).to(device)
-        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    model = MLP(data.n_features, config.depth, config.width, data.n_classes, seed=init_seed).to(device)
-    masks = {name: mask.to(device) for name, mask in masks.items()}
-    apply_masks(model, masks)
-    fast = fast_paths(config, device)  # the same step as the ticket's run
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr * config.finetune_lr_factor, fast)
-    trainer = Trainer(model, x_train, y_train, config.batch_size, optimizer, config.seed, fast)
-    trainer.set_masks(masks)
-    for _ in range(epochs):
-        trainer.train_epoch()
-    metrics = {"val_acc": evaluate(model, x_val, y_val)[1], "test_acc": evaluate(model, x_test, y_test)[1],
-               **sparsity_summary(model, masks)}
-    return model, metrics
-
-
-def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -> dict:
+def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
+                          overrides: dict | None = None) -> dict:
     """The ticket's final accuracy next to the same final mask trained from fresh random
-    weights for as many epochs as the ticket's last round. The result is saved in the run
-    folder (a rerun of the run deletes it), so asking again costs nothing."""
+    weights for as many epochs as the ticket's last round. ``overrides`` may change how
+    and where the control computes (the schema's machine settings: device, threads, …),
+    never what it computes. The result is saved in the run folder (a rerun of the run
+    deletes it), so asking again costs nothing."""
     run_dir = Path(run_dir)
     saved = run_dir / CONTROL_FILE
     if saved.is_file():
@@ -58,11 +38,16 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
             pass  # torn or edited: train it again
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "final.pt").is_file():
-        raise ConfigError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
+        raise FileFormatError(f"run_dir={str(run_dir)!r} is invalid: not a finished run folder "
                           "(summary.json and final.pt are needed)")
     summary = json.loads(summary_path.read_text())
     ckpt = load_checkpoint(run_dir / "final.pt")
-    config = RunConfig.from_dict(ckpt.config).validate()
+    overrides = overrides or {}
+    not_machine = sorted(name for name in overrides if not BY_NAME[name].machine)
+    if not_machine:
+        raise ConfigError(f"{not_machine[0]}={overrides[not_machine[0]]!r} cannot change: the control "
+                          "repeats the run's own settings (only where and how it computes may change)")
+    config = RunConfig.from_dict({**ckpt.config, **overrides}).validate()
     if config.rewind_epoch is None:
         raise ConfigError(f"run {run_dir.name}: rewind_epoch=None; the control compares lottery "
                           "tickets, so run with a rewind_epoch (0 = rewind to the initial weights)")
@@ -71,7 +56,11 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None) -
     history = list(csv.DictReader((run_dir / "history.csv").open()))
     last_cut = max((int(row["epoch"]) for row in history if row["phase"] == "post_prune"), default=0)
     epochs = summary["epochs"] - last_cut
-    _, control = train_masked(config, ckpt.masks, config.seed + REINIT_SEED_OFFSET, epochs, data)
+    model = MLP(data.n_features, config.depth, config.width, data.n_classes,
+                seed=config.seed + REINIT_SEED_OFFSET)
+    with cpu_threads(config.num_threads):
+        control = train_masked(config, model, ckpt.masks, epochs, data,
+                               lr=config.lr * config.finetune_lr_factor)
     result = {"run_id": run_dir.name, "sparsity": summary["final_sparsity"], "epochs": epochs,
               "ticket_val_acc": summary["final_val_acc"], "ticket_test_acc": summary["test_acc"],
               "reinit_val_acc": control["val_acc"], "reinit_test_acc": control["test_acc"]}

@@ -8,14 +8,25 @@ import torch
 from torch import nn
 
 
+def layer_names(depth: int) -> list[str]:
+    """fc1 … fc<depth>, then out: the names of an MLP's layers, in every form of it."""
+    return [f"fc{i}" for i in range(1, depth + 1)] + ["out"]
+
+
 class MLP(nn.Module):
     def __init__(self, in_features: int, depth: int, width: int, n_classes: int,
-                 seed: int | None = None):
+                 seed: int | None = None, widths: list[int] | None = None):
+        """``widths`` (one per hidden layer) overrides ``width`` for a network whose layers
+        differ, such as the small-dense control (engine/controls.py)."""
         super().__init__()
         self.arch = {"in_features": in_features, "depth": depth, "width": width,
                      "n_classes": n_classes}
-        self.layer_names = [f"fc{i}" for i in range(1, depth + 1)] + ["out"]
-        sizes = [in_features] + [width] * depth + [n_classes]
+        if widths is not None:
+            if len(widths) != depth:
+                raise ValueError(f"widths={widths!r} must give one width per hidden layer ({depth})")
+            self.arch["widths"] = list(widths)
+        self.layer_names = layer_names(depth)
+        sizes = [in_features] + list(widths or [width] * depth) + [n_classes]
         for name, fan_in, fan_out in zip(self.layer_names, sizes[:-1], sizes[1:]):
             self.add_module(name, nn.Linear(fan_in, fan_out))
         if seed is not None:
@@ -45,7 +56,7 @@ class MLP(nn.Module):
 def parameter_shapes(arch: dict) -> dict[str, tuple[int, ...]]:
     """The state_dict shapes an arch implies, without allocating anything (a hostile
     checkpoint may claim an enormous arch)."""
-    names = [f"fc{i}" for i in range(1, arch["depth"] + 1)] + ["out"]
+    names = layer_names(arch["depth"])
     sizes = [arch["in_features"]] + [arch["width"]] * arch["depth"] + [arch["n_classes"]]
     shapes = {}
     for name, fan_in, fan_out in zip(names, sizes[:-1], sizes[1:]):

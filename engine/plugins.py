@@ -77,7 +77,6 @@ def _load_file(path: Path) -> list[str]:
         if name in STRATEGIES:
             raise ValueError(f"strategy name {name!r} is already taken; set another 'name' on {cls.__name__}")
         doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
-        register_strategy(Strategy(name, score=cls.__name__, scope="layer",
-                                   granularity=getattr(cls, "PRUNING_TYPE", "unstructured"),
+        register_strategy(Strategy(name, score=cls.__name__, scope="layer", granularity="torch-method",
                                    description=f"plug-in {path.name}: {doc}", method=cls))
     return sorted(set(STRATEGIES) - before)

@@ -238,15 +238,17 @@ def get(name: str) -> Preset:
 
 # --- running, checking, recording, installing ------------------------------------------------
 def run_preset(preset: Preset, seed: int = 0, root=None, use_cache: bool = True,
-               on_event=None) -> PresetResult:
-    """Train the preset's runs for ``seed`` (through the run cache) and read their tables."""
+               on_event=None, overrides: dict | None = None) -> PresetResult:
+    """Train the preset's runs for ``seed`` (through the run cache) and read their tables;
+    ``overrides`` change settings (the command line's, e.g. the device)."""
     from .cache import cached_run
     from .lottery import random_reinit_control
 
     runs = {}
     for strategy in preset.strategies:
         forward = (lambda e, s=strategy: on_event({**e, "strategy": s})) if on_event else None
-        result = cached_run(preset.config(seed, strategy), root, use_cache, forward)
+        config = preset.config(seed, strategy).replace(**(overrides or {})).validate()
+        result = cached_run(config, root, use_cache, forward)
         runs[strategy] = load_run(result["run_dir"])
     control = None
     if preset.lottery_control:
@@ -264,12 +266,12 @@ def measure(preset: Preset, result: PresetResult) -> list[dict]:
 
 
 def check(preset: Preset, seeds: list[int], root=None, use_cache: bool = True,
-          on_seed: Callable[[int, list[dict]], None] | None = None) -> dict:
+          on_seed: Callable[[int, list[dict]], None] | None = None, overrides: dict | None = None) -> dict:
     """Run every seed; return {preset, seeds, held: {claim: count}, values: {claim: [..]}}."""
     held = {c.key: 0 for c in preset.claims}
     values = {c.key: [] for c in preset.claims}
     for seed in seeds:
-        rows = measure(preset, run_preset(preset, seed, root, use_cache))
+        rows = measure(preset, run_preset(preset, seed, root, use_cache, overrides=overrides))
         for row in rows:
             held[row["claim"]] += int(row["holds"])
             values[row["claim"]].append(round(row["value"], 4))

@@ -12,6 +12,7 @@ row-weighted mean over all of them."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 import warnings
 from dataclasses import dataclass
 
@@ -19,7 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .pruning import Masks
+from .errors import ConfigError
+from .models import pick_device
+from .pruning import Masks, apply_masks, sparsity_summary
+from .settings import BY_NAME
 
 EVAL_BATCH = 8192
 GRAPH_WARMUP_STEPS = 3  # eager steps before capture: optimizer state and cuBLAS set up
@@ -44,14 +48,26 @@ class FastPaths:
                 "tf32": self.tf32, "num_threads": self.num_threads or torch.get_num_threads()}
 
 
+@contextmanager
+def cpu_threads(threads: int | None):
+    """Run a block with ``threads`` intra-op threads, restoring the count after: the one
+    place the engine changes torch's thread count (the app sizes it once at start,
+    engine.live.prepare_process)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def fast_paths(config, device: torch.device) -> FastPaths:
     """Resolve a RunConfig's speed settings for a device. "auto" precision is bf16
     autocast on a GPU that supports it and fp32 elsewhere (on the CPU bf16 is opt-in).
     The fused optimizer is on unless switched off: on this project's 2-core CPU it takes
     0.3 ms of a 12 ms step where the foreach one takes 3.8 ms. CUDA graphs and TF32
     exist only on CUDA."""
-    from .config import ConfigError
-
     cuda = device.type == "cuda"
     bf16_ok = not cuda or torch.cuda.is_bf16_supported()
     if config.precision == "bf16" and not bf16_ok:
@@ -76,7 +92,8 @@ def make_optimizer(name: str, params, lr: float, fast: FastPaths = FastPaths()) 
         return torch.optim.AdamW(params, lr=lr, **impl, **capturable)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, **impl)
-    raise ValueError(f"optimizer={name!r} is invalid: must be one of adam, adamw, sgd")
+    BY_NAME["optimizer"].check(name)  # the schema's message for a name it does not allow
+    raise ValueError(f"optimizer={name!r} is declared in engine/settings.py but not built here")
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -104,8 +121,6 @@ class Trainer:
         self._graph_error = ""  # why capture failed, if it did: then every step runs eagerly
         self._side_stream: torch.cuda.Stream | None = None
         self._eager_full_steps = 0
-        if fast.num_threads:
-            torch.set_num_threads(fast.num_threads)
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high" if fast.tf32 else "highest")
 
@@ -218,14 +233,22 @@ class Trainer:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean loss, accuracy) of the model exactly as it is now (always fp32)."""
+    """(mean loss, accuracy) of the model exactly as it is now, in full fp32: TF32, which
+    training may use, is off while measuring, so a metric recomputed from the saved
+    checkpoint on any device gives the same number (measured on an H200: with TF32 the
+    recorded losses differed from the checkpoint's by more than 1e-5 relative)."""
     model.eval()
     loss_sum, correct = 0.0, 0
-    for start in range(0, y.shape[0], EVAL_BATCH):
-        logits = model(x[start:start + EVAL_BATCH])
-        yb = y[start:start + EVAL_BATCH]
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
-        correct += int((logits.argmax(1) == yb).sum())
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        for start in range(0, y.shape[0], EVAL_BATCH):
+            logits = model(x[start:start + EVAL_BATCH])
+            yb = y[start:start + EVAL_BATCH]
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += int((logits.argmax(1) == yb).sum())
+    finally:
+        torch.set_float32_matmul_precision(precision)
     return loss_sum / y.shape[0], correct / y.shape[0]
 
 
@@ -233,3 +256,43 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     model.eval()
     return torch.cat([model(x[s:s + EVAL_BATCH]).argmax(1) for s in range(0, x.shape[0], EVAL_BATCH)])
+
+
+@dataclass
+class Setup:
+    """What training a network needs, built one way for a run and for every control."""
+    device: torch.device
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]]  # train / val / test: (x, y) on the device
+    model: nn.Module
+    fast: FastPaths
+    optimizer: torch.optim.Optimizer
+    trainer: Trainer
+
+
+def set_up(config, data, model: nn.Module, lr: float) -> Setup:
+    """The data splits and ``model`` on the run's device, its optimizer at ``lr`` and a
+    trainer that shuffles with the run's seed: the same data order for every strategy and
+    control, with the run's optimizer, batch size and fast paths."""
+    device = pick_device(config.device)
+    splits = {split: (torch.from_numpy(getattr(data, f"x_{split}")).to(device),
+                      torch.from_numpy(getattr(data, f"y_{split}")).to(device))
+              for split in ("train", "val", "test")}
+    model = model.to(device)
+    fast = fast_paths(config, device)
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr, fast)
+    trainer = Trainer(model, *splits["train"], config.batch_size, optimizer, config.seed, fast)
+    return Setup(device, splits, model, fast, optimizer, trainer)
+
+
+def train_masked(config, model: nn.Module, masks: Masks, epochs: int, data, lr: float) -> dict:
+    """Train ``model`` (fresh) with ``masks`` held fixed for ``epochs`` epochs at ``lr``: the
+    controls' training (the lottery ticket's fresh-weights control, the small-dense and
+    shuffled-mask controls). Returns validation and test accuracy and the sparsity reached."""
+    setup = set_up(config, data, model, lr)
+    masks = {name: mask.to(setup.device) for name, mask in masks.items()}
+    apply_masks(setup.model, masks)
+    setup.trainer.set_masks(masks)
+    for _ in range(epochs):
+        setup.trainer.train_epoch()
+    return {"val_acc": evaluate(setup.model, *setup.splits["val"])[1],
+            "test_acc": evaluate(setup.model, *setup.splits["test"])[1], **sparsity_summary(setup.model, masks)}

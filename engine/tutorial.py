@@ -9,6 +9,8 @@ pooled: 8×8 → conv1 → 8×8 → pool → 4×4 → conv2 → 4×4 → 16·4·
 (120) → fc2 (84) → fc3 (10 digits). As in the tutorial, fc1 is by far the largest layer."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import torch
 from sklearn.datasets import load_digits
@@ -16,7 +18,6 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import prune
 
-from .plugins import load_plugins
 from .pruning import STRATEGIES
 
 LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
@@ -41,8 +42,17 @@ class LeNet(nn.Module):
 
 
 def make_lenet(seed: int = 0) -> LeNet:
-    torch.manual_seed(seed)
-    return LeNet()
+    """A LeNet with PyTorch's default initialisation drawn from a private generator: the
+    same numbers as ``torch.manual_seed(seed)`` then construction, without touching the
+    global RNG (the app's other sessions may be using it), as ``engine.models.MLP`` does."""
+    model = LeNet()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in (model.conv1, model.conv2, model.fc1, model.fc2, model.fc3):
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            fan_in = layer.weight[0].numel()
+            nn.init.uniform_(layer.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator)
+    return model
 
 
 def digit_images(count: int = 8) -> tuple[torch.Tensor, list[int]]:
@@ -88,23 +98,14 @@ def reparametrization_frames(module: nn.Module, name: str = "weight") -> pd.Data
                       matrix_frame(getattr(module, name), name)])
 
 
-def zero_fraction(tensor: torch.Tensor) -> float:
-    return float((tensor == 0).sum()) / tensor.numel()
-
-
 # --- the tutorial's steps --------------------------------------------------------------------
-def random_unstructured(module: nn.Module, amount: float) -> None:
-    prune.random_unstructured(module, name="weight", amount=amount)
-
-
-def l1_bias(module: nn.Module, count: int) -> None:
-    """An integer amount is a count: the ``count`` smallest biases by absolute value."""
-    prune.l1_unstructured(module, name="bias", amount=count)
-
-
-def ln_structured(module: nn.Module, amount: float, n: int = 2, dim: int = 0) -> None:
-    """Prune whole output channels (dim 0) by their L_n norm, on top of what is pruned."""
-    prune.ln_structured(module, name="weight", amount=amount, n=n, dim=dim)
+def random_unstructured(module: nn.Module, amount: float, seed: int) -> None:
+    """``prune.random_unstructured`` draws from torch's global RNG; here it draws from a
+    fork of it seeded with ``seed``, so the same seed shows the same cut on every rerun and
+    the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        prune.random_unstructured(module, name="weight", amount=amount)
 
 
 def pruned_channels(module: nn.Module) -> list[int]:
@@ -124,12 +125,6 @@ def hook_recomputes_weight(model: LeNet, module: nn.Module) -> dict:
         model(digit_images(4)[0])
     return {"index": index, "before": before, "after_mask_edit": still,
             "after_forward": float(module.weight.detach().flatten()[index])}
-
-
-def remove(module: nn.Module, name: str = "weight") -> None:
-    """Make the pruning permanent: ``<name>`` becomes a plain parameter again (zeros
-    included); ``<name>_orig``, ``<name>_mask`` and the hook are gone."""
-    prune.remove(module, name)
 
 
 def prune_several(model: LeNet, conv_amount: float = 0.2, linear_amount: float = 0.4) -> LeNet:
@@ -159,8 +154,8 @@ def layer_sparsity_rows(model: LeNet) -> list[dict]:
 
 
 def plugin_methods() -> dict[str, type]:
-    """Custom BasePruningMethod subclasses from the plug-in folder, by strategy name."""
-    load_plugins()
+    """Custom BasePruningMethod subclasses from the plug-in folder, by strategy name (the
+    entry point, app.py or the CLI, has loaded them)."""
     return {name: s.method for name, s in STRATEGIES.items() if s.method is not None}
 
 

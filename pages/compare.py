@@ -3,12 +3,14 @@ import pandas as pd
 import streamlit as st
 
 from engine import analysis
+from engine.comparison import conclusion as comparison_conclusion
 from engine.comparison import default_name, list_comparisons, load_comparison
 from engine.conclusions import compare_conclusion
 from engine.formats import SPARSITY_DEFINITION, plain, sparsity_text
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
-from pages import common
+from ui import charts, controls, empty_state, live
+from ui.checkpoints import LAST_RUN
 
 JOB = "compare_job"
 
@@ -18,8 +20,8 @@ default = [s for s in ("layerwise", "global") if s in STRATEGIES] or list(STRATE
 strategies = st.sidebar.multiselect(
     "Strategies (two or three)", list(STRATEGIES), default=default, max_selections=3,
     key="strategies", bind="query-params",
-    help="\n".join(f"- **{s.name}**: {s.description}" for s in STRATEGIES.values()))
-base = common.run_controls(st.sidebar, strategy=False)
+    help=controls.strategy_help())
+base = controls.run_controls(st.sidebar, strategy=False)
 if base is None:
     st.stop()
 saved = list_comparisons()
@@ -29,21 +31,13 @@ opened = st.sidebar.selectbox("Or open a saved comparison", ["—"] + saved, key
 if opened != "—":
     name = opened
 elif len(strategies) < 2:
-    common.empty_state("Pick two or three strategies in the sidebar to compare them.")
+    empty_state("Pick two or three strategies in the sidebar to compare them.")
     st.stop()
 else:
     name = default_name(strategies, base)
 
-job = st.session_state.get(JOB)
-if job is not None and job.identity != name:
-    job.stop()
-    del st.session_state[JOB]
-    job = None
-if job is not None and job.status == "done":
-    st.toast(f"Comparison saved as {name}.")
-    del st.session_state[JOB]
-    job = None
-    saved = list_comparisons()
+job = live.current(JOB, name, lambda done: f"Comparison saved as {name}.")
+saved = list_comparisons()  # the job just announced is saved by now
 
 
 def start():
@@ -51,12 +45,7 @@ def start():
     st.session_state[JOB].start()
 
 
-def stop():
-    st.session_state[JOB].stop()
-    st.session_state[JOB].join(timeout=5)
-
-
-if st.session_state.pop(common.COMPARE_AUTOSTART, False) and job is None and name not in saved:
+if st.session_state.pop(live.COMPARE_AUTOSTART, False) and job is None and name not in saved:
     start()
     job = st.session_state[JOB]
 
@@ -65,7 +54,7 @@ if opened == "—":
     buttons = st.columns([1, 1, 4])
     buttons[0].button("Run comparison", type="primary", on_click=start, disabled=running or name in saved,
                       width="stretch")
-    buttons[1].button("Stop", on_click=stop, disabled=not running, width="stretch")
+    buttons[1].button("Stop", on_click=live.stop, args=(JOB,), disabled=not running, width="stretch")
 
 
 def show(history, layers, summary=None):
@@ -73,18 +62,18 @@ def show(history, layers, summary=None):
         st.caption("Loading the data and building the model…")
         return
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=common.metric_chart(history, "accuracy"), width="stretch")
-    right.vega_lite_chart(spec=common.metric_chart(history, "loss"), width="stretch")
+    left.vega_lite_chart(spec=charts.metric_chart(history, "accuracy"), width="stretch")
+    right.vega_lite_chart(spec=charts.metric_chart(history, "loss"), width="stretch")
     st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
                "measured on the same model state for train and validation.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
+    left.vega_lite_chart(spec=charts.sparsity_chart(history), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
                  + SPARSITY_DEFINITION)
     cycles = int(layers.cycle.max()) if len(layers) else 0
     groups = list(layers.groupby("strategy", sort=False)) if cycles else []
     for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
-        column.vega_lite_chart(spec=common.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"),
+        column.vega_lite_chart(spec=charts.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"),
                                width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
@@ -103,13 +92,16 @@ def show(history, layers, summary=None):
             if pd.notna(row.collapse_cycle):
                 right.warning(f"**{plain(row.strategy)}** collapses at cycle {int(row.collapse_cycle)}: "
                               "accuracy falls to chance and fine-tuning does not bring it back.")
-    conclusion = compare_conclusion(history)
+    several_seeds = "seed" in history and history.seed.nunique() > 1
+    conclusion = comparison_conclusion(summary) if several_seeds and summary is not None else \
+        compare_conclusion(history)
     if conclusion:
         st.info(plain(conclusion), icon=":material/insights:")
     if summary is not None:
-        st.session_state[common.LAST_RUN] = summary.run_id.iloc[-1]
-        links = st.columns(len(summary))
-        for column, row in zip(links, summary.itertuples()):
+        runs = summary.dropna(subset=["run_id"]).drop_duplicates("strategy")
+        st.session_state[LAST_RUN] = runs.run_id.iloc[-1]
+        links = st.columns(len(runs))
+        for column, row in zip(links, runs.itertuples()):
             column.page_link("pages/layers.py", label=f"Where does {row.strategy} cut?",
                              icon=":material/stacked_bar_chart:", query_params={"run": row.run_id})
 
@@ -117,7 +109,7 @@ def show(history, layers, summary=None):
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
-        common.job_status(current, "The comparison failed",
+        live.job_status(current, "The comparison failed",
                           "Stopped. Finished strategies stay in the run cache; nothing else was saved.")
         show(*analysis.tables_from_events(current.events))
     elif name in saved:
@@ -128,8 +120,8 @@ def render():
                    f"seed {config['seed']}.")
         show(report["history"], report["layers"], report["summary"])
     else:
-        common.empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
+        empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
                            "the same initial weights and sees the data in the same order.")
 
 
-common.follow(job, "compare_live", render)
+live.follow(job, "compare_live", render)

@@ -9,10 +9,8 @@ import streamlit as st
 from engine import efficiency as eff
 from engine.checkpoints import CheckpointError, load_checkpoint
 from engine.formats import SPARSITY_DEFINITION, sparsity_text
-from engine.runs import list_checkpoints
-from pages import common
+from ui.checkpoints import pick_checkpoint
 
-RUN, UPLOAD = "A run's checkpoint", "Upload a .pt file"
 EXPLANATION = """
 **What the numbers say**
 
@@ -49,26 +47,11 @@ def tables(key: str, _data: bytes):
 
 st.title("Efficiency")
 st.caption("What pruning buys once training is over: bytes on disk and inference time.")
-source = st.segmented_control("Open", [RUN, UPLOAD], default=RUN, key="source")
-
-if source == UPLOAD:
-    upload = st.file_uploader("Checkpoint file", type=["pt", "pth"])
-    if upload is None:
-        st.info("Upload a checkpoint (.pt) to measure it.")
-        st.stop()
-    data, name = upload.getvalue(), upload.name
-else:
-    runs = common.runs_with_cuts(
-        "No runs yet. Train one in the Explorer, or from a terminal:\n\n"
-        "`python -m engine run --dataset digits --depth 4 --width 128 --cycles 5`\n\n"
-        "or upload a checkpoint file above.")
-    left, right = st.columns(2)
-    run_id = common.run_picker(left, runs, bind=False)
-    # final.pt first: the finished model is what one would deploy.
-    paths = sorted(list_checkpoints(runs[run_id]["run_dir"]), key=lambda p: p.name != "final.pt")
-    files = {p.name: p for p in paths}
-    name = right.selectbox("Checkpoint", list(files), key="checkpoint")
-    data = files[name].read_bytes()
+picked = pick_checkpoint(
+    "No runs yet. Train one in the Explorer, or from a terminal:\n\n"
+    "`python -m engine run --dataset digits --depth 4 --width 128 --cycles 5`\n\n"
+    "or upload a checkpoint file above.", "Upload a checkpoint (.pt) to measure it.", final_first=True)
+data, name = picked.data, picked.name
 
 key = hashlib.sha256(data).hexdigest()
 try:

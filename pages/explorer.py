@@ -6,13 +6,14 @@ import streamlit as st
 from engine import analysis
 from engine.cache import is_cached
 from engine.conclusions import lottery_conclusion, run_conclusion
-from engine.formats import SPARSITY_DEFINITION, plain, points_text, sparsity_text
 from engine.experiment import CONTROL_FILE, run_dir_for
+from engine.formats import SPARSITY_DEFINITION, plain, points_text, sparsity_text
 from engine.live import live_run
 from engine.lottery import random_reinit_control
 from engine.replay import Replay, frame_ends, frame_label, frame_tables
 from engine.runs import load_run
-from pages import common
+from ui import charts, controls, empty_state, live
+from ui.checkpoints import LAST_RUN
 
 JOB = "explorer_job"
 REPLAY = "explorer_replay"  # (config key, Replay) of the finished run shown
@@ -21,19 +22,12 @@ FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; 
 
 st.title("Prune and recover")
 st.sidebar.header("Settings")
-config = common.run_controls(st.sidebar)
+config = controls.run_controls(st.sidebar)
 if config is None:
     st.stop()
 
-job = st.session_state.get(JOB)
-if job is not None and job.identity != config.key():
-    job.stop()  # a moved control starts over, as in TensorFlow Playground
-    del st.session_state[JOB]
-    job = None
-if job is not None and job.status == "done":
-    st.toast(f"Run complete in {job.result['seconds']:.1f} s; stored in the run cache.")
-    del st.session_state[JOB]  # its results are in the cache now: shown from there
-    job = None
+job = live.current(JOB, config.key(),
+                   lambda done: f"Run complete in {done.result['seconds']:.1f} s; stored in the run cache.")
 cached = job is None and is_cached(config)
 
 
@@ -54,17 +48,12 @@ def step():
     current.step()
 
 
-def stop():
-    st.session_state[JOB].stop()
-    st.session_state[JOB].join(timeout=5)  # stops between epochs: well under a second
-
-
 def reset():
-    stop()
+    live.stop(JOB)
     del st.session_state[JOB]
 
 
-if st.session_state.pop(common.EXPLORER_AUTOSTART, False) and job is None and not cached:
+if st.session_state.pop(live.EXPLORER_AUTOSTART, False) and job is None and not cached:
     start()
     job = st.session_state[JOB]
 
@@ -78,7 +67,7 @@ buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
 buttons[2].button("Step", on_click=step, width="stretch",
                   help="Run to the next stop: the end of the warm-up, then right after each cut (the "
                        "shock), then after its fine-tuning")
-buttons[3].button("Stop", on_click=stop, disabled=status not in ("running", "paused"), width="stretch")
+buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused"), width="stretch")
 buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                   help="Stop and forget the live run")
 
@@ -102,19 +91,19 @@ def show(history, layers, total_params):
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=common.metric_chart(history, "loss"), width="stretch")
-    right.vega_lite_chart(spec=common.metric_chart(history, "accuracy"), width="stretch")
+    left.vega_lite_chart(spec=charts.metric_chart(history, "loss"), width="stretch")
+    right.vega_lite_chart(spec=charts.metric_chart(history, "accuracy"), width="stretch")
     st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
                "after it. Train and validation values at each marker come from the same model "
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=common.sparsity_chart(history), width="stretch")
+    left.vega_lite_chart(spec=charts.sparsity_chart(history), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
                  + SPARSITY_DEFINITION)
     if config.cycles and layers.empty:
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
-        right.vega_lite_chart(spec=common.heatmap(layers, config.cycles, height=330), width="stretch")
+        right.vega_lite_chart(spec=charts.heatmap(layers, config.cycles, height=330), width="stretch")
         collapsed = analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()])
         if collapsed:
             right.warning(f"**Layer collapse**: {', '.join(collapsed)} "
@@ -200,7 +189,7 @@ def replay(history, layers):
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
-        common.job_status(current, "The run failed",
+        live.job_status(current, "The run failed",
                           "Stopped. The run folder keeps what was written; nothing was cached.")
         history, layers = analysis.tables_from_events(current.events)
         start_event = next((e for e in current.events if e["type"] == "start"), None)
@@ -215,15 +204,15 @@ def render():
                    f"best-by-validation {summary['best_test_acc']:.1%}.")
         history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
         show(history, layers, summary["total_params"])
-        st.session_state[common.LAST_RUN] = config.run_id()
+        st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))
     else:
-        common.empty_state("No run with these settings yet. Press **Run** to train the network, "
+        empty_state("No run with these settings yet. Press **Run** to train the network, "
                            "then watch it being pruned and fine-tuned; **Step** goes one cycle at "
                            "a time. Runs you have done come back at once from the cache.")
 
 
-common.follow(job, "explorer_live", render, ticking=replaying)
+live.follow(job, "explorer_live", render, ticking=replaying)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from engine import presets
-from pages import common
+from ui import live
 
 st.title("Pruning Explorer")
 st.markdown(
@@ -15,8 +15,8 @@ st.markdown(
     "Start with a preset below, or open the **Explorer**, move a slider and press **Run**. "
     "Every setting is in the page's address: copy it to share the exact run.")
 
-PAGES = {"compare": ("pages/compare.py", common.COMPARE_AUTOSTART),
-         "explorer": ("pages/explorer.py", common.EXPLORER_AUTOSTART)}
+PAGES = {"compare": ("pages/compare.py", live.COMPARE_AUTOSTART),
+         "explorer": ("pages/explorer.py", live.EXPLORER_AUTOSTART)}
 
 
 def open_preset(preset) -> None:

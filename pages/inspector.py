@@ -1,9 +1,7 @@
 """Checkpoint inspector: open a saved model state (or upload one) and look inside.
 Files are read with ``torch.load(weights_only=True)`` only: nothing in a file is executed."""
 import hashlib
-from pathlib import Path
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -11,41 +9,16 @@ from engine import analysis
 from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
 from engine.formats import SPARSITY_DEFINITION, checkpoint_sparsity, sparsity_text
-from engine.runs import checkpoint_label, list_checkpoints
 from engine.sensitivity import checkpoint_sensitivity
-from pages import common
+from ui import charts
+from ui.checkpoints import pick_checkpoint
 
 st.title("Checkpoint inspector")
-RUN, UPLOAD = "A run's checkpoint", "Upload a .pt file"
-source = st.segmented_control("Open", [RUN, UPLOAD], default=RUN, key="source", bind="query-params")
-
-if source == UPLOAD:
-    upload = st.file_uploader("Checkpoint file", type=["pt", "pth"],
-                              help="A Pruning Explorer checkpoint, or a state_dict of the same MLP "
-                                   "(plain or in torch.nn.utils.prune's weight_orig/weight_mask form).")
-    if upload is None:
-        common.empty_state("Upload a checkpoint to look inside it.")
-        st.stop()
-    data, name = upload.getvalue(), upload.name
-    opener = lambda: common.open_upload(data, name)  # noqa: E731
-else:
-    runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer, or "
-                                 "upload a checkpoint file.")
-    left, right = st.columns(2)
-    run_id = common.run_picker(left, runs)
-    st.caption(f"Run folder: `{run_id}`")
-    files = {p.name: p for p in list_checkpoints(runs[run_id]["run_dir"])}
-    if not files:
-        common.empty_state("This run has no checkpoint yet (they are written at each cut).")
-        st.stop()
-    name = right.selectbox("Checkpoint", list(files), index=len(files) - 1, key="checkpoint",
-                           format_func=lambda n: f"{checkpoint_label(Path(n))}  ({n})")
-    path = files[name]
-    data = path.read_bytes()
-    opener = lambda: common.open_checkpoint(str(path), path.stat().st_mtime)  # noqa: E731
-
+picked = pick_checkpoint("No runs yet that have made a cut. Run one in the Explorer, or upload a "
+                         "checkpoint file.", "Upload a checkpoint to look inside it.")
+data, name = picked.data, picked.name
 try:
-    ckpt = opener()
+    ckpt = picked.open()
 except CheckpointError as exc:
     st.error(f"Cannot open this file: {exc}", icon=":material/block:")
     st.stop()
@@ -85,13 +58,7 @@ st.caption("Zero rows are output units with no input left (dead units); zero col
 
 st.markdown("**Weight histograms** (surviving weights)")
 histograms = analysis.weight_histograms(ckpt)
-st.altair_chart(alt.Chart(histograms).mark_bar(color=common.PALETTE[0]).encode(
-    x=alt.X("left:Q", bin="binned", title="w"), x2="right:Q",
-    y=alt.Y("count:Q", title=None, axis=alt.Axis(tickCount=2)),
-    tooltip=["layer:N", alt.Tooltip("left:Q", format=".3f"), alt.Tooltip("right:Q", format=".3f"), "count:Q"],
-).properties(height=70, width=220).facet(
-    facet=alt.Facet("layer:N", sort=list(table.layer), title=None), columns=3).resolve_scale(
-    x="independent", y="independent"))
+st.altair_chart(charts.weight_histograms(histograms, list(table.layer)))
 
 
 @st.cache_data(show_spinner="Scoring the test split…", max_entries=16)
@@ -112,14 +79,7 @@ with matrix_column:
     except (analysis.AnalysisError, DatasetError) as exc:
         st.info(f"No confusion matrix: {exc}")
     else:
-        names = list(dict.fromkeys(matrix["true"]))
-        base = alt.Chart(matrix).encode(x=alt.X("predicted:N", sort=names), y=alt.Y("true:N", sort=names))
-        st.altair_chart((base.mark_rect().encode(
-            color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), legend=None),
-            tooltip=["true:N", "predicted:N", "count:Q"])
-            + base.mark_text(fontSize=10).encode(
-                text="count:Q", color=alt.condition("datum.count > 0", alt.value("#222"), alt.value("#bbb")))
-        ).properties(height=300, title=f"test accuracy {accuracy:.1%}"), width="stretch")
+        st.altair_chart(charts.confusion(matrix, accuracy), width="stretch")
 with right:
     st.markdown("**Size on disk**")
     sizes = analysis.sizes_on_disk(data, ckpt)
@@ -152,12 +112,7 @@ if st.button("Run the sensitivity analysis", key="sensitivity") or st.session_st
     else:
         frame = pd.DataFrame(report["table"])
         left, right = st.columns([3, 2])
-        left.altair_chart(alt.Chart(frame).mark_line(point=True).encode(
-            x=alt.X("amount:Q", title="fraction of the layer's remaining weights cut", axis=alt.Axis(format="%")),
-            y=alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%")),
-            color=alt.Color("layer:N", sort=list(dict.fromkeys(frame.layer)), title=None),
-            tooltip=["layer:N", alt.Tooltip("amount:Q", format=".0%"), alt.Tooltip("val_acc:Q", format=".1%")],
-        ).properties(height=300), width="stretch")
+        left.altair_chart(charts.sensitivity(frame), width="stretch")
         amounts = pd.DataFrame({"layer": list(report["amounts"]),
                                 "amount to cut": [100 * a for a in report["amounts"].values()]})
         right.markdown(f"**Per-layer amounts for {target:.0%} overall**")

@@ -1,5 +1,4 @@
 """Where does the pruning cut? Each layer against the whole network, cycle by cycle."""
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -9,7 +8,8 @@ from engine.conclusions import SAME_SHARE, layer_shares, layer_sizes_sentence, l
 from engine.config import RunConfig
 from engine.formats import SPARSITY_DEFINITION, overall_sparsity, plain, remaining_text, sparsity_text
 from engine.runs import checkpoint_after_cycle, list_checkpoints, load_run
-from pages import common
+from ui import charts, empty_state
+from ui.checkpoints import LAST_RUN, open_checkpoint, run_picker, runs_with_cuts
 
 
 st.title("Where does it cut?")
@@ -17,10 +17,10 @@ st.markdown("Global pruning ranks all weights together, so it is free to cut som
             "more than others; per-layer pruning takes the same share everywhere. Pick a run "
             "and a cycle to see what each layer has left.")
 
-runs = common.runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
+runs = runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer (or try a "
                              "preset on the home page) and come back to see which layers it cut.",
                              need_checkpoints=False)
-run_id = common.run_picker(st, runs, preferred=st.session_state.get(common.LAST_RUN))
+run_id = run_picker(st, runs, preferred=st.session_state.get(LAST_RUN))
 st.caption(f"Run folder: `{run_id}`")
 tables = load_run(runs[run_id]["run_dir"])
 config = tables.info["config"]
@@ -29,7 +29,7 @@ if tables.status != "complete":
     st.caption(f"This run is {tables.status}: it shows the cycles it reached.")
 last_cycle = int(tables.layers.cycle.max()) if len(tables.layers) else 0
 if last_cycle == 0:
-    common.empty_state("This run has not made a cut yet: nothing to show per layer.")
+    empty_state("This run has not made a cut yet: nothing to show per layer.")
     st.stop()
 cycle = st.slider("After the cut of cycle", 0, last_cycle, last_cycle, key="cycle", bind="query-params",
                   help="Cycle 0 is the trained network before any cut.")
@@ -46,35 +46,14 @@ if collapsed:
                f"{'it' if len(collapsed) == 1 else 'them'}: the network is all but cut in two.",
                icon=":material/warning:")
 
-color = common.strategy_colors().get(config["strategy"], common.PALETTE[0])
-VERDICTS = ["cut harder", "about the same", "spared", "not pruned"]
-order = list(shares.name)
-low = analysis.lowest_decade(analysis.remaining(shares.sparsity))
-frame = shares.assign(remaining=analysis.remaining(shares.sparsity), base=low)
-frame["label"] = [f"{left} · {vs:.1f}×" for left, vs in zip(frame.left, frame.vs_overall)]
-y = alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160))
-x = alt.X("remaining:Q", title="weights remaining (log scale)", scale=alt.Scale(type="log", domain=[low, 1]),
-          axis=alt.Axis(format="~%", values=[10.0 ** -k for k in range(0, 8) if 10.0 ** -k >= low]))
-bars = alt.Chart(frame).mark_bar().encode(
-    y=y, x=x, x2="base:Q",
-    color=alt.Color("verdict:N", scale=alt.Scale(domain=VERDICTS, range=[color, "#c7c7c7", "#54a24b", "#eeeeee"]),
-                    legend=alt.Legend(title=None, orient="bottom")),
-    tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("role:N"), alt.Tooltip("left:N", title="remaining"),
-             alt.Tooltip("sparsity_text:N", title="sparsity"), alt.Tooltip("vs_overall:Q", format=".2f",
-                                                                           title="× the network's share"),
-             alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",", title="weights (size)")])
-labels = alt.Chart(frame).mark_text(align="left", dx=4, fontSize=11).encode(
-    y=y, x="remaining:Q", text=alt.Text("label:N"))
-average = alt.Chart(frame.head(1).assign(overall=max(1 - overall, analysis.REMAINING_FLOOR))).mark_rule(
-    strokeDash=[4, 3]).encode(x="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".3~%", title="whole network")])
+color = charts.strategy_colors().get(config["strategy"], charts.PALETTE[0])
 left, right = st.columns(2)
-left.altair_chart(common.finish(bars + labels + average, f"Weights remaining per layer after cycle {cycle}", 330),
-                  width="stretch")
+left.altair_chart(charts.layer_bars(shares, overall, cycle, color), width="stretch")
 left.caption(f"Dashed line: the whole network, {sparsity_text(overall)} sparse ({remaining_text(1 - overall)} "
              f"left); each bar's label: what the layer has left · × the network's share. The rule: a layer is *cut harder* when it keeps less than {1 - SAME_SHARE:.0%} of the "
              f"network's share of its weights, *spared* above {1 + SAME_SHARE:.0%}, else *about the same*. "
              + SPARSITY_DEFINITION)
-right.vega_lite_chart(spec=common.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
+right.vega_lite_chart(spec=charts.heatmap(tables.layers, last_cycle, height=330, selected=cycle or None),
                       width="stretch")
 right.caption(f"The outlined column is cycle {cycle}." if cycle else "Cycle 0 (before any cut) has no column.")
 st.caption(plain(layer_sizes_sentence(shares)))
@@ -98,19 +77,12 @@ if config.get("dataset") == "digits":
     for c in range(1, last_cycle + 1):
         path = tables.run_dir / f"cycle_{c:02d}_post.pt"
         if path.is_file():
-            grid = analysis.input_connectivity(common.open_checkpoint(str(path), path.stat().st_mtime))
+            grid = analysis.input_connectivity(open_checkpoint(str(path), path.stat().st_mtime))
             if grid is not None:
                 frames.append(grid.assign(cycle=c))
     if frames:
         pixels = pd.concat(frames, ignore_index=True)
-        st.altair_chart(alt.Chart(pixels).mark_rect().encode(
-            x=alt.X("column:O", axis=None), y=alt.Y("row:O", axis=None),
-            color=alt.Color("share:Q", title="fc1 units fed", scale=alt.Scale(domain=[0, 1], scheme="greys"),
-                            legend=alt.Legend(format="%", orient="bottom", gradientLength=160)),
-            stroke=alt.condition(f"datum.cycle == {cycle}", alt.value("#e45756"), alt.value(None)),
-            tooltip=["cycle:O", "row:O", "column:O", "connected:Q", alt.Tooltip("share:Q", format=".0%")],
-        ).properties(width=70, height=70).facet(facet=alt.Facet("cycle:O", title="after the cut of cycle"),
-                                                columns=6), width="content")
+        st.altair_chart(charts.input_pixels(pixels, cycle), width="content")
         border = pixels[(pixels.cycle == cycle) & ((pixels.row % 7 == 0) | (pixels.column % 7 == 0))]
         inner = pixels[(pixels.cycle == cycle) & (pixels.row % 7 != 0) & (pixels.column % 7 != 0)]
         if cycle and len(border):
@@ -124,12 +96,7 @@ if path is None:
     st.caption("No checkpoint for the end of this cycle (the next cycle made no cut, or the run "
                "stopped before it).")
 else:
-    histograms = analysis.magnitude_histograms(common.open_checkpoint(str(path), path.stat().st_mtime))
+    histograms = analysis.magnitude_histograms(open_checkpoint(str(path), path.stat().st_mtime))
     st.caption(f"Surviving weights of each layer at the end of cycle {cycle} (after fine-tuning), "
                f"from {path.name}. Magnitude pruning removes the left tail.")
-    st.altair_chart(alt.Chart(histograms).mark_area(opacity=0.8, interpolate="step", color=color).encode(
-        x=alt.X("log10_abs:Q", title="log10 |w|"),
-        y=alt.Y("share:Q", title=None, axis=alt.Axis(format="%", tickCount=2)),
-        tooltip=["layer:N", alt.Tooltip("log10_abs:Q", format=".2f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=70, width=260).facet(facet=alt.Facet("layer:N", sort=list(shares.layer), title=None),
-                                             columns=3))
+    st.altair_chart(charts.magnitude_histograms(histograms, list(shares.layer), color))

@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import os
 
-import altair as alt
 import streamlit as st
 
 from engine.config import ConfigError
+from engine.errors import EngineError
 from engine.live import SweepJob
 from engine.paths import sweeps_dir
 from engine.pruning import STRATEGIES
-from engine.sweep import (METRICS, SweepSpec, accuracy_vs_sparsity, layer_pattern, list_sweeps,
+from engine.settings import BY_NAME, DATASETS
+from engine.sweep import (METRICS, SweepSpec, accuracy_over_seeds, layer_pattern, list_sweeps,
                           load_sweep, strategy_gap)
-from pages import common
+from ui import charts, controls
 
 PAGE_MAX_CELLS = 48
+# Beyond the grid's axes and the few settings above, every run setting the app shows
+# (strategy options differ per strategy: the CLI's --option sets them).
+MORE_SETTINGS = [s.name for s in controls.app_settings() if s.axis is None and s.app.kind != "options"
+                 and s.name not in ("dataset", "cycles", "warmup_epochs", "epochs_per_cycle")]
 CORES = os.cpu_count() or 1
 
 st.title("Sweeps")
@@ -40,15 +45,19 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
         strategies = left.multiselect("Strategies", list(STRATEGIES), default=["layerwise", "global"],
                                       key="strategies")
         amounts = right.multiselect("Amounts cut per step", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-                                    default=[0.2, 0.5], key="amounts")
-        depths = left.multiselect("Depths", [1, 2, 3, 4, 6, 8, 12, 16], default=[2, 4], key="depths")
-        widths = right.multiselect("Widths", [16, 32, 64, 128, 256], default=[32], key="widths")
+                                    default=[0.2, 0.5], key="amounts", help=BY_NAME["amount"].help)
+        depths = left.multiselect("Depths", [1, 2, 3, 4, 6, 8, 12, 16], default=[2, 4], key="depths",
+                                  help=BY_NAME["depth"].help)
+        widths = right.multiselect("Widths", BY_NAME["width"].app.options, default=[32], key="widths",
+                                   help=BY_NAME["width"].help)
         seeds = left.number_input("Seeds (0 … n−1)", min_value=1, max_value=5, value=2, key="seeds")
-        dataset = right.selectbox("Data set", ["digits", "synthetic", "covertype"], key="dataset")
+        dataset = right.selectbox("Data set", DATASETS, key="dataset")
         cycles = left.number_input("Prune cycles", min_value=0, max_value=20, value=3, key="cycles")
         warmup = right.number_input("Warm-up epochs", min_value=0, max_value=50, value=3, key="warmup")
         epochs = left.number_input("Fine-tune epochs per cycle", min_value=0, max_value=20, value=2, key="epochs")
         jobs = right.number_input("Worker processes", min_value=1, max_value=CORES, value=CORES, key="jobs")
+        with st.expander("More run settings, the same for every cell"):
+            more = controls.form_controls(st, MORE_SETTINGS, "sweep_")
         submitted = st.form_submit_button("Launch sweep", disabled=job_running())
     if submitted:
         try:
@@ -56,7 +65,7 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
                 "strategies": strategies, "amounts": sorted(amounts), "depths": sorted(depths),
                 "widths": sorted(widths), "seeds": list(range(int(seeds))), "dataset": dataset,
                 "cycles": int(cycles), "warmup_epochs": int(warmup), "epochs_per_cycle": int(epochs),
-            }, name=name.strip())
+                **more}, name=name.strip())
             cells = len(spec.cells())
             if cells > PAGE_MAX_CELLS:
                 raise ConfigError(f"the grid has {cells} cells; this page runs at most {PAGE_MAX_CELLS} "
@@ -114,7 +123,7 @@ if st.session_state.get("open_sweep") not in names:
 name = st.selectbox("Open a sweep", names, key="open_sweep")
 try:
     sweep, pattern = sweep_tables(name, (sweeps_dir() / name / "results.csv").stat().st_mtime)
-except (ConfigError, OSError) as exc:
+except (EngineError, OSError) as exc:
     st.error(str(exc))
     st.stop()
 
@@ -135,17 +144,9 @@ depth = middle.selectbox("Depth", sorted(done.depth.unique()))
 amount = right.selectbox("Amount (layer pattern)", sorted(done.amount.unique()))
 
 st.subheader("Accuracy vs sparsity")
-curve = accuracy_vs_sparsity(results, metric)
-curve = curve[(curve.width == width) & (curve.depth == depth)].assign(
-    low=lambda f: f["mean"] - f["std"], high=lambda f: f["mean"] + f["std"])
-base = alt.Chart(curve).encode(
-    x=alt.X("sparsity:Q", title="final sparsity"), color=common.strategy_color(curve.strategy))
-st.altair_chart(
-    base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", title=f"{metric} (mean over seeds)"),
-        tooltip=["strategy", "amount", "sparsity", "mean", "std", "seeds"])
-    + base.mark_errorbar().encode(y=alt.Y("low:Q", title=f"{metric} (mean over seeds)"), y2="high:Q"),
-    width="stretch")
+curve = accuracy_over_seeds(results, metric)
+curve = curve[(curve.width == width) & (curve.depth == depth)]
+st.altair_chart(charts.sweep_curve(curve, metric), width="stretch")
 st.caption("Error bars: ± one standard deviation over seeds (0 with a single seed).")
 
 st.subheader("Accuracy gap between two strategies")
@@ -159,21 +160,7 @@ gap = gap[gap.width == width]
 if first == second or gap.empty:
     st.info("Pick two different strategies that both have complete cells at the same settings.")
 else:
-    largest = max(gap.gap.abs().max(), 1e-9)
-    heat = alt.Chart(gap).encode(x=alt.X("amount:O", title="amount cut per step"),
-                                 y=alt.Y("depth:O", title="depth"))
-    cells = heat.mark_rect().encode(
-        color=alt.Color("gap:Q", title=f"{first} − {second}",
-                        # symmetric, so a tiny gap is pale whichever its sign
-                        scale=alt.Scale(scheme="redblue", domain=[-largest, largest])),
-        tooltip=["depth", "amount", "gap", "gap_std", "seeds"])
-    labels = heat.mark_text(baseline="middle").encode(
-        text=alt.Text("gap:Q", format="+.3f"),
-        # white on the darkest cells, so every label stays readable
-        color=alt.condition(f"abs(datum.gap) > {0.6 * largest}",
-                            alt.value("white"), alt.value("black")))
-    st.altair_chart((cells + labels).properties(height=alt.Step(40)),
-                    width="stretch")
+    st.altair_chart(charts.strategy_gap(gap, first, second), width="stretch")
     st.caption(f"{metric} of {first} minus {second}, paired by seed, mean over seeds (width {width}).")
 
 st.subheader("Per-layer sparsity pattern")
@@ -181,13 +168,7 @@ layers = pattern[(pattern.width == width) & (pattern.depth == depth) & (pattern.
 if layers.empty:
     st.info("No per-layer table for these settings.")
 else:
-    order = layers.sort_values("position").layer.drop_duplicates().tolist()
-    st.altair_chart(
-        alt.Chart(layers).mark_line(point=True).encode(
-            x=alt.X("layer:N", sort=order), y=alt.Y("sparsity:Q", title="final sparsity (mean over seeds)"),
-            color=common.strategy_color(layers.strategy),
-            tooltip=["strategy", "layer", "sparsity", "std", "seeds"]),
-        width="stretch")
+    st.altair_chart(charts.layer_pattern(layers), width="stretch")
 
 st.subheader("Cells")
 st.dataframe(results.drop(columns=["key", "run_dir"]), hide_index=True, width="stretch")

@@ -1,27 +1,18 @@
 """The PyTorch pruning tutorial, step by step, on a LeNet for the 8×8 digits. Layout only:
 every object shown is made by ``engine.tutorial``."""
-import altair as alt
 import pandas as pd
 import streamlit as st
+from torch.nn.utils import prune
 
 from engine import tutorial
 from engine.pruning import method_takes_amount
+from ui import charts
 
 st.title("Pruning tutorial, interactively")
 st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
            "8×8 digit images: both convolutions are padded and only the first is pooled, so fc1 "
            "takes 16·4·4 = 256 features. Every table below is read off the real module.")
 seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
-
-
-def heat_map(frame: pd.DataFrame) -> alt.FacetChart:
-    return (alt.Chart(frame).mark_rect()
-            .encode(x=alt.X("column:O", axis=None), y=alt.Y("row:O", title="output channel"),
-                    color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
-                    tooltip=["tensor", "row", "column", "value"])
-            .properties(width=180, height=120)
-            .facet(column=alt.Column("tensor:N", title=None, sort=list(frame.tensor.unique())))
-            .resolve_scale(color="independent"))
 
 
 def show_module(module) -> None:
@@ -44,18 +35,18 @@ show_module(model.conv1)
 
 st.header("2 · Prune a parameter: `prune.random_unstructured`")
 amount = st.slider("Fraction of conv1's weights pruned at random", 0.05, 0.95, 0.3, 0.05, key="tutorial_random")
-tutorial.random_unstructured(model.conv1, amount)
+tutorial.random_unstructured(model.conv1, amount, seed)
 st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
          "plain attribute.")
 show_module(model.conv1)
-st.altair_chart(heat_map(tutorial.reparametrization_frames(model.conv1)))
+st.altair_chart(charts.tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
 st.header("3 · The forward pre-hook")
 st.write("Pruning installs a forward pre-hook that recomputes `weight = weight_orig × weight_mask` "
          "before every forward pass.")
 if st.button("Zero one more mask entry, then run a forward pass on four digits", key="tutorial_hook"):
     demo = tutorial.make_lenet(seed)  # a twin of the model above, so the steps below are unchanged
-    tutorial.random_unstructured(demo.conv1, amount)
+    tutorial.random_unstructured(demo.conv1, amount, seed)
     result = tutorial.hook_recomputes_weight(demo, demo.conv1)
     st.write(f"weight entry {result['index']}: {result['before']:.4f} before; still "
              f"{result['after_mask_edit']:.4f} right after editing the mask; "
@@ -63,7 +54,7 @@ if st.button("Zero one more mask entry, then run a forward pass on four digits",
 
 st.header("4 · Prune the bias: `prune.l1_unstructured` with a count")
 count = st.slider("Number of conv1 biases to prune (smallest |b|)", 1, 6, 3, key="tutorial_bias")
-tutorial.l1_bias(model.conv1, count)
+prune.l1_unstructured(model.conv1, name="bias", amount=count)  # an int amount: a count
 st.dataframe(pd.DataFrame({"bias_orig": model.conv1.bias_orig.detach().numpy(),
                            "bias_mask": model.conv1.bias_mask.numpy(),
                            "bias": model.conv1.bias.detach().numpy()}), hide_index=False)
@@ -71,17 +62,17 @@ st.dataframe(pd.DataFrame({"bias_orig": model.conv1.bias_orig.detach().numpy(),
 st.header("5 · Iterative pruning: `prune.ln_structured` on top")
 structured = st.slider("Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, 0.5, 0.1,
                        key="tutorial_structured")
-tutorial.ln_structured(model.conv1, structured)
+prune.ln_structured(model.conv1, name="weight", amount=structured, n=2, dim=0)
 st.write(f"The hook on `weight` is now {tutorial.describe(model.conv1)['pre_hooks'][-1]}: its combined mask "
          f"keeps the random cut and removes whole channels {tutorial.pruned_channels(model.conv1)}.")
-st.altair_chart(heat_map(tutorial.reparametrization_frames(model.conv1)))
+st.altair_chart(charts.tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
 st.header("6 · Serialisation: the state_dict")
 st.write("Masks are buffers and the original tensors are parameters, so both are saved:")
 st.code("\n".join(model.state_dict().keys()))
 
 st.header("7 · Make it permanent: `prune.remove`")
-tutorial.remove(model.conv1, "weight")
+prune.remove(model.conv1, "weight")
 st.write("`weight` is a plain parameter again, zeros included; `weight_orig`, `weight_mask` and the "
          "weight hook are gone (the bias stays pruned).")
 show_module(model.conv1)
@@ -102,9 +93,7 @@ st.write("One ranking over every weight: layers with many small weights lose the
          "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
          "thinned most and conv1 (fan-in 9) least.")
 st.dataframe(rows, hide_index=True)
-st.altair_chart(alt.Chart(rows[rows.layer != "global"]).mark_bar()
-                .encode(x=alt.X("layer:N", sort=list(tutorial.LAYERS)),
-                        y=alt.Y("sparsity:Q", axis=alt.Axis(format="%")), tooltip=["layer", "weights", "zeros"]))
+st.altair_chart(charts.layer_sparsity_bars(rows[rows.layer != "global"], list(tutorial.LAYERS)))
 
 st.header("10 · A custom method")
 methods = tutorial.plugin_methods()

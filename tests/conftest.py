@@ -28,10 +28,30 @@ def isolated_roots(tmp_path, monkeypatch):
     return tmp_path
 
 
+def pytest_addoption(parser):
+    # benchmarks/gpu_table.py runs the engine's tests with --device cuda on a GPU machine.
+    parser.addoption("--device", default="cpu", choices=("cpu", "cuda"),
+                     help="where the engine tests that take a device train (default cpu)")
+
+
+@pytest.fixture(scope="session")
+def device(request) -> str:
+    """The device of the tests that train: 'cpu', or 'cuda' with --device cuda."""
+    name = request.config.getoption("--device")
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.exit("--device cuda was given but no CUDA GPU is available", returncode=4)
+    return name
+
+
 @pytest.fixture
-def tiny_config():
-    """A digits run small enough for a unit test (well under a second)."""
+def tiny_config(device):
+    """A digits run small enough for a unit test (well under a second); on the GPU with
+    --device cuda."""
     from engine.config import RunConfig
 
     return RunConfig(dataset="digits", depth=3, width=32, cycles=2, warmup_epochs=2,
-                     epochs_per_cycle=1, batch_size=64, amount=0.3, seed=0)
+                     epochs_per_cycle=1, batch_size=64, amount=0.3, seed=0,
+                     device="cuda" if device == "cuda" else "auto")

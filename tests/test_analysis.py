@@ -81,13 +81,15 @@ def test_tiles(tiny_run):
     assert analysis.tiles(history.iloc[:0], 10) == {}
 
 
-def test_layers_at_cycle_flags_the_layers_cut_hardest_and_collapse():
+def test_layer_shares_flag_the_layers_cut_hardest_and_collapse():
+    from engine.conclusions import layer_shares
+
     layers = pd.DataFrame({"cycle": [1, 1, 1], "layer": ["fc1", "fc2", "out"],
                            "weights": [1000, 1000, 100], "nonzero": [500, 5, 90],
                            "sparsity": [0.5, 0.995, 0.1]})
-    rows, overall = analysis.layers_at_cycle(layers, 1)
-    assert overall == pytest.approx(1 - 595 / 2100)
-    assert list(rows["cut more than average"]) == [False, True, False]
+    rows = layer_shares(layers)
+    assert rows.vs_overall.tolist() == pytest.approx([0.5 / (595 / 2100), 0.005 / (595 / 2100), 0.9 / (595 / 2100)])
+    assert list(rows.verdict) == ["spared", "cut harder", "spared"]
     assert analysis.collapsed_layers(rows) == ["fc2"]
 
 

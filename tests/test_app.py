@@ -333,7 +333,7 @@ def extra_strategy():
 
 
 def test_strategies_come_from_the_registry_with_one_colour_each(extra_strategy):
-    from pages.common import strategy_colors
+    from ui.charts import strategy_colors
 
     at = open_page("pages/explorer.py", strategy=extra_strategy)
     assert_fine(at)

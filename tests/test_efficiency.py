@@ -47,7 +47,7 @@ def test_dense_form_is_the_checkpoint_model_with_masks(sparse_ckpt, forms):
     model = sparse_ckpt.model()
     x = torch.randn(16, sparse_ckpt.arch["in_features"])
     with torch.no_grad():
-        assert torch.allclose(eff.LayerStack(forms.dense)(x), model(x), atol=1e-6)
+        assert torch.allclose(eff.as_sequential(forms.dense)(x), model(x), atol=1e-6)
 
 
 def test_shrink_drops_dead_neurons_and_keeps_outputs():
@@ -63,7 +63,7 @@ def test_shrink_drops_dead_neurons_and_keeps_outputs():
     shrunk = eff.shrink(layers)
     assert [w.shape for w, _ in shrunk] == [(2, 3), (3, 2), (2, 3)]
     x = torch.randn(32, 3)
-    assert torch.allclose(eff.LayerStack(shrunk)(x), eff.LayerStack(layers)(x), atol=1e-6)
+    assert torch.allclose(eff.as_sequential(shrunk)(x), eff.as_sequential(layers)(x), atol=1e-6)
 
 
 def test_sizes_are_consistent_at_90_percent_sparsity(sparse_ckpt, unpruned_ckpt, forms):
@@ -109,9 +109,11 @@ def test_semi_structured_is_skipped_with_a_reason_on_cpu(forms):
     assert "CUDA GPU" in report["skipped"]
 
 
-def test_two_four_mask_keeps_two_of_every_four():
+def test_the_2_4_mask_keeps_two_of_every_four():
+    from engine.pruning import n_of_m_mask  # the one N:M mask, for pruning and for the GPU report
+
     weight = torch.randn(8, 16)
-    mask = eff.two_four_mask(weight)
+    mask = n_of_m_mask(weight.abs(), torch.ones_like(weight, dtype=torch.bool), 2, 4)
     assert torch.all(mask.reshape(8, 4, 4).sum(-1) == 2)
     kept_min = weight.abs()[mask].reshape(8, 4, 2).min(-1).values
     dropped_max = weight.abs()[~mask].reshape(8, 4, 2).max(-1).values

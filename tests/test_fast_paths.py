@@ -1,5 +1,7 @@
-"""Fast paths of the training loop agree with the plain fp32 loop (CPU; the CUDA-graph
-test runs only where a GPU is present)."""
+"""Fast paths of the training loop agree with the plain fp32 loop. The tests that take
+``device`` run on the GPU with ``pytest --device cuda``; the CUDA-graph test runs only where
+a GPU is present."""
+import json
 from pathlib import Path
 
 import pytest
@@ -46,23 +48,23 @@ def _pruned_training(digits, fast: FastPaths, device="cpu", epochs=6):
     return trainer, masks, evaluate(model, xv, yv)[1]
 
 
-def test_bf16_autocast_matches_fp32_and_keeps_pruned_weights_zero(digits):
-    _, _, acc32 = _pruned_training(digits, FastPaths())
+def test_bf16_autocast_matches_fp32_and_keeps_pruned_weights_zero(digits, device):
+    _, _, acc32 = _pruned_training(digits, FastPaths(), device)
     bf16 = FastPaths(autocast=torch.bfloat16, fused_optimizer=True)
-    trainer, masks, acc16 = _pruned_training(digits, bf16)
+    trainer, masks, acc16 = _pruned_training(digits, bf16, device)
     assert acc32 > 0.85 and abs(acc32 - acc16) < 0.05
     named = dict(trainer.model.named_parameters())
     for name, mask in masks.items():
         assert named[name].dtype == torch.float32  # autocast leaves the master weights fp32
-        assert torch.all(named[name][~mask] == 0)
+        assert torch.all(named[name][~mask.to(device)] == 0)
 
 
-def test_epoch_mean_loss_counts_every_row_once(digits):
+def test_epoch_mean_loss_counts_every_row_once(digits, device):
     """lr=0 leaves the model fixed, so the epoch's row-weighted mean loss must equal the
     evaluated loss, even with a partial last batch (1149 rows, batch 64)."""
-    x, y, _, _ = digits
+    x, y = digits[0].to(device), digits[1].to(device)
     torch.manual_seed(0)
-    model = MLP(64, 2, 16, 10)
+    model = MLP(64, 2, 16, 10).to(device)
     trainer = Trainer(model, x, y, 64, torch.optim.SGD(model.parameters(), lr=0.0), 0)
     assert x.shape[0] % 64 != 0
     loss, acc = trainer.train_epoch()
@@ -82,26 +84,36 @@ def test_cpu_defaults_are_fp32_with_a_fused_optimizer_and_bf16_is_opt_in():
     assert fast_paths(config.replace(precision="bf16", fused_optimizer=False), cpu).fused_optimizer is False
 
 
-def test_fused_optimizer_on_cpu_matches_foreach(digits):
-    _, _, foreach_acc = _pruned_training(digits, FastPaths())
-    trainer, masks, fused_acc = _pruned_training(digits, FastPaths(fused_optimizer=True))
+def test_fused_optimizer_matches_foreach(digits, device):
+    _, _, foreach_acc = _pruned_training(digits, FastPaths(), device)
+    trainer, masks, fused_acc = _pruned_training(digits, FastPaths(fused_optimizer=True), device)
     assert trainer.optimizer.defaults["fused"] and abs(foreach_acc - fused_acc) < 0.03
     named = dict(trainer.model.named_parameters())
-    assert all(torch.all(named[name][~mask] == 0) for name, mask in masks.items())
+    assert all(torch.all(named[name][~mask.to(device)] == 0) for name, mask in masks.items())
 
 
-def test_cuda_switches_do_not_change_cpu_results(tiny_config):
-    a = run(tiny_config.replace(cycles=1))
-    b = run(tiny_config.replace(cycles=1, cuda_graphs=False, tf32=False, precision="fp32"))
-    for key in ("final_val_acc", "test_acc", "final_sparsity", "nonzero_params"):
-        assert a[key] == b[key]
+def test_cuda_switches_are_off_on_the_cpu_whatever_the_config(tiny_config):
+    """On the CPU there is no CUDA graph or TF32 to switch: the resolved fast paths say so,
+    and a run records what it really used."""
+    cpu = torch.device("cpu")
+    for graphs, tf32 in [(True, True), (False, False)]:
+        fast = fast_paths(tiny_config.replace(cuda_graphs=graphs, tf32=tf32), cpu)
+        assert fast.cuda_graphs is False and fast.tf32 is False and fast.autocast is None
+    assert fast_paths(tiny_config.replace(precision="bf16"), cpu).autocast is torch.bfloat16
+    assert fast_paths(tiny_config.replace(fused_optimizer=False), cpu).fused_optimizer is False
+    result = run(tiny_config.replace(device="cpu", cycles=1))  # a GPU would use them
+    recorded = json.loads((Path(result["run_dir"]) / "config.json").read_text())["fast_paths"]
+    assert recorded["cuda_graphs"] is False and recorded["tf32"] is False and recorded["precision"] == "fp32"
 
 
-def test_num_threads_is_respected(tiny_config, keep_threads):
+def test_num_threads_is_respected_and_restored(tiny_config, keep_threads):
     torch.set_num_threads(2)
-    result = run(tiny_config.replace(num_threads=1, precision="bf16"))
-    assert torch.get_num_threads() == 1
+    during = []
+    result = run(tiny_config.replace(num_threads=1, precision="bf16"),
+                 on_event=lambda event: during.append(torch.get_num_threads()))
     assert result["status"] == "complete"
+    assert set(during) == {1}  # the run trained with the threads it was given
+    assert torch.get_num_threads() == 2  # and put back what it changed
 
 
 @pytest.mark.parametrize("changes, words", [

@@ -14,7 +14,9 @@ import pytest
 
 from engine.cli import main
 from engine.config import ConfigError
-from engine.sweep import (SweepSpec, _check_visible, accuracy_vs_sparsity, layer_pattern,
+from engine.errors import FileFormatError
+from engine.paths import sweeps_dir
+from engine.sweep import (SweepSpec, _check_visible, accuracy_over_seeds, layer_pattern,
                           list_sweeps, load_sweep, read_spec_file, run_sweep, strategy_gap)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,10 +96,11 @@ def test_spec_files_yaml_toml_json(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     for name, message in [("bad.yaml", "is not valid YAML"), ("list.yaml", "must hold a mapping"),
                           ("missing.toml", "no such file"), ("grid.yaml.txt", "no such file")]:
-        with pytest.raises(ConfigError, match="spec="):
+        with pytest.raises(FileFormatError, match="spec="):  # a file problem, not a bad setting
             read_spec_file(tmp_path / name)
-        with pytest.raises(ConfigError) as error:
+        with pytest.raises(FileFormatError) as error:
             read_spec_file(tmp_path / name)
+        assert not isinstance(error.value, ConfigError)
         assert message in str(error.value)
 
 
@@ -191,7 +194,7 @@ def test_failed_cells_are_recorded_and_retried(tmp_path):
     assert (report["complete"], report["failed"]) == (1, 1)
     assert results.loc[1, "status"] == "diverged" and "nan" in results.loc[1, "error"]
     assert results.loc[2, "status"] == "complete" and results.loc[2, "error"] == ""
-    assert accuracy_vs_sparsity(load_sweep("nan")["results"]).depth.tolist() == [2]
+    assert accuracy_over_seeds(load_sweep("nan")["results"]).depth.tolist() == [2]
 
     retry = run_sweep(diverging, n_jobs=1)  # the failed cell is retried, the finished one kept
     assert (retry["kept"], retry["failed"], retry["computed"]) == (1, 1, 0)
@@ -254,15 +257,15 @@ def synthetic_results(tmp_path):
     return pd.DataFrame(rows)
 
 
-def test_accuracy_vs_sparsity_mean_and_std_over_seeds(tmp_path):
-    frame = accuracy_vs_sparsity(synthetic_results(tmp_path)).set_index(["strategy", "amount"])
+def test_accuracy_over_seeds_mean_and_std_over_seeds(tmp_path):
+    frame = accuracy_over_seeds(synthetic_results(tmp_path)).set_index(["strategy", "amount"])
     assert frame.loc[("global", 0.2), "mean"] == pytest.approx(0.85)
     assert frame.loc[("global", 0.2), "std"] == pytest.approx(0.0707107, abs=1e-6)  # sample std
     assert frame.loc[("global", 0.2), "sparsity"] == pytest.approx(0.205)
     assert frame.loc[("global", 0.5), "std"] == 0.0 and frame.loc[("global", 0.5), "seeds"] == 1
     assert frame.loc[("layerwise", 0.5), "mean"] == pytest.approx(0.55)
     with pytest.raises(ConfigError, match="metric='loss' is invalid"):
-        accuracy_vs_sparsity(synthetic_results(tmp_path), "loss")
+        accuracy_over_seeds(synthetic_results(tmp_path), "loss")
 
 
 def test_strategy_gap_is_paired_by_seed(tmp_path):
@@ -334,8 +337,8 @@ def test_page_opens_a_finished_sweep():
                                                 "Per-layer sparsity pattern", "Cells"]
     curve, heat, layers = chart_frames(app)
     results = load_sweep("shown")["results"]
-    pd.testing.assert_frame_equal(curve[accuracy_vs_sparsity(results).columns],
-                                  accuracy_vs_sparsity(results))
+    pd.testing.assert_frame_equal(curve[accuracy_over_seeds(results).columns],
+                                  accuracy_over_seeds(results))
     by_cell = results.set_index(["strategy", "amount"]).test_acc
     assert heat.set_index("amount").gap.to_dict() == pytest.approx(
         {a: by_cell[("global", a)] - by_cell[("layerwise", a)] for a in (0.3, 0.6)})
@@ -354,6 +357,9 @@ def test_page_launches_a_sweep_and_reports_progress():
     app.multiselect(key="widths").set_value([16])
     for key, value in {"seeds": 2, "cycles": 1, "warmup": 1, "epochs": 1, "jobs": 1}.items():
         app.number_input(key=key).set_value(value)
+    app.selectbox(key="sweep_schedule").set_value("one-shot")  # any run setting, from the schema
+    app.slider(key="sweep_target_sparsity").set_value(0.8)
+    app.selectbox(key="sweep_optimizer").set_value("sgd")
     app.button[0].click().run()
     assert not app.error and app.get("progress")
     deadline = time.monotonic() + 60
@@ -362,6 +368,9 @@ def test_page_launches_a_sweep_and_reports_progress():
     app.run()
     app.run()
     assert "2 of 2 cells complete" in app.success[0].value
+    settings = json.loads((sweeps_dir() / "from-page" / "spec.json").read_text())["spec"]
+    assert settings["schedule"] == "one-shot" and settings["optimizer"] == "sgd"
+    assert load_sweep("from-page")["results"].final_sparsity.tolist() == pytest.approx([0.8, 0.8], abs=0.01)
     assert app.selectbox(key="open_sweep").value == "from-page"
     assert len(app.dataframe[0].value) == 2
 

@@ -5,6 +5,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from torch.nn.utils import prune
+
 from engine import tutorial
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +23,7 @@ def test_lenet_takes_digits_images():
 def test_random_unstructured_reparametrizes_conv1():
     model = tutorial.make_lenet(0)
     assert tutorial.describe(model.conv1)["buffers"] == []
-    tutorial.random_unstructured(model.conv1, 0.3)
+    tutorial.random_unstructured(model.conv1, 0.3, seed=0)
     info = tutorial.describe(model.conv1)
     assert [p["name"] for p in info["parameters"]] == ["bias", "weight_orig"]
     assert [b["name"] for b in info["buffers"]] == ["weight_mask"]
@@ -34,20 +36,20 @@ def test_random_unstructured_reparametrizes_conv1():
 
 def test_hook_bias_container_state_dict_and_remove():
     model = tutorial.make_lenet(0)
-    tutorial.random_unstructured(model.conv1, 0.3)
+    tutorial.random_unstructured(model.conv1, 0.3, seed=0)
     demo = tutorial.hook_recomputes_weight(model, model.conv1)
     assert demo["after_mask_edit"] == demo["before"] != 0 and demo["after_forward"] == 0
-    tutorial.l1_bias(model.conv1, 3)
+    prune.l1_unstructured(model.conv1, name="bias", amount=3)
     assert int((model.conv1.bias_mask == 0).sum()) == 3
     kept = model.conv1.bias_orig.detach().abs()[model.conv1.bias_mask.bool()]
     assert kept.min() >= model.conv1.bias_orig.detach().abs()[~model.conv1.bias_mask.bool()].max()
-    tutorial.ln_structured(model.conv1, 0.5)
+    prune.ln_structured(model.conv1, name="weight", amount=0.5, n=2, dim=0)
     assert len(tutorial.pruned_channels(model.conv1)) == 3
     assert "PruningContainer(RandomUnstructured, LnStructured) on 'weight'" in tutorial.describe(model.conv1)["pre_hooks"]
     keys = list(model.state_dict())
     assert {"conv1.weight_orig", "conv1.weight_mask", "conv1.bias_orig", "conv1.bias_mask"} <= set(keys)
     zeros = int((model.conv1.weight == 0).sum())
-    tutorial.remove(model.conv1, "weight")
+    prune.remove(model.conv1, "weight")
     info = tutorial.describe(model.conv1)
     assert "weight" in [p["name"] for p in info["parameters"]] and "weight_mask" not in str(info["buffers"])
     assert int((model.conv1.weight == 0).sum()) == zeros  # the pruning stays
@@ -69,6 +71,9 @@ def test_global_pruning_thins_fc1_most_and_conv1_least(seed):
 
 
 def test_custom_method_from_the_plugin_folder():
+    from engine.plugins import load_plugins
+
+    load_plugins()  # what the entry points (app.py, the CLI) do
     methods = tutorial.plugin_methods()
     model = tutorial.make_lenet(0)
     tutorial.apply_method(model.fc3, "bias", methods["every-other"])
@@ -84,3 +89,20 @@ def test_tutorial_page_runs_and_reacts():
     page.button(key="tutorial_hook").click().run()
     assert not page.exception
     assert any("after the forward pass" in m.value for m in page.markdown)
+
+
+def test_make_lenet_does_not_seed_the_global_rng():
+    torch.manual_seed(123)
+    tutorial.LeNet()  # construction draws PyTorch's default initialisation, as any module does
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = tutorial.make_lenet(7)
+    tutorial.random_unstructured(first.conv1, 0.3, seed=7)
+    assert torch.equal(torch.rand(3), expected)  # not reseeded, and the random cut used a fork
+    torch.manual_seed(7)
+    reference = tutorial.LeNet()  # PyTorch's own default initialisation, same seed
+    assert all(torch.equal(a, b) for a, b in zip(reference.state_dict().values(),
+                                                  tutorial.make_lenet(7).state_dict().values()))
+    again = tutorial.make_lenet(7)
+    tutorial.random_unstructured(again.conv1, 0.3, seed=7)
+    assert torch.equal(again.conv1.weight_mask, first.conv1.weight_mask)  # same seed, same cut

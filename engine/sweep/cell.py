@@ -1,0 +1,53 @@
+"""One cell of a sweep, run in a worker process (local or on a Dask cluster): an entry
+point, so it loads the plug-ins; it never raises for a failing run."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from .. import ENGINE_VERSION
+from ..cache import cached_run
+from ..config import RunConfig
+from ..experiment import RunFailed
+from ..plugins import load_plugins
+from ..training import cpu_threads
+
+
+# --- one cell, in a worker process -------------------------------------------------------------
+def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads: int = 1,
+             use_cache: bool = True) -> dict:
+    """Run one cell and return its results row; never raises for a failing run. The
+    submitter's checkpoint and cache roots come as arguments; torch's threads are capped
+    for the cell and restored after (a one-job sweep runs its cells in the calling
+    process)."""
+    import torch
+
+    started = time.perf_counter()
+    row = {"key": RunConfig.from_dict(config).key(), "error": ""}
+    with cpu_threads(torch_threads):
+        try:
+            load_plugins()  # a worker process is an entry point: plug-in strategies load here
+            result = cached_run(RunConfig.from_dict(config), checkpoint_root, use_cache, cache_root=cache_root)
+            row.update(_metrics(result), status="complete", cached=bool(result["cached"]))
+        except RunFailed as exc:
+            row.update(_metrics(exc.result), status=exc.result.get("status", "failed"), error=str(exc))
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            row.update(status="failed", error=f"out of memory: {str(exc).splitlines()[0] if str(exc) else ''}")
+        except Exception as exc:  # one broken cell must not end the sweep
+            row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    row.update(seconds=time.perf_counter() - started, worker=f"{socket.gethostname()}:{os.getpid()}")
+    return row
+
+
+def _metrics(result: dict) -> dict:
+    keys = ["final_sparsity", "final_val_acc", "best_val_acc", "test_acc", "best_test_acc",
+            "nonzero_params", "total_params", "run_id", "run_dir"]
+    return {k: result.get(k) for k in keys}
+
+
+def worker_info() -> dict:
+    """What a Dask worker runs: the engine version it imports."""
+    import torch
+
+    return {"engine_version": ENGINE_VERSION, "torch": torch.__version__, "host": socket.gethostname()}

@@ -1,0 +1,324 @@
+"""Every chart the app draws, built here with one theme (:func:`finish`) and one colour
+per strategy (:func:`strategy_colors`, the same on every page). Pages hand in the frames
+``engine.analysis`` and friends compute; nothing here computes a number."""
+from __future__ import annotations
+
+import functools
+import math
+
+import altair as alt
+import pandas as pd
+
+from engine import analysis
+from engine.pruning import STRATEGIES
+
+
+# --- colours: one per strategy -----------------------------------------------------------------------------------
+# Tableau 10 then its lighter partners, in registration order of the strategies: a strategy
+# keeps its colour on every page. Past 20 strategies, hues step by the golden angle.
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2",
+           "#ff9da6", "#9d755d", "#bab0ac", "#9ecae9", "#ffbf79", "#88d27a", "#ff9d98",
+           "#83bcb6", "#f2cf5b", "#d6a5c9", "#fcbfd2", "#d8b5a5", "#79706e"]
+
+
+def _color(index: int) -> str:
+    if index < len(PALETTE):
+        return PALETTE[index]
+    return f"hsl({(index * 137.508) % 360:.0f}, 55%, 50%)"
+
+
+def strategy_colors() -> dict[str, str]:
+    return {name: _color(i) for i, name in enumerate(STRATEGIES)}
+
+
+def strategy_color(names) -> alt.Color:
+    """Colour by strategy with the fixed colours; the legend lists only the strategies shown
+    (none when there is one: the page title says which)."""
+    colors = strategy_colors()
+    shown = [n for n in dict.fromkeys(names) if n in colors]
+    return alt.Color("strategy:N", title=None,
+                     scale=alt.Scale(domain=shown, range=[colors[n] for n in shown]),
+                     legend=alt.Legend() if len(shown) > 1 else None)
+
+
+# --- the theme: every chart goes through it ----------------------------------------------
+NEUTRAL = PALETTE[0]  # one-colour charts that show no strategy
+
+
+def finish(chart, title: str | None = None, height: int | None = None):
+    """The one theme: title on the left, legends under the plot (side-by-side charts keep
+    their width). The height, when given, includes the legends."""
+    if height is not None:
+        chart = chart.properties(height=height)
+    if title:
+        chart = chart.properties(title=alt.TitleParams(title, anchor="start", offset=10))
+    return chart.properties(padding={"top": 8, "left": 4, "right": 4, "bottom": 4}).configure_legend(
+        orient="bottom", direction="horizontal", labelLimit=220)
+
+
+# --- charts --------------------------------------------------------------------------------------
+PHASE_SHAPES = alt.Scale(domain=["pre_prune", "post_prune"], range=["circle", "triangle-down"])
+PHASE_LABELS = "datum.label == 'pre_prune' ? 'pre-prune' : 'post-prune'"
+SPLIT_DASHES = alt.Scale(domain=["train", "validation"], range=[[5, 3], [1, 0]])
+
+
+def chart(template: dict, **frames: pd.DataFrame) -> dict:
+    """A Vega-LiteSpec: a cached template plus this tick's data as named datasets. Building
+    Altair objects costs ~50 ms per chart (schema validation) and the live view redraws
+    every tick, so the specs are built once per shape and only the data changes."""
+    return {**template, "datasets": frames}
+
+
+def metric_chart(history: pd.DataFrame, metric: str, height: int = 330) -> dict:
+    """Loss or accuracy per epoch: validation solid, train dashed, coloured by strategy; a
+    dotted rule at each prune event, ● just before the cut and ▼ just after it."""
+    frame = analysis.curves(analysis.downsample(history, by="strategy"))
+    frame = frame[frame.metric == metric]
+    return chart(_metric_template(metric, tuple(dict.fromkeys(history.strategy)), height),
+                 lines=frame[frame.phase == "train"], marks=frame[frame.phase != "train"],
+                 rules=analysis.prune_epochs(history).drop_duplicates("epoch"))
+
+
+@functools.lru_cache(maxsize=32)
+def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
+    color = strategy_color(strategies)
+    title = "accuracy" if metric == "accuracy" else "loss (cross-entropy)"
+    y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False),
+              axis=alt.Axis(format="%" if metric == "accuracy" else "~g"))
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1))
+    tooltip = ["strategy:N", "split:N", "phase:N", "cycle:Q", "epoch:Q",
+               alt.Tooltip("value:Q", format=".4f")]
+    lines = alt.Chart(alt.NamedData("lines")).mark_line(strokeWidth=2).encode(
+        x=x, y=y, color=color, strokeDash=alt.StrokeDash("split:N", scale=SPLIT_DASHES, title=None),
+        detail="split:N", tooltip=tooltip)
+    # Several strategies: their legend takes the room and the page's caption explains ● ▼.
+    phase_legend = alt.Legend(labelExpr=PHASE_LABELS) if len(strategies) == 1 else None
+    marks = alt.Chart(alt.NamedData("marks")).mark_point(filled=True, size=45, opacity=0.9).encode(
+        x=x, y=y, color=color, shape=alt.Shape("phase:N", scale=PHASE_SHAPES, title=None, legend=phase_legend),
+        tooltip=tooltip)
+    rules = alt.Chart(alt.NamedData("rules")).mark_rule(
+        color="#999999", strokeDash=[2, 3], opacity=0.7).encode(
+        x="epoch:Q", tooltip=["cycle:Q", alt.Tooltip("sparsity:Q", format=".1%")])
+    return finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height).to_dict()
+
+
+def sparsity_chart(history: pd.DataFrame, height: int = 330) -> dict:
+    """Validation accuracy against the fraction of weights remaining, on a log axis (the
+    story happens past 90% sparse), one point per cycle: just after the cut (hollow) and
+    after fine-tuning (filled, joined)."""
+    frame = analysis.accuracy_vs_sparsity(history)
+    if "strategy" not in frame:
+        frame["strategy"] = history["strategy"].iloc[0] if len(history) else ""
+    low = analysis.lowest_decade(frame.remaining)
+    return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height, low),
+                 tuned=frame[frame.when == "after fine-tuning"],
+                 cut=frame[frame.when == "just after the cut"])
+
+
+def _decades(low: float) -> list[float]:
+    return [10.0 ** -k for k in range(0, round(-math.log10(low)) + 1)]
+
+
+@functools.lru_cache(maxsize=32)
+def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
+    color = strategy_color(strategies)
+    x = alt.X("remaining:Q", title="weights remaining (log scale; sparsity = 100% − remaining)",
+              scale=alt.Scale(type="log", domain=[1, low], reverse=False),
+              axis=alt.Axis(values=_decades(low), format="~%"))
+    y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))
+    tooltip = ["strategy:N", "cycle:Q", "when:N", alt.Tooltip("sparsity:Q", format=".2%"),
+               alt.Tooltip("remaining:Q", format=".3~%", title="remaining"),
+               alt.Tooltip("val_acc:Q", format=".2%")]
+    line = alt.Chart(alt.NamedData("tuned")).mark_line(point=alt.OverlayMarkDef(filled=True, size=40)).encode(
+        x=x, y=y, color=color, tooltip=tooltip)
+    cut = alt.Chart(alt.NamedData("cut")).mark_point(filled=False, size=40).encode(
+        x=x, y=y, color=color, tooltip=tooltip)
+    return finish(alt.layer(line, cut), "Accuracy vs weights remaining", height).to_dict()
+
+
+CELL_LABELS_UP_TO = 16  # cycles: past that the cells are too narrow for their % remaining
+
+
+def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
+            selected: int | None = None, title: str = "Weights remaining per layer and cycle") -> dict:
+    """Layer × cycle, coloured by the log of the fraction remaining (so 99.5% and 99.9%
+    sparse look different), each cell labelled with its % remaining. The cycle axis spans
+    the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
+    order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
+    cells = analysis.layer_grid(layers)
+    low = analysis.lowest_decade(cells.remaining)
+    frames = {"cells": cells}
+    if selected:
+        frames["pick"] = pd.DataFrame({"cycle": [selected]})
+    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low),
+                 **frames)
+
+
+@functools.lru_cache(maxsize=32)
+def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float) -> dict:
+    x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
+              axis=alt.Axis(labelAngle=0))
+    y = alt.Y("layer:N", title=None, sort=list(order), scale=alt.Scale(domain=list(order)),
+              axis=alt.Axis(labelOverlap=False))
+    tooltip = ["layer:N", "cycle:O", alt.Tooltip("left:N", title="remaining"),
+               alt.Tooltip("sparsity:Q", format=".2%"), alt.Tooltip("nonzero:Q", format=","),
+               alt.Tooltip("weights:Q", format=",")]
+    cells = alt.Chart(alt.NamedData("cells")).mark_rect().encode(
+        x=x, y=y, color=alt.Color("remaining:Q", title="remaining", scale=alt.Scale(
+            type="log", domain=[low, 1], scheme="viridis"),
+            legend=alt.Legend(format="~%", values=_decades(low), orient="right", direction="vertical",
+                              gradientLength=max(60, min(160, height - 120)))),
+        tooltip=tooltip)
+    parts = [cells]
+    if cycles <= CELL_LABELS_UP_TO:
+        dark = math.sqrt(low)  # the lower half of the log scale is dark: label it in white
+        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(fontSize=9).encode(
+            x=x, y=y, text="left:N", tooltip=tooltip,
+            color=alt.condition(f"datum.remaining < {dark}", alt.value("white"), alt.value("black"))))
+    if outlined:
+        parts.append(alt.Chart(alt.NamedData("pick")).mark_rect(fill=None, stroke="#e45756", strokeWidth=3).encode(x=x))
+    return finish(alt.layer(*parts), title, height).to_dict()
+
+
+# --- sweeps --------------------------------------------------------------------------------
+def sweep_curve(curve: pd.DataFrame, metric: str):
+    """Accuracy against final sparsity per strategy, mean ± one std over seeds."""
+    curve = curve.assign(low=lambda f: f["mean"] - f["std"], high=lambda f: f["mean"] + f["std"])
+    base = alt.Chart(curve).encode(
+        x=alt.X("sparsity:Q", title="final sparsity"), color=strategy_color(curve.strategy))
+    return finish(
+        base.mark_line(point=True).encode(
+            y=alt.Y("mean:Q", title=f"{metric} (mean over seeds)"),
+            tooltip=["strategy", "amount", "sparsity", "mean", "std", "seeds"])
+        + base.mark_errorbar().encode(y=alt.Y("low:Q", title=f"{metric} (mean over seeds)"), y2="high:Q"))
+
+
+def strategy_gap(gap: pd.DataFrame, first: str, second: str):
+    """Depth × amount heatmap of the accuracy gap between two strategies."""
+    largest = max(gap.gap.abs().max(), 1e-9)
+    heat = alt.Chart(gap).encode(x=alt.X("amount:O", title="amount cut per step"),
+                                 y=alt.Y("depth:O", title="depth"))
+    cells = heat.mark_rect().encode(
+        color=alt.Color("gap:Q", title=f"{first} − {second}",
+                        # symmetric, so a tiny gap is pale whichever its sign
+                        scale=alt.Scale(scheme="redblue", domain=[-largest, largest])),
+        tooltip=["depth", "amount", "gap", "gap_std", "seeds"])
+    labels = heat.mark_text(baseline="middle").encode(
+        text=alt.Text("gap:Q", format="+.3f"),
+        # white on the darkest cells, so every label stays readable
+        color=alt.condition(f"abs(datum.gap) > {0.6 * largest}",
+                            alt.value("white"), alt.value("black")))
+    return finish((cells + labels).properties(height=alt.Step(40)))
+
+
+def layer_pattern(layers: pd.DataFrame):
+    """Final sparsity per layer, one line per strategy (mean over seeds)."""
+    order = layers.sort_values("position").layer.drop_duplicates().tolist()
+    return finish(alt.Chart(layers).mark_line(point=True).encode(
+        x=alt.X("layer:N", sort=order), y=alt.Y("sparsity:Q", title="final sparsity (mean over seeds)"),
+        color=strategy_color(layers.strategy),
+        tooltip=["strategy", "layer", "sparsity", "std", "seeds"]))
+
+
+# --- one run's layers ---------------------------------------------------------------------------
+VERDICTS = ["cut harder", "about the same", "spared", "not pruned"]
+
+
+def layer_bars(shares: pd.DataFrame, overall: float, cycle: int, color: str, height: int = 330):
+    """Weights remaining per layer after a cycle, on a log axis, coloured by the verdict of
+    ``engine.conclusions.layer_shares`` (cut harder in the run's strategy colour), each bar
+    labelled with what is left and × the network's share; the whole network as a dashed rule.
+    ``shares`` carries name (layer and role), left and sparsity_text besides those columns."""
+    low = analysis.lowest_decade(analysis.remaining(shares.sparsity))
+    frame = shares.assign(remaining=analysis.remaining(shares.sparsity), base=low)
+    frame["label"] = [f"{left} · {vs:.1f}×" for left, vs in zip(frame.left, frame.vs_overall)]
+    order = list(frame.name)
+    y = alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=160))
+    x = alt.X("remaining:Q", title="weights remaining (log scale)", scale=alt.Scale(type="log", domain=[low, 1]),
+              axis=alt.Axis(format="~%", values=_decades(low)))
+    bars = alt.Chart(frame).mark_bar().encode(
+        y=y, x=x, x2="base:Q",
+        color=alt.Color("verdict:N", scale=alt.Scale(domain=VERDICTS, range=[color, "#c7c7c7", "#54a24b", "#eeeeee"]),
+                        legend=alt.Legend(title=None, orient="bottom")),
+        tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("role:N"), alt.Tooltip("left:N", title="remaining"),
+                 alt.Tooltip("sparsity_text:N", title="sparsity"),
+                 alt.Tooltip("vs_overall:Q", format=".2f", title="× the network's share"),
+                 alt.Tooltip("nonzero:Q", format=","), alt.Tooltip("weights:Q", format=",", title="weights (size)")])
+    labels = alt.Chart(frame).mark_text(align="left", dx=4, fontSize=11).encode(
+        y=y, x="remaining:Q", text=alt.Text("label:N"))
+    average = alt.Chart(frame.head(1).assign(overall=max(1 - overall, analysis.REMAINING_FLOOR))).mark_rule(
+        strokeDash=[4, 3]).encode(x="overall:Q", tooltip=[alt.Tooltip("overall:Q", format=".3~%", title="whole network")])
+    return finish(bars + labels + average, f"Weights remaining per layer after cycle {cycle}", height)
+
+
+def input_pixels(pixels: pd.DataFrame, cycle: int):
+    """fc1's view of an 8×8 digit after each cut: the share of its units each input pixel
+    still feeds (black: none), one small square per cycle, the chosen cycle outlined."""
+    return finish(alt.Chart(pixels).mark_rect().encode(
+        x=alt.X("column:O", axis=None), y=alt.Y("row:O", axis=None),
+        color=alt.Color("share:Q", title="fc1 units fed", scale=alt.Scale(domain=[0, 1], scheme="greys"),
+                        legend=alt.Legend(format="%", orient="bottom", gradientLength=160)),
+        stroke=alt.condition(f"datum.cycle == {cycle}", alt.value("#e45756"), alt.value(None)),
+        tooltip=["cycle:O", "row:O", "column:O", "connected:Q", alt.Tooltip("share:Q", format=".0%")],
+    ).properties(width=70, height=70).facet(facet=alt.Facet("cycle:O", title="after the cut of cycle"), columns=6))
+
+
+def magnitude_histograms(histograms: pd.DataFrame, order: list, color: str):
+    """log10 |w| of the surviving weights, one small panel per layer."""
+    return finish(alt.Chart(histograms).mark_area(opacity=0.8, interpolate="step", color=color).encode(
+        x=alt.X("log10_abs:Q", title="log10 |w|"),
+        y=alt.Y("share:Q", title=None, axis=alt.Axis(format="%", tickCount=2)),
+        tooltip=["layer:N", alt.Tooltip("log10_abs:Q", format=".2f"), alt.Tooltip("share:Q", format=".1%")],
+    ).properties(height=70, width=260).facet(facet=alt.Facet("layer:N", sort=order, title=None), columns=3))
+
+
+# --- a checkpoint ------------------------------------------------------------------------------
+def weight_histograms(histograms: pd.DataFrame, order: list):
+    """Surviving weights per layer, one small panel each, each with its own scales."""
+    return finish(alt.Chart(histograms).mark_bar(color=NEUTRAL).encode(
+        x=alt.X("left:Q", bin="binned", title="w"), x2="right:Q",
+        y=alt.Y("count:Q", title=None, axis=alt.Axis(tickCount=2)),
+        tooltip=["layer:N", alt.Tooltip("left:Q", format=".3f"), alt.Tooltip("right:Q", format=".3f"), "count:Q"],
+    ).properties(height=70, width=220).facet(
+        facet=alt.Facet("layer:N", sort=order, title=None), columns=3).resolve_scale(
+        x="independent", y="independent"))
+
+
+def confusion(matrix: pd.DataFrame, accuracy: float, height: int = 300):
+    names = list(dict.fromkeys(matrix["true"]))
+    base = alt.Chart(matrix).encode(x=alt.X("predicted:N", sort=names), y=alt.Y("true:N", sort=names))
+    return finish(base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), legend=None),
+        tooltip=["true:N", "predicted:N", "count:Q"])
+        + base.mark_text(fontSize=10).encode(
+            text="count:Q", color=alt.condition("datum.count > 0", alt.value("#222"), alt.value("#bbb"))),
+        f"test accuracy {accuracy:.1%}", height)
+
+
+def sensitivity(frame: pd.DataFrame, height: int = 300):
+    """Validation accuracy of each layer pruned alone, against the amount cut."""
+    return finish(alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("amount:Q", title="fraction of the layer's remaining weights cut", axis=alt.Axis(format="%")),
+        y=alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%")),
+        color=alt.Color("layer:N", sort=list(dict.fromkeys(frame.layer)), title=None),
+        tooltip=["layer:N", alt.Tooltip("amount:Q", format=".0%"), alt.Tooltip("val_acc:Q", format=".1%")],
+    ), height=height)
+
+
+# --- the torch.nn.utils.prune tutorial ----------------------------------------------------------
+def tensor_heatmaps(frame: pd.DataFrame):
+    """Tensors side by side (weight_orig, weight_mask, weight, …), one cell per entry."""
+    return finish(alt.Chart(frame).mark_rect()
+                  .encode(x=alt.X("column:O", axis=None), y=alt.Y("row:O", title="output channel"),
+                          color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0)),
+                          tooltip=["tensor", "row", "column", "value"])
+                  .properties(width=180, height=120)
+                  .facet(column=alt.Column("tensor:N", title=None, sort=list(frame.tensor.unique())))
+                  .resolve_scale(color="independent"))
+
+
+def layer_sparsity_bars(rows: pd.DataFrame, order: list):
+    """Sparsity per layer (global pruning's uneven cut)."""
+    return finish(alt.Chart(rows).mark_bar(color=NEUTRAL)
+                  .encode(x=alt.X("layer:N", sort=order),
+                          y=alt.Y("sparsity:Q", axis=alt.Axis(format="%")), tooltip=["layer", "weights", "zeros"]))

@@ -1,0 +1,76 @@
+"""The live job view shared by the Explorer and Compare: which job a page is following,
+its progress line, and a fragment that redraws the page's view while the job runs.
+A job is an ``engine.live.LiveJob``; it lives in ``st.session_state`` under the page's key."""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from engine.formats import duration_text
+
+TICK_SECONDS = 1.0
+REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
+EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
+COMPARE_AUTOSTART = "compare_autostart"
+
+
+def job_status(job, failed: str, stopped: str) -> None:
+    """The live job's progress bar, and what became of it when it failed or was stopped."""
+    st.progress(job.fraction, text=progress_text(job))
+    if job.status == "failed":
+        st.error(f"{failed}: {job.message}")
+    elif job.status == "stopped":
+        st.warning(stopped)
+
+
+def progress_text(job) -> str:
+    last = next((e for e in reversed(job.events) if e["type"] in ("epoch", "prune")), None)
+    if last is None:
+        where = "loading the data"
+    else:
+        where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
+        where = (f"{last['strategy']}: " if "strategy" in last else "") + where
+    stops = f" · stop {job.stages.done}/{job.stages.total}" if job.stages else ""
+    left = job.seconds_left()
+    eta = f" · about {duration_text(left)} left" if left is not None and job.status == "running" else ""
+    return f"{job.status} · {where}{stops}{eta}"
+
+
+def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool] | None = None) -> None:
+    """Redraw ``render`` every tick while ``job`` runs (or while ``ticking()`` holds: a
+    replay playing), without blocking the page: an ``st.fragment`` that re-runs alone. When
+    that ends (done, paused by a step, stopped, failed; the replay's last frame) the whole
+    page reruns once, so buttons and views catch up."""
+    running = job is not None and job.status == "running"
+    replaying = ticking is not None and ticking()
+
+    @st.fragment(run_every=TICK_SECONDS if running else REPLAY_TICK_SECONDS if replaying else None, key=key)
+    def view():
+        if (running and job.status != "running") or (replaying and not ticking()):
+            st.rerun()
+        render()
+
+    view()
+
+
+def current(key: str, identity: str, done_message: Callable[[object], str]):
+    """The page's job, if it is the one for these settings. A job for other settings is
+    stopped and forgotten (a moved control starts over, as in TensorFlow Playground); a
+    finished one is announced and forgotten, since its results are saved by then."""
+    job = st.session_state.get(key)
+    if job is not None and job.identity != identity:
+        job.stop()
+        del st.session_state[key]
+        return None
+    if job is not None and job.status == "done":
+        st.toast(done_message(job))
+        del st.session_state[key]
+        return None
+    return job
+
+
+def stop(key: str) -> None:
+    """Stop the page's job and wait for it: it stops between epochs, well under a second."""
+    st.session_state[key].stop()
+    st.session_state[key].join(timeout=5)

@@ -10,7 +10,6 @@ Everything comes from results shipped in ``engine/recorded/``: the presets' seed
 trains. ``load()`` reads them, ``sections(results)`` builds the lesson."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from . import presets
 from .config import ConfigError, RunConfig
 from .formats import percent_text, points_text, remaining_text, sparsity_text
 from .runs import RunTables, load_run
+from .settings import SETTINGS, Setting
 
 LESSON_DIR = presets.RECORDED_DIR / "lesson"
 STUDY5_DIR = LESSON_DIR / "study5"          # the default study, 5 seeds, with controls
@@ -30,17 +30,16 @@ HELD_WITHIN = 0.05    # accuracy "holds" while within 5 points of the trained ne
 
 
 # --- the address: the settings schema's link binding -------------------------------------------
-# A control's widget key is its setting's name and is bound to the page's address; the
-# lottery ticket's rewind epoch sits behind the "lottery" checkbox; a row cap of 0 means
-# all rows. Settings a link must never carry (a file path, the thread count) are left out.
-NOT_IN_LINKS = ("data_path", "num_threads")
-TOGGLES = {"rewind_epoch": "lottery"}
-NONE_AS = {"rows": 0}
+# Every app control's widget key is its setting's name and is bound to the page's address
+# (ui.controls); a toggled setting (the lottery ticket's rewind epoch) sits behind its
+# checkbox's key; a widget's ``none_as`` value (a row cap of 0) stands for None; a
+# strategy's own options are option_<name>. Settings the schema keeps out of the app (a
+# file path, the thread count) never go in a link.
 DEFAULTS = RunConfig()
 
 
-def _link_fields() -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(RunConfig) if f.name not in NOT_IN_LINKS + ("extra",)]
+def _linked() -> list[Setting]:
+    return [s for s in SETTINGS if s.app is not None and s.app.kind != "options" and s.name != "strategy"]
 
 
 def link_params(config: RunConfig, page: str, strategies: tuple[str, ...] = ()) -> dict:
@@ -48,14 +47,16 @@ def link_params(config: RunConfig, page: str, strategies: tuple[str, ...] = ()) 
     every setting that differs from its default, by name; Compare takes its strategies
     as a list instead of the one strategy."""
     params: dict = {}
-    for f in _link_fields():
-        value = getattr(config, f.name)
-        if f.name == "strategy" or value == getattr(DEFAULTS, f.name):
+    for setting in _linked():
+        value = getattr(config, setting.name)
+        if value == setting.default:
             continue
-        if f.name in TOGGLES:
-            params[TOGGLES[f.name]] = "true"
-        params[f.name] = str(value).lower() if isinstance(value, bool) else str(value)
-    params.update(option_params(config.extra))
+        if setting.app.toggle is not None:
+            params[setting.app.toggle[0]] = "true"
+        if value is None:
+            value = setting.app.none_as
+        params[setting.name] = str(value).lower() if isinstance(value, bool) else str(value)
+    params.update({f"option_{name}": str(value) for name, value in sorted(config.extra.items())})
     if page == "compare":
         params["strategies"] = list(strategies or (config.strategy,))
     else:
@@ -63,37 +64,29 @@ def link_params(config: RunConfig, page: str, strategies: tuple[str, ...] = ()) 
     return params
 
 
-def option_params(extra: dict) -> dict:
-    return {f"option_{name}": str(value) for name, value in sorted(extra.items())}
-
-
-def _parse(f: dataclasses.Field, text: str):
-    kind = type(getattr(DEFAULTS, f.name)) if getattr(DEFAULTS, f.name) is not None else None
-    if f.name in ("rows", "rewind_epoch") or kind is int:
-        value = int(text)
-        return None if NONE_AS.get(f.name) == value else value
-    if f.name == "target_sparsity" or kind is float:
-        return float(text)
-    if kind is bool:
+def _parse(setting: Setting, text: str):
+    if setting.type is bool:
         if text.lower() not in ("true", "false"):
-            raise ConfigError(f"{f.name}={text!r} is invalid: must be true or false")
+            raise ValueError("must be true or false")
         return text.lower() == "true"
-    return text
+    value = setting.type(text) if setting.type in (int, float, str) else text
+    return None if setting.app.none_as is not None and value == setting.app.none_as else value
 
 
 def config_from_params(params: dict, strategy: str | None = None, seed: int | None = None) -> RunConfig:
-    """The run settings a page takes from ``params`` (what its bound controls read), for
-    one strategy: the inverse of ``link_params``."""
+    """The run settings a page's bound controls read from ``params``, for one strategy:
+    the inverse of ``link_params``."""
     values = {}
-    for f in _link_fields():
-        if f.name not in params or f.name == "strategy":
+    for setting in _linked():
+        if setting.name not in params:
             continue
-        if f.name in TOGGLES and str(params.get(TOGGLES[f.name], "")).lower() != "true":
+        toggle = setting.app.toggle
+        if toggle is not None and str(params.get(toggle[0], "")).lower() != "true":
             continue
         try:
-            values[f.name] = _parse(f, str(params[f.name]))
+            values[setting.name] = _parse(setting, str(params[setting.name]))
         except ValueError as exc:
-            raise ConfigError(f"{f.name}={params[f.name]!r} is invalid: {exc}") from None
+            raise ConfigError(f"{setting.name}={params[setting.name]!r} is invalid: {exc}") from None
     chosen = strategy or params.get("strategy") or list(params.get("strategies", [DEFAULTS.strategy]))[0]
     extra = {k[len("option_"):]: float(v) if "." in str(v) else int(v)
              for k, v in params.items() if k.startswith("option_")}

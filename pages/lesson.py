@@ -6,8 +6,7 @@ import streamlit as st
 from engine import lesson, presets
 from engine.formats import plain
 from engine.paths import checkpoint_dir
-from pages import common
-from ui import lesson_charts
+from ui import charts
 
 PAGES = {"explorer": "pages/explorer.py", "compare": "pages/compare.py"}
 
@@ -16,7 +15,7 @@ PAGES = {"explorer": "pages/explorer.py", "compare": "pages/compare.py"}
 def shipped_lesson() -> list[tuple[lesson.Section, list[dict]]]:
     """Every section with its charts' specs, built once per process: the results are
     shipped, and building a chart costs tens of milliseconds."""
-    return [(section, charts(section)) for section in lesson.sections(lesson.load())]
+    return [(section, section_charts(section)) for section in lesson.sections(lesson.load())]
 
 
 @st.cache_resource(show_spinner=False)
@@ -28,24 +27,24 @@ def install_linked_presets(root: str) -> None:
         presets.install(presets.get(name))
 
 
-def charts(section: lesson.Section) -> list[dict]:
+def section_charts(section: lesson.Section) -> list[dict]:
     frames = section.frames
     if section.chart == "weights_left":
-        return [lesson_charts.weights_left(frames["totals"])]
+        return [charts.weights_left(frames["totals"])]
     if section.chart == "around_cut":
-        return [lesson_charts.around_cut(frames["history"])]
+        return [charts.around_cut(frames["history"])]
     if section.chart == "accuracy":
-        return [common.metric_chart(frames["history"], "accuracy", height=300)]
+        return [charts.metric_chart(frames["history"], "accuracy", height=300)]
     if section.chart == "accuracy_vs_sparsity":
-        return [common.sparsity_chart(frames["history"], height=300)]
+        return [charts.sparsity_chart(frames["history"], height=300)]
     if section.chart == "layers":
         layers = frames["layers"]
-        pixels = [lesson_charts.input_pixels(frames["pixels"])] if "pixels" in frames else []
-        return [common.heatmap(layers, int(layers.cycle.max()))] + pixels
+        pixels = [charts.input_grid(frames["pixels"])] if "pixels" in frames else []
+        return [charts.heatmap(layers, int(layers.cycle.max()))] + pixels
     if section.chart == "controls":
-        return [lesson_charts.controls(frames["arms"])]
+        return [charts.controls_over_seeds(frames["arms"])]
     if section.chart == "sizes":
-        return [lesson_charts.sizes(frames["sizes"])]
+        return [charts.form_sizes(frames["sizes"])]
     raise ValueError(f"no chart named {section.chart!r}")
 
 

@@ -155,20 +155,28 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+TASKS = {"digits": "to read handwritten digits (8×8 pixels)", "covertype": "to tell forest cover types apart",
+         "synthetic": "a synthetic classification task"}
+SCORES = {"l1": "the smallest in magnitude", "random": "chosen at random"}
+
+
 def what_pruning_is(results: LessonResults) -> Section:
     history, layers = results.history("gentle"), results.layers("gentle")
     config = _config(results, "gentle")
+    score = results.runs[("gentle", "global")].info.get("strategy", {}).get("score", "")
     totals = layers.groupby("cycle", as_index=False)[["weights", "nonzero"]].sum()
     totals["remaining"] = totals.nonzero / totals.weights
     last = totals.iloc[-1]
     cuts = int(totals.cycle.max())
     sentences = [
         f"A network of {int(totals.weights.iloc[0]):,} weights ({config.depth} hidden layers of "
-        f"{config.width}) learns to read handwritten digits: {percent_text(_trained(history))} of "
-        "the validation images right. Pruning sets its least important weights (here: the "
-        "smallest in magnitude) to zero and lets the rest carry on.",
+        f"{config.width}) learns {TASKS.get(config.dataset, config.dataset)}: it gets "
+        f"{percent_text(_trained(history))} of the validation set right. Pruning sets its least "
+        f"important weights (here: {SCORES.get(score, f'those with the lowest {score} score')}) to "
+        "zero and lets the rest carry on.",
         f"Each of {_plural(cuts, 'cut')} removes {config.amount:.0%} of the weights still "
-        f"there, with a little retraining between cuts: {int(last.nonzero):,} weights "
+        f"there, with {_plural(config.epochs_per_cycle, 'epoch')} of retraining after each: "
+        f"{int(last.nonzero):,} weights "
         f"({remaining_text(last.remaining)}) are left, and it still gets "
         f"{percent_text(history.val_acc.iloc[-1])} right."]
     return Section("what", "What pruning is", "weights_left", {"totals": totals}, sentences,
@@ -191,7 +199,7 @@ def one_cut(results: LessonResults) -> Section:
     after_cut = history[(history.cycle == cycle) & (history.phase == "post_prune")].sparsity.iloc[-1]
     sentences = [
         f"The hardest of the cuts came at cycle {cycle}: just before it the network got "
-        f"{percent_text(worst.before)} of the validation images right; right after it, the same "
+        f"{percent_text(worst.before)} of the validation set right; right after it, the same "
         f"network minus {sparsity_text((after_cut - before_cut) / (1 - before_cut))} of its "
         f"remaining weights and not yet retrained got {percent_text(worst.after)} "
         f"({points_text(-worst.lost)}).",
@@ -403,7 +411,7 @@ def what_sparsity_buys(results: LessonResults) -> Section:
         faster = one.loc["sparse CSR", "speedup_vs_dense"]
         sentences.append(
             f"Time is another matter: on {facts['machine']}, a batch of {int(one.batch.iloc[0]):,} "
-            f"digits took {one.loc['dense', 'ms']:.2f} ms through the dense model and "
+            f"rows took {one.loc['dense', 'ms']:.2f} ms through the dense model and "
             f"{one.loc['sparse CSR', 'ms']:.2f} ms as CSR "
             + (f"({faster:.1f}× faster, for {csr.smaller_than_dense:.0f}× fewer bytes): speed does not "
                "follow sparsity one for one." if faster >= 1 else

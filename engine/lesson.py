@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import presets
 from .config import ConfigError, RunConfig
+from .errors import FileFormatError
 from .formats import percent_text, points_text, remaining_text, sparsity_text
 from .runs import RunTables, load_run
 from .settings import SETTINGS, Setting
@@ -117,12 +118,21 @@ LESSON_RUNS = (("gentle", "global"), ("extreme", "global"), ("study", "layerwise
 
 
 def load() -> LessonResults:
-    runs = {(name, strategy): load_run(presets.recorded_dir(presets.get(name), strategy))
-            for name, strategy in LESSON_RUNS}
-    return LessonResults(runs, pd.read_csv(STUDY5_DIR / "summary.csv"),
-                         pd.read_csv(STUDY5_DIR / "controls.csv"),
-                         json.loads((STUDY5_DIR / "command.json").read_text()),
-                         json.loads(FINAL_FACTS.read_text()))
+    """The shipped results; FileFormatError (one line: what is missing, what to do) when a
+    file is missing or unreadable."""
+    try:
+        runs = {(name, strategy): load_run(presets.recorded_dir(presets.get(name), strategy))
+                for name, strategy in LESSON_RUNS}
+        empty = [str(tables.run_dir) for tables in runs.values() if tables.history.empty or tables.layers.empty]
+        if empty:
+            raise ValueError(f"{empty[0]} has no history or layer table")
+        return LessonResults(runs, pd.read_csv(STUDY5_DIR / "summary.csv"),
+                             pd.read_csv(STUDY5_DIR / "controls.csv"),
+                             json.loads((STUDY5_DIR / "command.json").read_text()),
+                             json.loads(FINAL_FACTS.read_text()))
+    except (OSError, ValueError) as exc:
+        raise FileFormatError(f"The Lesson's shipped results cannot be read ({exc}); restore "
+                              "engine/recorded/ from the repository (git checkout engine/recorded).") from None
 
 
 # --- sections ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ or Compare with the settings that made it. Nothing trains here."""
 import streamlit as st
 
 from engine import lesson, presets
+from engine.errors import FileFormatError
 from engine.formats import plain
 from engine.paths import checkpoint_dir
 from ui import charts
@@ -53,7 +54,13 @@ st.caption("Scroll down. Each chart is a result shipped with the app (nothing tr
            "each sentence under it is computed from that result. \"Try it yourself\" opens the "
            "run behind it, with its settings in the address.")
 
-for number, (section, specs) in enumerate(shipped_lesson(), start=1):
+try:
+    shipped = shipped_lesson()
+except FileFormatError as exc:
+    st.error(str(exc))
+    st.stop()
+
+for number, (section, specs) in enumerate(shipped, start=1):
     with st.container(key=f"lesson-{section.key}"):
         st.subheader(f"{number}. {section.title}", anchor=section.key)
         for spec in specs:  # a small square chart (the input pixels) keeps its own width

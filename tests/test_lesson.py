@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import lesson, presets
 from engine.config import ConfigError, RunConfig
+from engine.errors import FileFormatError
 from engine.formats import percent_text, sparsity_text
 from engine.runs import RunTables
 
@@ -224,3 +225,18 @@ def test_the_checkpoint_facts_describe_the_recorded_run(shipped):
     pixels = shipped.final["input_pixels"]
     assert len(pixels["connected"]) == pixels["side"] ** 2 == run.info["arch"]["in_features"]
     assert max(pixels["connected"]) <= pixels["units"] == run.info["arch"]["width"]
+
+
+def test_missing_shipped_results_give_one_line_on_the_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(lesson, "STUDY5_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileFormatError, match="git checkout engine/recorded"):
+        lesson.load()
+    import streamlit as st
+
+    st.cache_resource.clear()
+    try:
+        at = open_lesson()
+        assert not at.exception, [e.message for e in at.exception]
+        assert len(at.error) == 1 and "cannot be read" in at.error[0].value
+    finally:
+        st.cache_resource.clear()

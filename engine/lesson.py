@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import presets
+from .comparison import over_seeds
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
 from .formats import percent_text, points_text, remaining_text, sparsity_text
@@ -335,16 +336,15 @@ CONTROL_NAMES = {"global": "global pruning", "layerwise": "per-layer pruning",
 
 
 def arms(summary: pd.DataFrame) -> pd.DataFrame:
-    """Final validation accuracy per strategy or control over the seeds: mean, std (sample),
-    min, max, seeds, sparsity, in the summary's order."""
-    order = list(dict.fromkeys(summary.strategy))
-    frame = summary.groupby("strategy").agg(
-        kind=("kind", "first"), mean=("final_val_acc", "mean"), std=("final_val_acc", "std"),
-        low=("final_val_acc", "min"), high=("final_val_acc", "max"), seeds=("seed", "nunique"),
-        sparsity=("final_sparsity", "mean")).reindex(order).reset_index()
-    frame["std"] = frame["std"].fillna(0.0)
-    frame["label"] = [CONTROL_NAMES.get(s, s) for s in frame.strategy]
-    return frame
+    """``engine.comparison.over_seeds`` (final validation accuracy per strategy or control:
+    mean, std over the seeds, NaN for one seed) with the min and max over the seeds and a
+    readable label, in the summary's order."""
+    table = over_seeds(summary).rename(columns={"val_acc_mean": "mean", "val_acc_std": "std",
+                                                "final_sparsity": "sparsity"})
+    span = summary.groupby("strategy").final_val_acc.agg(["min", "max"])
+    table["low"], table["high"] = table.strategy.map(span["min"]), table.strategy.map(span["max"])
+    table["label"] = [CONTROL_NAMES.get(s, s) for s in table.strategy]
+    return table
 
 
 def widths_text(widths: str) -> str:
@@ -362,6 +362,8 @@ def widths_text(widths: str) -> str:
 
 
 def _mean_std(row) -> str:
+    if pd.isna(row["std"]):
+        return f"{100 * row['mean']:.1f}%"
     return f"{100 * row['mean']:.1f} ± {100 * row['std']:.1f}%"
 
 
@@ -374,8 +376,9 @@ def against_controls(results: LessonResults) -> Section:
     controls = table[table.kind == "control"]
     beaten = controls[controls["mean"] < best["mean"]]
     sentences = [
-        f"Over {_plural(seeds, 'seed')} of the default study ({sparsity_text(best.sparsity)} sparse), "
-        f"{best.label} reaches {_mean_std(best)} (mean ± std). "
+        (f"Over {seeds} seeds" if seeds > 1 else "On one seed (an anecdote, not yet a result)")
+        + f" of the default study ({sparsity_text(best.sparsity)} sparse), {best.label} reaches "
+        f"{_mean_std(best)}{' (mean ± std)' if seeds > 1 else ''}. "
         + (f"It beats {'all ' + str(len(controls)) if len(beaten) == len(controls) else f'{len(beaten)} of the {len(controls)}'} controls: "
            + "; ".join(f"{row.label} {_mean_std(row)}" for _, row in controls.iterrows()) + "."
            if len(controls) else "")]

@@ -240,3 +240,11 @@ def test_missing_shipped_results_give_one_line_on_the_page(tmp_path, monkeypatch
         assert len(at.error) == 1 and "cannot be read" in at.error[0].value
     finally:
         st.cache_resource.clear()
+
+
+def test_one_seed_is_shown_as_one_seed(shipped):
+    other = copy.deepcopy(shipped)
+    other.study5 = other.study5[other.study5.seed == 0]
+    text = {s.key: s for s in lesson.sections(other)}["controls"].sentences[0]
+    seed0 = other.study5[other.study5.strategy == "global"].final_val_acc.iloc[0]
+    assert text.startswith("On one seed") and "±" not in text and percent_text(seed0) in text

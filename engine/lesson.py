@@ -141,7 +141,8 @@ def load() -> LessonResults:
 class Section:
     key: str
     title: str
-    chart: str                   # which chart the page draws: see ``frames``
+    chart: str    # the chart the page draws from ``frames``: weights_left, around_cut, accuracy,
+                  # accuracy_vs_sparsity, layers (+ the input pixels), controls or sizes
     frames: dict[str, pd.DataFrame]
     sentences: list[str]
     page: str                    # "explorer" or "compare"

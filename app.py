@@ -4,6 +4,7 @@ import streamlit as st
 
 from engine.live import prepare_process
 from engine.plugins import load_plugins
+from engine.text import plain
 
 st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
 
@@ -22,5 +23,5 @@ PAGES = [
 prepare_process()
 # Plug-in strategies must be registered before any page lists STRATEGIES.
 for file_name, reason in load_plugins().errors.items():
-    st.sidebar.warning(f"Plug-in plugins/{file_name} was skipped: {reason}")
+    st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
 st.navigation(PAGES).run()

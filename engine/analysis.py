@@ -234,12 +234,23 @@ def magnitude_histograms(ckpt: Checkpoint, bins: int = 30) -> pd.DataFrame:
 
 def mask_image(ckpt: Checkpoint, layer: str, max_side: int = 512) -> np.ndarray:
     """The layer's kept weights as a uint8 image (rows = output units, columns = inputs;
-    white = kept, black = cut), each weight a square block so small layers stay visible."""
+    white = kept, black = cut), at most ``max_side`` pixels a side: each weight a square
+    block so small layers stay visible, and in a large layer each pixel the fraction kept
+    of a block of weights (grey), so a 16384-wide layer stays a small image."""
     weight = ckpt.state_dict.get(f"{layer}.weight")
     if weight is None:
         raise AnalysisError(f"layer={layer!r} is not in this checkpoint")
-    mask = ckpt.masks.get(f"{layer}.weight", weight != 0) & (weight != 0)
-    image = mask.numpy().astype(np.uint8) * 255
+    mask = (ckpt.masks.get(f"{layer}.weight", weight != 0) & (weight != 0)).numpy()
+    rows, cols = mask.shape
+    step = -(-max(rows, cols) // max_side)  # ceil: weights per pixel along each side
+    if step > 1:
+        padded = np.zeros((-(-rows // step) * step, -(-cols // step) * step), dtype=np.float32)
+        padded[:rows, :cols] = mask
+        counts = np.ones_like(padded)
+        counts[rows:, :] = counts[:, cols:] = 0  # padding is not part of the layer
+        blocks = lambda a: a.reshape(a.shape[0] // step, step, a.shape[1] // step, step).sum((1, 3))  # noqa: E731
+        return np.round(255 * blocks(padded) / np.maximum(blocks(counts), 1)).astype(np.uint8)
+    image = mask.astype(np.uint8) * 255
     scale = max(1, max_side // max(image.shape))
     return np.kron(image, np.ones((scale, scale), dtype=np.uint8))
 

@@ -12,8 +12,9 @@ import joblib
 
 from . import ENGINE_VERSION
 from .config import RunConfig
-from .experiment import RunFailed, run
+from .experiment import RunFailed, run, run_dir_for
 from .paths import cache_dir, checkpoint_dir
+from .runlock import is_locked, run_lock
 
 CACHE_BYTES_LIMIT = 256 * 1024**2
 
@@ -54,6 +55,14 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     started = time.perf_counter()
     function = _cached_function(cache_root)
     args = (config.to_dict(), root, ENGINE_VERSION)
+    if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir_for(config, root)):
+        # The same run is in progress in another process (a classmate's identical preset,
+        # a second terminal): wait for it and reuse its result instead of racing it.
+        if on_event:
+            on_event({"type": "waiting", "message": f"the same run is in progress in another "
+                                                    f"process; waiting for it ({config.run_id()})"})
+        with run_lock(run_dir_for(config, root), wait=True, should_stop=should_stop):
+            pass
     if use_cache and is_cached(config, root, cache_root):
         result = dict(function(*args))
         result.update(cached=True, seconds=time.perf_counter() - started)

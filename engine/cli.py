@@ -25,6 +25,7 @@ from .config import ConfigError, RunConfig
 from .data import DatasetError
 from .errors import EngineError
 from .experiment import RunFailed
+from .limits import describe_os_error, run_limit
 from .lottery import random_reinit_control
 from .plugins import load_plugins
 from .pruning import STRATEGIES
@@ -110,6 +111,8 @@ def _print_progress(event: dict) -> None:
         print(f"{prefix}cycle {event['cycle']:>3} epoch {event['epoch']:>4}  "
               f"train_loss {event['train_loss']:.4f}  val_loss {event['val_loss']:.4f}  "
               f"val_acc {event['val_acc']:.4f}  sparsity {event['sparsity']:.4f}", flush=True)
+    elif event["type"] == "waiting":
+        print(f"{prefix}{event['message']}", file=sys.stderr, flush=True)
     elif event["type"] == "prune":
         pre, post = event["pre_prune"], event["post_prune"]
         print(f"{prefix}cycle {event['cycle']:>3} prune: val_acc {pre['val_acc']:.4f} -> "
@@ -127,7 +130,7 @@ def _inspect(path: str, as_json: bool) -> int:
     target = Path(path)
     if target.is_dir():
         target = target / "best.pt"
-    ckpt = load_checkpoint(target)
+    ckpt = load_checkpoint(target, limit=run_limit())  # the CLI may use the machine, not a session's share
     layers = ckpt.layer_table()
     total = sum(r["weights"] for r in layers)
     nonzero = sum(r["nonzero"] for r in layers)
@@ -155,7 +158,7 @@ def _sensitivity(args) -> int:
     overrides = _given_settings(args)
     for name, value in overrides.items():
         BY_NAME[name].check(value)
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, limit=run_limit())
     try:
         with cpu_threads(overrides.get("num_threads")):
             report = checkpoint_sensitivity(ckpt, target, data_path=overrides.get("data_path"))
@@ -287,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # --out on a file or under /proc, a read-only or full disk
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except RunFailed as exc:
         print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
         return 1

@@ -58,9 +58,11 @@ def read_covtype_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     try:
         with opener(path, "rt") as handle:
             table = np.loadtxt(handle, delimiter=",", dtype=np.int64, ndmin=2)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+        # Never quote the line that failed: the message may reach a web page, and the file
+        # may be one the user had no business reading.
         raise DatasetError(f"{path} is not a readable Covertype file in the UCI format "
-                           f"(55 comma-separated integers per line): {exc}") from None
+                           f"(55 comma-separated integers per line; {type(exc).__name__})") from None
     if table.shape[1] != COVTYPE_FEATURES + 1:
         raise DatasetError(f"{path} has {table.shape[1]} columns per line; the UCI Covertype "
                            f"format has {COVTYPE_FEATURES + 1}")
@@ -150,20 +152,33 @@ def available_offline(config: RunConfig) -> bool:
     return any(path and Path(path).exists() for path in local)
 
 
-def data_for_checkpoint(config: dict, arch: dict, download: bool = True) -> DataSplits:
+def data_for_checkpoint(config: dict, arch: dict, download: bool = True,
+                        data_path: str | None = None) -> DataSplits:
     """The data a checkpoint was trained on, reloaded from its saved config (same data set,
     rows and seed, so the same split): the one loader for a checkpoint's data. With
     ``download=False`` a data set that is not on this machine is not fetched. DatasetError
-    says why not, when it cannot be."""
+    says why not, when it cannot be.
+
+    A checkpoint may come from anyone: a path saved in it is never opened. Its data come
+    from the data sets this server is configured with (Covertype: the file at
+    ``covtype_local_path()`` or scikit-learn's cache), or from ``data_path``, a file the
+    caller itself names (the CLI's --data-path)."""
     if not config:
         raise DatasetError("this checkpoint carries no run config, so its data split is unknown")
     try:
-        run_config = RunConfig.from_dict(config).validate()
+        run_config = RunConfig.from_dict({**config, "data_path": data_path}).validate()
     except (ConfigError, TypeError) as exc:
         raise DatasetError(f"its run config is not usable: {exc}") from None
     if run_config.dataset == "synthetic" and (run_config.rows or 0) > CHECKPOINT_MAX_SYNTHETIC_ROWS:
         raise DatasetError(f"its synthetic data has rows={run_config.rows}, more than the "
                            f"{CHECKPOINT_MAX_SYNTHETIC_ROWS:,} regenerated to score a checkpoint")
+    # Generated data must also fit one session's share of this machine (a small server).
+    from .limits import estimate_run_bytes, human, session_limit
+
+    needed, allowed = estimate_run_bytes(run_config)["data"], session_limit()
+    if run_config.dataset == "synthetic" and needed > allowed:
+        raise DatasetError(f"its data ({run_config.dataset}, rows={run_config.rows}) would take about "
+                           f"{human(needed)} to regenerate; a session may use {human(allowed)}")
     if not download and not available_offline(run_config):
         raise DatasetError(f"data set {run_config.dataset!r} is not on this machine (and is not "
                            "downloaded for this)")

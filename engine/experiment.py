@@ -34,10 +34,12 @@ from . import ENGINE_VERSION
 from .checkpoints import atomic_write_json, atomic_write_text, save_checkpoint
 from .config import RunConfig
 from .data import DataSplits, load_dataset
+from .limits import check_run_memory
 from .models import MLP
 from .paths import checkpoint_dir
 from .pruning import (STRATEGIES, ScoreContext, apply_masks, emptied_layers, full_masks,
                       layer_sparsity, prunable_parameters, sparsity_summary)
+from .runlock import run_lock
 from .schedules import step_amounts
 from .training import TrainingDiverged, cpu_threads, evaluate, set_lr, set_up
 
@@ -82,9 +84,13 @@ def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
 def iterate_run(config: RunConfig, root: str | Path | None = None,
                 data: DataSplits | None = None) -> Iterator[dict]:
     """The run's progress events (see :class:`Run`); nothing happens before the first is
-    pulled."""
+    pulled. Before anything is loaded the run's memory is estimated (ConfigError when it
+    cannot fit) and its folder locked for this process (RunInProgress when another is
+    running the same settings there now; engine/runlock.py)."""
     config.validate()
-    yield from Run(config, root, data).events()
+    check_run_memory(config)
+    with run_lock(run_dir_for(config, root)):
+        yield from Run(config, root, data).events()
 
 
 @dataclass
@@ -110,8 +116,11 @@ class Run:
         self.data = data or load_dataset(config.dataset, config.rows, config.seed, config.data_path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # A rerun of the same config (cache bypassed) starts clean: a stale summary or
-        # checkpoint must never stand beside the new run's partial tables.
-        for stale in [self.run_dir / "summary.json", self.run_dir / CONTROL_FILE, *self.run_dir.glob("*.pt")]:
+        # checkpoint must never stand beside the new run's partial tables, nor a temporary
+        # file left by a writer killed mid-write (this process owns the folder now).
+        stale_files = [self.run_dir / "summary.json", self.run_dir / CONTROL_FILE,
+                       *self.run_dir.glob("*.pt"), *self.run_dir.glob(".*.tmp")]
+        for stale in stale_files:
             stale.unlink(missing_ok=True)
         # Same seed → identical initial weights for every strategy.
         model = MLP(self.data.n_features, config.depth, config.width, self.data.n_classes, seed=config.seed)

@@ -83,11 +83,3 @@ def checkpoint_sparsity(ckpt) -> float:
     nonzero = sum(int(ckpt.state_dict[n].count_nonzero()) for n in names)
     return 1.0 - nonzero / weights if weights else 0.0
 
-
-MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+-.!|~$"
-
-
-def plain(text: str) -> str:
-    """``text`` escaped so a markdown renderer shows it as written (names in a computed
-    sentence come from files and registries: they must not become links or formatting)."""
-    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in text)

@@ -34,8 +34,8 @@ def checkpoint_sensitivity(ckpt, target: float | None = None, data_path: str | N
     """The sensitivity table of a saved model on its own validation split (reloaded from
     the checkpoint's config), and, given ``target`` (a fraction of the remaining prunable
     weights), the per-layer amounts that reach it. Returns {table, amounts, base_acc}."""
-    saved = {**ckpt.config, **({"data_path": data_path} if data_path else {})}
-    data = data_for_checkpoint(saved, ckpt.arch)  # DatasetError says why not
+    # A path saved in the checkpoint is never opened; ``data_path`` is the caller's own.
+    data = data_for_checkpoint(ckpt.config, ckpt.arch, data_path=data_path)  # DatasetError says why not
     config = RunConfig.from_dict(ckpt.config)
     model = ckpt.model()
     params = prunable_parameters(model, config.prune_output, config.prune_biases)

@@ -160,7 +160,7 @@ SETTINGS: tuple[Setting, ...] = (
         "select", "Data set", options=DATASETS)),
     Setting("rows", int, None, "stratified row cap (covertype, digits) or row count (synthetic)",
             low=50, high=10_000_000, optional=True,
-            app=Widget("number", "Row cap (0 = all rows)", low=0, high=1_000_000, step=500, none_as=0)),
+            app=Widget("number", "Row cap (0 = all rows)", low=0, high=200_000, step=500, none_as=0)),
     Setting("data_path", str, None, "a local covtype.data.gz in the UCI format", optional=True,
             machine=True, not_in_app="a link must never name a file on the server"),
     Setting("depth", int, 8, "hidden layers", low=1, high=64, axis="depths",

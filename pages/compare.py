@@ -6,9 +6,10 @@ from engine import analysis
 from engine.comparison import conclusion as comparison_conclusion
 from engine.comparison import default_name, list_comparisons, load_comparison
 from engine.conclusions import compare_conclusion
-from engine.formats import SPARSITY_DEFINITION, plain, sparsity_text
+from engine.formats import SPARSITY_DEFINITION, sparsity_text
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
+from engine.text import plain
 from ui import charts, controls, empty_state, live
 from ui.checkpoints import LAST_RUN
 
@@ -36,7 +37,7 @@ elif len(strategies) < 2:
 else:
     name = default_name(strategies, base)
 
-job = live.current(JOB, name, lambda done: f"Comparison saved as {name}.")
+job = live.current(JOB, name, lambda done: f"Comparison saved as {plain(name, 120)}.")
 saved = list_comparisons()  # the job just announced is saved by now
 
 
@@ -115,7 +116,7 @@ def render():
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]
-        st.caption(f"Saved comparison **{name}**: {config['dataset']}, depth {config['depth']}, "
+        st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
                    f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
                    f"seed {config['seed']}.")
         show(report["history"], report["layers"], report["summary"])

@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine import efficiency as eff
 from engine.checkpoints import CheckpointError, load_checkpoint
+from engine.text import plain
 from engine.formats import SPARSITY_DEFINITION, sparsity_text
 from ui.checkpoints import pick_checkpoint
 
@@ -57,7 +58,7 @@ key = hashlib.sha256(data).hexdigest()
 try:
     counts, sizes, agreement, checked_on, factor = tables(key, data)
 except CheckpointError as exc:
-    st.error(f"Cannot open {name}: {exc}")
+    st.error(f"Cannot open {plain(name, 120)}: {plain(exc, 600)}")
     st.stop()
 
 tiles = st.columns(4)

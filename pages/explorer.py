@@ -7,7 +7,8 @@ from engine import analysis
 from engine.cache import is_cached
 from engine.conclusions import lottery_conclusion, run_conclusion
 from engine.experiment import CONTROL_FILE, run_dir_for
-from engine.formats import SPARSITY_DEFINITION, plain, points_text, sparsity_text
+from engine.formats import SPARSITY_DEFINITION, points_text, sparsity_text
+from engine.text import plain
 from engine.live import live_run
 from engine.lottery import random_reinit_control
 from engine.replay import Replay, frame_ends, frame_label, frame_tables

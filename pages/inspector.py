@@ -10,6 +10,7 @@ from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
 from engine.formats import SPARSITY_DEFINITION, checkpoint_sparsity, sparsity_text
 from engine.sensitivity import checkpoint_sensitivity
+from engine.text import plain
 from ui import charts
 from ui.checkpoints import pick_checkpoint
 
@@ -20,15 +21,15 @@ data, name = picked.data, picked.name
 try:
     ckpt = picked.open()
 except CheckpointError as exc:
-    st.error(f"Cannot open this file: {exc}", icon=":material/block:")
+    st.error(f"Cannot open this file: {plain(exc, 600)}", icon=":material/block:")
     st.stop()
 
 digest = hashlib.sha256(data).hexdigest()
 table = analysis.layer_table(ckpt)
 metrics = ckpt.metrics
 arch = ckpt.arch
-st.markdown(f"**{ckpt.label or name}** · MLP {arch['in_features']} → {arch['depth']} × {arch['width']} "
-            f"→ {arch['n_classes']} · strategy {ckpt.config.get('strategy', '—')}")
+st.markdown(f"**{plain(ckpt.label or name, 120)}** · MLP {arch['in_features']} → {arch['depth']} × {arch['width']} "
+            f"→ {arch['n_classes']} · strategy {plain(ckpt.config.get('strategy', '—'), 60)}")
 
 weights, nonzero = int(table.weights.sum()), int(table.nonzero.sum())
 tiles = st.columns(4)
@@ -77,7 +78,7 @@ with matrix_column:
     try:
         matrix, accuracy = confusion(digest, ckpt)
     except (analysis.AnalysisError, DatasetError) as exc:
-        st.info(f"No confusion matrix: {exc}")
+        st.info(f"No confusion matrix: {plain(exc, 600)}")
     else:
         st.altair_chart(charts.confusion(matrix, accuracy), width="stretch")
 with right:
@@ -108,7 +109,7 @@ if st.button("Run the sensitivity analysis", key="sensitivity") or st.session_st
     try:
         report = sensitivity(digest, target, ckpt)
     except (CheckpointError, DatasetError) as exc:
-        st.info(f"No sensitivity analysis: {exc}")
+        st.info(f"No sensitivity analysis: {plain(exc, 600)}")
     else:
         frame = pd.DataFrame(report["table"])
         left, right = st.columns([3, 2])

@@ -6,7 +6,8 @@ from engine import analysis
 from engine.cache import cached_run
 from engine.conclusions import SAME_SHARE, layer_shares, layer_sizes_sentence, layers_conclusion
 from engine.config import RunConfig
-from engine.formats import SPARSITY_DEFINITION, overall_sparsity, plain, remaining_text, sparsity_text
+from engine.formats import SPARSITY_DEFINITION, overall_sparsity, remaining_text, sparsity_text
+from engine.text import plain
 from engine.runs import checkpoint_after_cycle, list_checkpoints, load_run
 from ui import charts, empty_state
 from ui.checkpoints import LAST_RUN, open_checkpoint, run_picker, runs_with_cuts

@@ -17,6 +17,7 @@ from engine.pruning import STRATEGIES
 from engine.settings import BY_NAME, DATASETS
 from engine.sweep import (METRICS, SweepSpec, accuracy_over_seeds, layer_pattern, list_sweeps,
                           load_sweep, strategy_gap)
+from engine.text import plain
 from ui import charts, controls
 
 PAGE_MAX_CELLS = 48
@@ -72,7 +73,7 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
                                   "(use `python -m engine sweep` for larger sweeps)")
             st.session_state.sweep_job = SweepJob(spec, int(jobs))
         except ConfigError as exc:
-            st.error(str(exc))
+            st.error(plain(exc, 600))
 
 
 def show_progress() -> None:
@@ -90,10 +91,10 @@ def show_progress() -> None:
             job.stop()
         return
     if job.error:
-        st.error(f"the sweep stopped: {job.error}")
+        st.error(f"the sweep stopped: {plain(job.error, 600)}")
     elif job.report:
         report = job.report
-        st.success(f"sweep {report['name']} {report['status']}: {report['complete']} of "
+        st.success(f"sweep {plain(report['name'], 120)} {report['status']}: {report['complete']} of "
                    f"{report['cells']} cells complete ({report['computed']} computed, "
                    f"{report['cached']} from the cache, {report['failed']} failed)")
     if st.session_state.get("sweep_shown") is not job:  # once finished, reopen the page on it
@@ -124,13 +125,13 @@ name = st.selectbox("Open a sweep", names, key="open_sweep")
 try:
     sweep, pattern = sweep_tables(name, (sweeps_dir() / name / "results.csv").stat().st_mtime)
 except (EngineError, OSError) as exc:
-    st.error(str(exc))
+    st.error(plain(exc, 600))
     st.stop()
 
 results = sweep["results"]
 status = results.status.value_counts()
 st.caption(f"{len(results)} cells: " + ", ".join(f"{n} {s}" for s, n in status.items())
-           + f" · runs under {sweep.get('checkpoint_root', '?')}")
+           + f" · runs under {plain(sweep.get('checkpoint_root', '?'), 200)}")
 if not (results.status == "complete").any():
     st.info("No cell of this sweep is complete yet.")
     st.dataframe(results, hide_index=True)

@@ -75,11 +75,10 @@ def test_sparsity_has_two_decimals_above_99_percent(value, text):
     assert formats.sparsity_text(value) == text
 
 
-def test_points_remaining_and_plain_text():
+def test_points_and_remaining_text():
     assert formats.points_text(-0.208) == "−20.8 pts" and formats.points_text(0.012) == "+1.2 pts"
     assert formats.points_text(0.0) == "±0.0 pts"
     assert [formats.remaining_text(f) for f in (1.0, 0.48, 0.052, 0.0052, 0.0)] == ["100%", "48%", "5.2%", "0.52%", "0%"]
-    assert formats.plain("[x](javascript:1) *b*") == "\\[x\\]\\(javascript:1\\) \\*b\\*"
 
 
 def test_overall_sparsity_counts_only_pruned_layers():

@@ -4,11 +4,15 @@ link reproduces the exact run. A value in the link that a control does not allow
 named in a warning (Streamlit would drop it silently)."""
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from engine.config import ConfigError, RunConfig
+from engine.limits import CLASS_SIZE, check_run_memory, session_limit
 from engine.pruning import STRATEGIES
 from engine.settings import SETTINGS, Setting
+from engine.text import plain
 
 DEFAULTS = RunConfig()
 BOUND = dict(bind="query-params")
@@ -42,9 +46,12 @@ def allowed(setting: Setting) -> str:
     return f"a number in [{widget.low:g}, {widget.high:g}]"
 
 
-def check_url(setting: Setting, text: str) -> str | None:
-    """A message when a value in the link is not one this control allows."""
+def check_url(setting: Setting, text: str, high: float | None = None) -> str | None:
+    """A message when a value in the link is not one this control allows (``high``: the
+    control's upper end when another setting sets it, as the warm-up sets the rewind epoch's)."""
     widget = setting.app
+    if high is not None:
+        widget = dataclasses.replace(widget, high=high)
     if widget.kind == "select":
         ok = text in {str(o) for o in options_of(setting)}
     elif widget.kind == "checkbox":
@@ -56,7 +63,9 @@ def check_url(setting: Setting, text: str) -> str | None:
             ok = False
     if ok:
         return None
-    return f"Link setting {setting.name}={text!r} is invalid: must be {allowed(setting)}; using the default."
+    shown = allowed(setting) if high is None else f"a number in [{widget.low:g}, {widget.high:g}]"
+    return (f"Link setting {setting.name}={plain(repr(text), 120)} is invalid: must be "
+            f"{plain(shown)}; using the default.")
 
 
 def widget(setting: Setting, container, high: float | None = None, key: str | None = None,
@@ -97,8 +106,8 @@ def check_option_url(option, text: str) -> str | None:
         ok = option.low <= float(text) <= high
     except ValueError:
         ok = False
-    return None if ok else (f"Link setting option_{option.name}={text!r} is invalid: must be a number in "
-                            f"[{option.low:g}, {high:g}]; using the default.")
+    return None if ok else (f"Link setting option_{option.name}={plain(repr(text), 120)} is invalid: must be "
+                            f"a number in {plain(f'[{option.low:g}, {high:g}]')}; using the default.")
 
 
 def strategy_options(container, strategy: str | None) -> dict:
@@ -147,7 +156,8 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
     for setting in app_settings(strategy):
         app = setting.app
         raw = st.query_params.get(setting.name)
-        if raw is not None and app.kind != "options" and (problem := check_url(setting, raw)):
+        linked_high = max(values[setting.high_from], 0) if values.get(setting.high_from) is not None else None
+        if raw is not None and app.kind != "options" and (problem := check_url(setting, raw, linked_high)):
             st.warning(problem)
         if app.group not in places:  # opened where its first control goes, below the ones before
             places[app.group] = container.expander(GROUPS[app.group])
@@ -162,7 +172,8 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
             key, label, help_text = app.toggle
             raw = st.query_params.get(key)
             if raw is not None and raw.lower() not in TOGGLE_WORDS:
-                st.warning(f"Link setting {key}={raw!r} is invalid: must be true or false; using the default.")
+                st.warning(f"Link setting {key}={plain(repr(raw), 120)} is invalid: must be true or false; "
+                           "using the default.")
             if not place.checkbox(label, key=key, help=help_text, **BOUND):
                 values[setting.name] = None
                 continue
@@ -170,7 +181,10 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
         value = widget(setting, place, high)
         values[setting.name] = None if app.none_as is not None and value == app.none_as else value
     try:
-        return base.replace(**values).validate()
+        config = base.replace(**values).validate()
+        # The server is shared by a class: one run may take a 1/CLASS_SIZE share of it.
+        check_run_memory(config, session_limit(), f"a class of {CLASS_SIZE} sharing this server")
+        return config
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(plain(exc, 600))
         return None

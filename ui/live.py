@@ -8,6 +8,7 @@ from typing import Callable
 import streamlit as st
 
 from engine.formats import duration_text
+from engine.text import plain
 
 TICK_SECONDS = 1.0
 REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
@@ -19,7 +20,7 @@ def job_status(job, failed: str, stopped: str) -> None:
     """The live job's progress bar, and what became of it when it failed or was stopped."""
     st.progress(job.fraction, text=progress_text(job))
     if job.status == "failed":
-        st.error(f"{failed}: {job.message}")
+        st.error(f"{failed}: {plain(job.message, 600)}")
     elif job.status == "stopped":
         st.warning(stopped)
 

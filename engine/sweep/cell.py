@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 
 from .. import ENGINE_VERSION
@@ -15,13 +16,50 @@ from ..training import cpu_threads
 
 
 # --- one cell, in a worker process -------------------------------------------------------------
+_WATCHED: set[int] = set()
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_submitter(pid: int) -> None:
+    """In a loky worker: exit as soon as the sweep's process is gone (killed with SIGKILL,
+    it cannot tell its workers), instead of finishing the cell and idling for minutes. The
+    worker is reparented when its parent dies, even while the parent is an unreaped
+    zombie; a worker that is not the submitter's child polls the submitter's pid."""
+    if pid in _WATCHED or pid == os.getpid():
+        return
+    _WATCHED.add(pid)
+    child = os.getppid() == pid
+
+    def alive() -> bool:
+        if child:
+            return os.getppid() == pid
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch():
+        while alive():
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)  # files are written atomically and the run folder's lock is released
+
+    threading.Thread(target=watch, daemon=True, name="pruning-sweep-parent-watch").start()
+
+
 def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads: int = 1,
-             use_cache: bool = True) -> dict:
+             use_cache: bool = True, submitter_pid: int | None = None) -> dict:
     """Run one cell and return its results row; never raises for a failing run. The
     submitter's checkpoint and cache roots come as arguments; torch's threads are capped
     for the cell and restored after (a one-job sweep runs its cells in the calling
-    process)."""
+    process). Given ``submitter_pid`` (local workers), the worker exits when that process
+    is gone."""
     import torch
+
+    if submitter_pid is not None:
+        _exit_with_submitter(submitter_pid)
 
     started = time.perf_counter()
     row = {"key": RunConfig.from_dict(config).key(), "error": ""}

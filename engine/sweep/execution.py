@@ -187,8 +187,9 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
                                       "cache_root": cache_root})
         _write_results(out, rows)
         if cells:
-            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache),
-                                 counts)
+            submitter = os.getpid() if backend == "loky" else None  # a cluster's workers outlive us
+            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache,
+                                                   submitter), counts)
             try:
                 stopped = _record(outcomes, rows, out, counts, on_cell, should_stop)
             finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -13,7 +14,9 @@ import yaml
 from ..comparison import validate_name
 from ..config import ConfigError, RunConfig
 from ..errors import FileFormatError
+from ..limits import load_yaml_bounded, read_spec_text
 from ..settings import AXES  # plural -> setting: the settings a grid varies
+from ..text import clip
 
 MAX_CELLS = 10_000
 
@@ -32,20 +35,18 @@ class SweepSpec:
         given_name = values.pop("name", None)
         for plural, singular in AXES.items():
             if singular in values:
-                raise ConfigError(f"{singular}={values[singular]!r}: a sweep takes a list under "
-                                  f"'{plural}' (e.g. {plural}: [{values[singular]!r}])")
+                raise ConfigError(f"{singular}={clip(repr(values[singular]), 60)}: a sweep takes a list "
+                                  f"under '{plural}' (e.g. {plural}: [{clip(repr(values[singular]), 60)}])")
         axes = {plural: _axis_values(plural, values.pop(plural, [getattr(RunConfig(), singular)]))
                 for plural, singular in AXES.items()}
+        cells = math.prod(len(axis) for axis in axes.values())
+        if cells > MAX_CELLS:  # from the lists' lengths, before any cell is checked or built
+            raise ConfigError(f"the grid has {cells:,} cells; a sweep allows at most {MAX_CELLS}")
         base = RunConfig.from_dict(values)  # unknown settings are named here
         settings = {k: v for k, v in base.to_dict().items() if k not in AXES.values()}
         for plural, singular in AXES.items():  # each value checked once, not once per cell
             for value in axes[plural]:
                 base.replace(**{singular: value}).validate()
-        cells = 1
-        for axis in axes.values():
-            cells *= len(axis)
-        if cells > MAX_CELLS:
-            raise ConfigError(f"the grid has {cells} cells; a sweep allows at most {MAX_CELLS}")
         spec = cls("", axes, settings)
         spec.name = validate_name(name or given_name or f"sweep-{spec.key()}")
         return spec
@@ -68,20 +69,22 @@ def _axis_values(plural: str, values) -> list:
     values = values if isinstance(values, list) else [values]
     if not values:
         raise ConfigError(f"{plural}=[] is invalid: give at least one value")
+    if len(values) > MAX_CELLS:  # checked from the length alone, before any value is looked at
+        raise ConfigError(f"{plural} has {len(values):,} values; a sweep allows at most {MAX_CELLS}")
+    if not all(isinstance(v, (str, int, float)) for v in values):
+        raise ConfigError(f"{plural}={clip(repr(values), 120)} is invalid: give a list of plain values")
     if len(set(map(repr, values))) != len(values):
-        raise ConfigError(f"{plural}={values!r} is invalid: values must be distinct")
+        raise ConfigError(f"{plural}={clip(repr(values), 120)} is invalid: values must be distinct")
     return values
 
 
 def read_spec_file(path: str | os.PathLike) -> dict:
     """The settings in a .yaml/.yml, .toml or .json spec file (not yet validated)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(f"spec={str(path)!r}: no such file")
-    text = path.read_text(errors="replace")
+    text = read_spec_text(path)  # bounded: a regular file of at most MAX_SPEC_BYTES
     try:
         if path.suffix in (".yaml", ".yml"):
-            values = yaml.safe_load(text)
+            values = load_yaml_bounded(text, f"spec={str(path)!r}")
         elif path.suffix == ".toml":
             values = tomllib.loads(text)
         elif path.suffix == ".json":

@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine import lesson, presets
 from engine.errors import FileFormatError
-from engine.formats import plain
+from engine.text import plain
 from engine.paths import checkpoint_dir
 from ui import charts
 

@@ -60,7 +60,7 @@ def main() -> None:
         "sizes": efficiency.size_table(ckpt, forms),
         "latency": efficiency.latency_table(forms, batches=(1, 1024), budget_s=1.0, threads=1),
         "machine": (f"{cpu_name()}, {torch.get_num_threads()} torch thread, torch {torch.__version__}, "
-                    f"shared {os.cpu_count()}-core VM"),
+                    f"shared {os.cpu_count()}-core VM at load average {os.getloadavg()[0]:.1f}"),
         "input_pixels": {"side": int(pixels.row.max()) + 1, "units": int(first_layer.shape[0]),
                          "connected": [int(v) for v in pixels.connected]},
     }

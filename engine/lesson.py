@@ -401,9 +401,11 @@ def against_controls(results: LessonResults) -> Section:
             + (": which weights survive matters, not only how many per layer."
                if all(change < -HELD_WITHIN for _, change in shuffled) else "."))
     base = RunConfig.from_dict(results.study5_command["settings"])
-    params = link_params(base, "compare", tuple(table[table.kind == "strategy"].strategy))
+    strategies = tuple(table[table.kind == "strategy"].strategy)
+    params = link_params(base, "compare", strategies)
     return Section("controls", "Against the controls", "controls", {"arms": table}, sentences,
-                   "compare", params, "the strategies in Compare",
+                   "compare", params, " and ".join(CONTROL_NAMES.get(s, s) for s in strategies)
+                   + " on this network in Compare",
                    notes=[f"Recorded with: {results.study5_command['command']}"])
 
 

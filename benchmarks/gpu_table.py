@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from harness import matmul_peak, sync  # noqa: E402
+
 # name, seconds allowed on a GPU machine (the sum stays under the 8-minute call)
 PARTS = [("machine", 40), ("throughput", 150), ("profile", 60), ("correctness", 100), ("study", 90),
          ("inference", 50), ("app_run", 40)]
@@ -59,32 +61,17 @@ def sizes(dry_run: bool) -> dict:
 
 
 # --- shared helpers (run inside a part's process) ----------------------------------------------
-def sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(device, dtype, n: int, tf32: bool = False, repeats: int = 10) -> float:
-    """Best FLOP/s of an n x n x n matmul: the measured dense ceiling."""
-    import torch
-
-    previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high" if tf32 else "highest")
-    try:
-        a = torch.randn(n, n, device=device, dtype=dtype)
-        b = torch.randn(n, n, device=device, dtype=dtype)
-        best = math.inf
-        for _ in range(repeats + 2):
-            sync(device)
-            start = time.perf_counter()
-            a @ b
-            sync(device)
-            best = min(best, time.perf_counter() - start)
-        return 2 * n ** 3 / best
-    finally:
-        torch.set_float32_matmul_precision(previous)
+def best_epoch_seconds(loop, device, repeats: int) -> float:
+    """One warm-up epoch (allocations, graph capture), then the best of ``repeats`` epochs."""
+    loop.train_epoch()
+    best = math.inf
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        loop.train_epoch()
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def covertype_shaped(rows: int, cache: Path):
@@ -140,9 +127,9 @@ def part_machine(s: dict, work: Path) -> dict:
     else:
         info["card"] = "none (CPU dry run)"
     n = s["peak_n"]
-    peaks = {"fp32": matmul_peak(device, torch.float32, n),
-             "tf32": matmul_peak(device, torch.float32, n, tf32=True) if device.type == "cuda" else None,
-             "bf16": matmul_peak(device, torch.bfloat16, n)}
+    peaks = {"fp32": matmul_peak(device, torch.float32, 10, n),
+             "tf32": matmul_peak(device, torch.float32, 10, n, tf32=True) if device.type == "cuda" else None,
+             "bf16": matmul_peak(device, torch.bfloat16, 10, n)}
     info["peak_flops"] = peaks
     rows = [[k, f"{v / 1e12:.1f}" if v else "n/a"] for k, v in peaks.items()]
     return {"title": "Machine", "info": info,
@@ -227,14 +214,7 @@ def part_throughput(s: dict, work: Path) -> dict:
                 loop = engine_loop(model, masks, x, y, batch, device, fast)
                 # Trainer sets the process-wide matmul precision; set it for this variant.
                 torch.set_float32_matmul_precision("high" if fast.tf32 else "highest")
-                loop.train_epoch()  # warm-up: allocations, graph capture
-                best = math.inf
-                for _ in range(s["repeats"]):
-                    sync(device)
-                    start = time.perf_counter()
-                    loop.train_epoch()
-                    sync(device)
-                    best = min(best, time.perf_counter() - start)
+                best = best_epoch_seconds(loop, device, s["repeats"])
                 peak_key = "bf16" if fast.autocast is not None else ("tf32" if fast.tf32 else "fp32")
                 peak = peaks.get(peak_key)
                 fraction = f"{100 * n * flops_per_sample / best / peak:.1f}% of {peak_key}" if peak else "-"
@@ -280,15 +260,7 @@ def part_profile(s: dict, work: Path) -> dict:
         loop = engine_loop(model, masks, x, y, batch, device, fast)
         if patch:
             patch(loop)
-        loop.train_epoch()
-        best = math.inf
-        for _ in range(s["repeats"]):
-            sync(device)
-            start = time.perf_counter()
-            loop.train_epoch()
-            sync(device)
-            best = min(best, time.perf_counter() - start)
-        return best
+        return best_epoch_seconds(loop, device, s["repeats"])
 
     def no_optimizer(loop):
         loop.optimizer.step = lambda *a, **k: None
@@ -352,8 +324,8 @@ def _machine_peaks(work: Path, device, s: dict) -> dict:
         if peaks:
             return peaks
     n = s["peak_n"]
-    return {"fp32": matmul_peak(device, torch.float32, n), "bf16": matmul_peak(device, torch.bfloat16, n),
-            "tf32": matmul_peak(device, torch.float32, n, tf32=True) if device.type == "cuda" else None}
+    return {"fp32": matmul_peak(device, torch.float32, 10, n), "bf16": matmul_peak(device, torch.bfloat16, 10, n),
+            "tf32": matmul_peak(device, torch.float32, 10, n, tf32=True) if device.type == "cuda" else None}
 
 
 def part_correctness(s: dict, work: Path) -> dict:

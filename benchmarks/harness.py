@@ -59,19 +59,26 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 30) -> float:
-    """Best FLOP/s of one large square matmul: the measured ceiling for dense math."""
-    n = 8192 if device.type == "cuda" else 1024
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    best = math.inf
-    for _ in range(repeats + 1):  # the first call warms up
-        sync(device)
-        start = time.perf_counter()
-        a @ b
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 30,
+                n: int | None = None, tf32: bool = False) -> float:
+    """Best FLOP/s of one large square matmul: the measured ceiling for dense math
+    (``tf32``: fp32 inputs multiplied in TF32, on a GPU that has it)."""
+    n = n or (8192 if device.type == "cuda" else 1024)
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    try:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        best = math.inf
+        for _ in range(repeats + 1):  # the first call warms up
+            sync(device)
+            start = time.perf_counter()
+            a @ b
+            sync(device)
+            best = min(best, time.perf_counter() - start)
+        return 2 * n**3 / best
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 def weight_count(model: MLP) -> int:

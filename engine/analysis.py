@@ -22,19 +22,23 @@ class AnalysisError(ValueError):
 
 
 # --- run tables ------------------------------------------------------------------------------
+TAGS = ("strategy", "seed", "kind")  # what a comparison's events carry beside a run's columns
+
+
 def tables_from_events(events: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """history and layers frames (the CSV columns, plus ``strategy`` when the events carry
-    one, as a comparison's do) from the progress events of ``engine.experiment``."""
+    """history and layers frames (the CSV columns, plus ``strategy``, ``seed`` and ``kind``
+    when the events carry them, as a comparison's do) from the progress events of
+    ``engine.experiment``."""
     history, layers = [], []
     for event in events:
-        tag = {"strategy": event["strategy"]} if "strategy" in event else {}
+        tag = {k: event[k] for k in TAGS if k in event}
         if event["type"] == "epoch":
             history.append({**{k: event[k] for k in HISTORY_COLUMNS}, **tag})
         elif event["type"] == "prune":
             history.append({**event["pre_prune"], **tag})
             history.append({**event["post_prune"], **tag})
             layers.extend({**row, **tag} for row in event["layers"])
-    extra = ["strategy"] if any("strategy" in e for e in events) else []
+    extra = [k for k in TAGS if any(k in e for e in events)]
     return (pd.DataFrame(history, columns=HISTORY_COLUMNS + extra),
             pd.DataFrame(layers, columns=LAYER_COLUMNS + extra))
 

@@ -20,6 +20,7 @@ from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import ConfigError, RunConfig
 from .controls import parse_controls, run_controls
+from .formats import mean_std_text
 from .paths import checkpoint_dir, comparisons_dir
 
 SUMMARY_COLUMNS = ["strategy", "kind", "seed", "final_sparsity", "final_val_acc", "best_val_acc",
@@ -93,7 +94,8 @@ def compare(strategies: list[str], base: RunConfig, name: str, root=None, use_ca
         seed_runs = []
         for strategy in strategies:
             config = base.replace(strategy=strategy, seed=seed)
-            forward = (lambda e, s=strategy: on_event({**e, "strategy": s, "seed": seed})) if on_event else None
+            forward = (lambda e, s=strategy: on_event({**e, "strategy": s, "seed": seed, "kind": "strategy"})
+                       if on_event else None)
             result = cached_run(config, root, use_cache, forward, should_stop)
             run_dir = Path(result["run_dir"])
             info = json.loads((run_dir / "config.json").read_text())
@@ -101,7 +103,7 @@ def compare(strategies: list[str], base: RunConfig, name: str, root=None, use_ca
             result["collapse_cycle"] = collapse_cycle(history, info["arch"]["n_classes"])
             results.append({"strategy": strategy, "kind": "strategy", "seed": seed, **result})
             seed_runs.append({"strategy": strategy, "run_dir": str(run_dir)})
-            histories.append(history.assign(strategy=strategy, seed=seed))
+            histories.append(history.assign(strategy=strategy, seed=seed, kind="strategy"))
             layers.append(pd.read_csv(run_dir / "layers.csv").assign(strategy=strategy, seed=seed))
         forward = (lambda e: on_event({**e, "seed": seed})) if on_event else None
         for row in run_controls(controls, seed_runs, base.replace(seed=seed), root, use_cache,
@@ -109,7 +111,8 @@ def compare(strategies: list[str], base: RunConfig, name: str, root=None, use_ca
             control_rows.append(row)
             if row.get("run_id"):  # the random control is a run: its curves are kept too
                 run_dir = Path(root or checkpoint_dir()) / row["run_id"]
-                histories.append(pd.read_csv(run_dir / "history.csv").assign(strategy=row["name"], seed=seed))
+                histories.append(pd.read_csv(run_dir / "history.csv").assign(strategy=row["name"], seed=seed,
+                                                                             kind="control"))
     out = comparisons_dir() / name
     summary = pd.DataFrame(results + [{"strategy": r["name"], **r} for r in control_rows])
     atomic_write_text(out / "summary.csv", summary.reindex(columns=SUMMARY_COLUMNS).to_csv(index=False))
@@ -135,12 +138,9 @@ def over_seeds(summary: pd.DataFrame) -> pd.DataFrame:
     table = grouped.agg(seeds=("final_val_acc", "size"),
                         final_sparsity=("final_sparsity", "mean"),
                         val_acc_mean=("final_val_acc", "mean"), val_acc_std=("final_val_acc", "std"),
+                        val_acc_low=("final_val_acc", "min"), val_acc_high=("final_val_acc", "max"),
                         test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"))
     return table.reset_index()
-
-
-def _pct(mean: float, std: float) -> str:
-    return f"{100 * mean:.1f}%" if pd.isna(std) else f"{100 * mean:.1f} ± {100 * std:.1f}%"
 
 
 def conclusion(summary: pd.DataFrame) -> str:
@@ -155,7 +155,7 @@ def conclusion(summary: pd.DataFrame) -> str:
     n = int(strategies.seeds.max())
     over = f"over {n} seeds" if n > 1 else "on one seed (a single seed is an anecdote, not a result)"
     sparsity = strategies.final_sparsity.mean()
-    parts = [f"{row.strategy} {_pct(row.val_acc_mean, row.val_acc_std)}" for row in strategies.itertuples()]
+    parts = [f"{row.strategy} {mean_std_text(row.val_acc_mean, row.val_acc_std)}" for row in strategies.itertuples()]
     text = f"At {100 * sparsity:.2f}% sparsity, final validation accuracy {over}: " + "; ".join(parts) + "."
     if not controls.empty:
         best = strategies.iloc[0]
@@ -163,7 +163,7 @@ def conclusion(summary: pd.DataFrame) -> str:
         for row in controls.itertuples():
             gap = 100 * (best.val_acc_mean - row.val_acc_mean)
             verb = "beats" if gap > 0 else "trails"
-            against.append(f"{verb} {row.strategy} ({_pct(row.val_acc_mean, row.val_acc_std)}) by "
+            against.append(f"{verb} {row.strategy} ({mean_std_text(row.val_acc_mean, row.val_acc_std)}) by "
                            f"{abs(gap):.1f} pts")
         text += f" Against the controls, {best.strategy} " + ", ".join(against) + "."
     return text

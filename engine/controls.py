@@ -35,6 +35,8 @@ from .pruning import Masks, full_masks, prunable_parameters
 from .training import train_masked
 
 CONTROLS = ("small-dense", "shuffled-mask", "random")
+CONTROL_LABELS = {"small-dense": "small dense network", "shuffled-mask": "shuffled mask",
+                  "random": "random pruning"}
 SHUFFLE_SEED_OFFSET = 104_729  # the permutation's seed: any fixed offset from the run's seed
 
 
@@ -153,7 +155,7 @@ def run_controls(controls: list[str], strategy_runs: list[dict], base: RunConfig
         return rows
     if "random" in controls:
         config = base.replace(strategy="random")
-        forward = (lambda e: on_event({**e, "strategy": "random (control)"})) if on_event else None
+        forward = (lambda e: on_event({**e, "strategy": "random", "kind": "control"})) if on_event else None
         result = cached_run(config, root, use_cache, forward, should_stop)
         rows.append({"name": "random", "kind": "control", "seed": base.seed,
                      "final_sparsity": result["final_sparsity"], "final_val_acc": result["final_val_acc"],

@@ -83,3 +83,9 @@ def checkpoint_sparsity(ckpt) -> float:
     nonzero = sum(int(ckpt.state_dict[n].count_nonzero()) for n in names)
     return 1.0 - nonzero / weights if weights else 0.0
 
+
+def mean_std_text(mean: float, std: float) -> str:
+    """An accuracy over seeds: "95.3 ± 2.0%", or "95.3%" for a single seed (no spread)."""
+    if std != std:  # NaN: one seed
+        return f"{100 * mean:.1f}%"
+    return f"{100 * mean:.1f} ± {100 * std:.1f}%"

@@ -338,12 +338,8 @@ CONTROL_NAMES = {"global": "global pruning", "layerwise": "per-layer pruning",
 
 def arms(summary: pd.DataFrame) -> pd.DataFrame:
     """``engine.comparison.over_seeds`` (final validation accuracy per strategy or control:
-    mean, std over the seeds, NaN for one seed) with the min and max over the seeds and a
-    readable label, in the summary's order."""
-    table = over_seeds(summary).rename(columns={"val_acc_mean": "mean", "val_acc_std": "std",
-                                                "final_sparsity": "sparsity"})
-    span = summary.groupby("strategy").final_val_acc.agg(["min", "max"])
-    table["low"], table["high"] = table.strategy.map(span["min"]), table.strategy.map(span["max"])
+    mean, std over the seeds, NaN for one seed, min and max) with a readable label."""
+    table = over_seeds(summary)
     table["label"] = [CONTROL_NAMES.get(s, s) for s in table.strategy]
     return table
 
@@ -363,22 +359,22 @@ def widths_text(widths: str) -> str:
 
 
 def _mean_std(row) -> str:
-    if pd.isna(row["std"]):
-        return f"{100 * row['mean']:.1f}%"
-    return f"{100 * row['mean']:.1f} ± {100 * row['std']:.1f}%"
+    if pd.isna(row["val_acc_std"]):
+        return f"{100 * row['val_acc_mean']:.1f}%"
+    return f"{100 * row['val_acc_mean']:.1f} ± {100 * row['val_acc_std']:.1f}%"
 
 
 def against_controls(results: LessonResults) -> Section:
     table = arms(results.study5)
     by = table.set_index("strategy")
     seeds = int(table.seeds.min())
-    strategies = table[table.kind == "strategy"].sort_values("mean", ascending=False)
+    strategies = table[table.kind == "strategy"].sort_values("val_acc_mean", ascending=False)
     best = strategies.iloc[0]
     controls = table[table.kind == "control"]
-    beaten = controls[controls["mean"] < best["mean"]]
+    beaten = controls[controls.val_acc_mean < best.val_acc_mean]
     sentences = [
         (f"Over {seeds} seeds" if seeds > 1 else "On one seed (an anecdote, not yet a result)")
-        + f" of the default study ({sparsity_text(best.sparsity)} sparse), {best.label} reaches "
+        + f" of the default study ({sparsity_text(best.final_sparsity)} sparse), {best.label} reaches "
         f"{_mean_std(best)}{' (mean ± std)' if seeds > 1 else ''}. "
         + (f"It beats {'all ' + str(len(controls)) if len(beaten) == len(controls) else f'{len(beaten)} of the {len(controls)}'} controls: "
            + "; ".join(f"{row.label} {_mean_std(row)}" for _, row in controls.iterrows()) + "."
@@ -386,12 +382,12 @@ def against_controls(results: LessonResults) -> Section:
     dense = results.study5_controls[results.study5_controls.name == "small-dense"]
     if "small-dense" in by.index and len(dense):
         row = dense.iloc[0]
-        ahead = best["mean"] - by.loc["small-dense", "mean"]
+        ahead = best.val_acc_mean - by.loc["small-dense", "val_acc_mean"]
         sentences.append(
             f"The small dense network ({widths_text(str(row.widths))}, {int(row.weights):,} weights, as many as "
             f"the pruned one keeps) ends {abs(100 * ahead):.1f} pts {'below' if ahead > 0 else 'above'} "
             f"{best.label}.")
-    shuffled = [(s, by.loc[f"shuffled-mask ({s})", "mean"] - by.loc[s, "mean"]) for s in by.index
+    shuffled = [(s, by.loc[f"shuffled-mask ({s})", "val_acc_mean"] - by.loc[s, "val_acc_mean"]) for s in by.index
                 if f"shuffled-mask ({s})" in by.index]
     if shuffled:
         sentences[-1] += (
@@ -402,7 +398,10 @@ def against_controls(results: LessonResults) -> Section:
                if all(change < -HELD_WITHIN for _, change in shuffled) else "."))
     base = RunConfig.from_dict(results.study5_command["settings"])
     strategies = tuple(table[table.kind == "strategy"].strategy)
-    params = link_params(base, "compare", strategies)
+    recorded = results.study5_command
+    # Compare's own controls: how many seeds (from the settings' seed on) and which controls
+    params = {**link_params(base.replace(seed=min(recorded["seeds"])), "compare", strategies),
+              "seeds": str(len(recorded["seeds"])), "controls": list(recorded["controls"])}
     return Section("controls", "Against the controls", "controls", {"arms": table}, sentences,
                    "compare", params, " and ".join(CONTROL_NAMES.get(s, s) for s in strategies)
                    + " on this network in Compare",

@@ -221,11 +221,17 @@ def live_run(config: RunConfig, use_cache: bool = True) -> LiveJob:
                    config.key(), _epochs(config), Stages(config))
 
 
-def live_comparison(strategies: list[str], base: RunConfig, name: str) -> LiveJob:
-    """A comparison (each strategy a cached run) saved under comparisons_dir()/name."""
-    return LiveJob(lambda on_event, should_stop: compare(strategies, base, name, None, True,
-                                                         on_event, should_stop),
-                   name, _epochs(base) * len(strategies))
+def live_comparison(strategies: list[str], base: RunConfig, name: str, seeds: list[int] | None = None,
+                    controls: list[str] = ()) -> LiveJob:
+    """A comparison (each strategy a cached run, for each seed, with its controls) saved
+    under comparisons_dir()/name."""
+    seeds = seeds or [base.seed]
+    # Progress counts the epochs of runs (the random control is one); the small-dense and
+    # shuffled-mask controls train without epoch events and announce themselves instead.
+    trainings = len(strategies) + ("random" in controls)
+    return LiveJob(lambda on_event, should_stop: compare(strategies, base, name, None, True, on_event,
+                                                         should_stop, seeds=seeds, controls=controls),
+                   name, _epochs(base) * trainings * len(seeds))
 
 
 class SweepJob:

@@ -3,10 +3,11 @@ import pandas as pd
 import streamlit as st
 
 from engine import analysis
+from engine.comparison import MAX_SEEDS, default_name, list_comparisons, load_comparison, over_seeds
 from engine.comparison import conclusion as comparison_conclusion
-from engine.comparison import default_name, list_comparisons, load_comparison
+from engine.controls import CONTROL_LABELS, CONTROLS
 from engine.conclusions import compare_conclusion
-from engine.formats import SPARSITY_DEFINITION, sparsity_text
+from engine.formats import SPARSITY_DEFINITION, mean_std_text, sparsity_text
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain
@@ -22,9 +23,20 @@ strategies = st.sidebar.multiselect(
     "Strategies (two or three)", list(STRATEGIES), default=default, max_selections=3,
     key="strategies", bind="query-params",
     help=controls.strategy_help())
+n_seeds = st.sidebar.slider(
+    "Seeds", 1, MAX_SEEDS // 2, 1, key="seeds", bind="query-params",
+    help="Run everything once per seed, from the Seed setting up: the charts then show the mean "
+         "and the range over the seeds, the table mean ± std. One seed is one seed, not a result.")
+chosen_controls = st.sidebar.multiselect(
+    "Controls", list(CONTROLS), default=[], key="controls", bind="query-params",
+    help="Beside the strategies, drawn in grey. small-dense: a dense network with as many weights "
+         "as the pruned one has left; shuffled-mask: each strategy's final mask shuffled within "
+         "each layer, trained from the same initial weights; random: random pruning on the same "
+         "schedule.")
 base = controls.run_controls(st.sidebar, strategy=False)
 if base is None:
     st.stop()
+seeds = list(range(base.seed, base.seed + n_seeds))
 saved = list_comparisons()
 opened = st.sidebar.selectbox("Or open a saved comparison", ["—"] + saved, key="open",
                               bind="query-params")
@@ -35,14 +47,14 @@ elif len(strategies) < 2:
     empty_state("Pick two or three strategies in the sidebar to compare them.")
     st.stop()
 else:
-    name = default_name(strategies, base)
+    name = default_name(strategies, base, seeds, chosen_controls)
 
 job = live.current(JOB, name, lambda done: f"Comparison saved as {plain(name, 120)}.")
 saved = list_comparisons()  # the job just announced is saved by now
 
 
 def start():
-    st.session_state[JOB] = live_comparison(strategies, base, name)
+    st.session_state[JOB] = live_comparison(strategies, base, name, seeds, chosen_controls)
     st.session_state[JOB].start()
 
 
@@ -62,44 +74,84 @@ def show(history, layers, summary=None):
     if history.empty:
         st.caption("Loading the data and building the model…")
         return
+    kind = history["kind"].fillna("strategy") if "kind" in history else pd.Series("strategy", index=history.index)
+    several_seeds = "seed" in history and history.seed.nunique() > 1
+    with_controls = bool((kind == "control").any()) or (summary is not None and "kind" in summary
+                                                        and (summary.kind == "control").any())
+    strategies_only = history[kind == "strategy"]
+    first_seed = strategies_only.seed.min() if "seed" in strategies_only and len(strategies_only) else None
+    one_seed = strategies_only if first_seed is None else strategies_only[strategies_only.seed == first_seed]
+    if several_seeds or with_controls:
+        table = over_seeds(summary) if summary is not None else None
+        left, right = st.columns(2)
+        left.vega_lite_chart(spec=charts.seed_band_chart(history), width="stretch")
+        if table is not None:
+            right.vega_lite_chart(spec=charts.outcome_chart(table), width="stretch")
+        else:
+            right.caption("The final accuracies of the strategies and controls appear here when "
+                          "the comparison is done.")
+        st.caption("Strategies in colour, controls in grey. Right: the final accuracy, a dot at the mean "
+                   "and a bar from the lowest to the highest seed. "
+                   + (f"Lines: the mean of {history.seed.nunique()} seeds; bands: min to max."
+                      if several_seeds else "One seed: a single run each, not a result."))
+    if not several_seeds:
+        left, right = st.columns(2)
+        left.vega_lite_chart(spec=charts.metric_chart(one_seed, "accuracy"), width="stretch")
+        right.vega_lite_chart(spec=charts.metric_chart(one_seed, "loss"), width="stretch")
+        st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
+                   "measured on the same model state for train and validation.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=charts.metric_chart(history, "accuracy"), width="stretch")
-    right.vega_lite_chart(spec=charts.metric_chart(history, "loss"), width="stretch")
-    st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
-               "measured on the same model state for train and validation.")
-    left, right = st.columns(2)
-    left.vega_lite_chart(spec=charts.sparsity_chart(history), width="stretch")
+    left.vega_lite_chart(spec=charts.sparsity_chart(one_seed), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
-                 + SPARSITY_DEFINITION)
-    cycles = int(layers.cycle.max()) if len(layers) else 0
-    groups = list(layers.groupby("strategy", sort=False)) if cycles else []
+                 + SPARSITY_DEFINITION + (f" Seed {first_seed} shown." if several_seeds else ""))
+    strategy_layers = layers[layers["kind"].fillna("strategy") == "strategy"] if "kind" in layers else layers
+    if first_seed is not None and "seed" in strategy_layers:
+        strategy_layers = strategy_layers[strategy_layers.seed == first_seed]
+    cycles = int(strategy_layers.cycle.max()) if len(strategy_layers) else 0
+    groups = list(strategy_layers.groupby("strategy", sort=False)) if cycles else []
     for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
         column.vega_lite_chart(spec=charts.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"),
                                width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
-        percent = {"final_val_acc": "val acc", "best_val_acc": "best val",
-                   "test_acc": "test acc", "best_test_acc": "best test"}
-        table = summary.assign(final_sparsity=summary.final_sparsity.map(sparsity_text))
-        right.dataframe(table, hide_index=True, width="stretch", column_order=[
-            "strategy", "final_sparsity", *percent, "nonzero_params", "collapse_cycle"], column_config={
-            "final_sparsity": st.column_config.TextColumn("sparsity"),
-            **{c: st.column_config.NumberColumn(label, format="percent") for c, label in percent.items()},
-            "nonzero_params": st.column_config.NumberColumn("nonzero", format="localized",
-                                                            help="weights and biases that are not zero"),
-            "collapse_cycle": st.column_config.NumberColumn("collapse", help="cycle of collapse, if any")})
-        right.caption("best: the state with the best validation accuracy; test: on the test split.")
+        if several_seeds or with_controls:
+            table = over_seeds(summary)
+            shown = table.assign(
+                sparsity=table.final_sparsity.map(sparsity_text),
+                val=[mean_std_text(m, s) for m, s in zip(table.val_acc_mean, table.val_acc_std)],
+                test=[mean_std_text(m, s) for m, s in zip(table.test_acc_mean, table.test_acc_std)])
+            right.dataframe(shown, hide_index=True, width="stretch",
+                            column_order=["strategy", "kind", "sparsity", "val", "test"],
+                            column_config={"strategy": st.column_config.TextColumn("strategy or control"),
+                                           "val": st.column_config.TextColumn("val acc", help="mean ± std over the seeds"),
+                                           "test": st.column_config.TextColumn("test acc", help="mean ± std over the seeds")})
+            right.caption(f"Mean ± standard deviation over {int(table.seeds.max())} seed(s) (one seed: its "
+                          "value alone). A small "
+                          "dense network's sparsity is the share of the large network's weights it does without.")
+        else:
+            percent = {"final_val_acc": "val acc", "best_val_acc": "best val",
+                       "test_acc": "test acc", "best_test_acc": "best test"}
+            table = summary.assign(final_sparsity=summary.final_sparsity.map(sparsity_text))
+            right.dataframe(table, hide_index=True, width="stretch", column_order=[
+                "strategy", "final_sparsity", *percent, "nonzero_params", "collapse_cycle"], column_config={
+                "final_sparsity": st.column_config.TextColumn("sparsity"),
+                **{c: st.column_config.NumberColumn(label, format="percent") for c, label in percent.items()},
+                "nonzero_params": st.column_config.NumberColumn("nonzero", format="localized",
+                                                                help="weights and biases that are not zero"),
+                "collapse_cycle": st.column_config.NumberColumn("collapse", help="cycle of collapse, if any")})
+            right.caption("best: the state with the best validation accuracy; test: on the test split.")
         for row in summary.itertuples():
             if pd.notna(row.collapse_cycle):
-                right.warning(f"**{plain(row.strategy)}** collapses at cycle {int(row.collapse_cycle)}: "
+                on_seed = f" on seed {int(row.seed)}" if several_seeds and pd.notna(row.seed) else ""
+                right.warning(f"**{plain(row.strategy)}** collapses at cycle {int(row.collapse_cycle)}{on_seed}: "
                               "accuracy falls to chance and fine-tuning does not bring it back.")
-    several_seeds = "seed" in history and history.seed.nunique() > 1
-    conclusion = comparison_conclusion(summary) if several_seeds and summary is not None else \
-        compare_conclusion(history)
+    conclusion = comparison_conclusion(summary) if (several_seeds or with_controls) and summary is not None \
+        else compare_conclusion(one_seed)
     if conclusion:
         st.info(plain(conclusion), icon=":material/insights:")
     if summary is not None:
-        runs = summary.dropna(subset=["run_id"]).drop_duplicates("strategy")
+        runs = summary[summary["kind"].fillna("strategy") == "strategy"] if "kind" in summary else summary
+        runs = runs.dropna(subset=["run_id"]).drop_duplicates("strategy")
         st.session_state[LAST_RUN] = runs.run_id.iloc[-1]
         links = st.columns(len(runs))
         for column, row in zip(links, runs.itertuples()):
@@ -118,7 +170,9 @@ def render():
         config = report["config"]
         st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
                    f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
-                   f"seed {config['seed']}.")
+                   f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
+                   + (f"; controls: {', '.join(CONTROL_LABELS[c] for c in report['controls'])}."
+                      if report.get("controls") else "."))
         show(report["history"], report["layers"], report["summary"])
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "

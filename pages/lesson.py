@@ -43,7 +43,7 @@ def section_charts(section: lesson.Section) -> list[dict]:
         pixels = [charts.input_grid(frames["pixels"])] if "pixels" in frames else []
         return [charts.heatmap(layers, int(layers.cycle.max()))] + pixels
     if section.chart == "controls":
-        return [charts.controls_over_seeds(frames["arms"])]
+        return [charts.outcome_chart(frames["arms"])]
     if section.chart == "sizes":
         return [charts.form_sizes(frames["sizes"])]
     raise ValueError(f"no chart named {section.chart!r}")

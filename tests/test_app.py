@@ -196,6 +196,40 @@ def test_compare_runs_two_strategies_and_reopens_the_saved_comparison():
     assert f"Saved comparison **{name}**" in texts(again)
 
 
+def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
+    query = {k: v for k, v in TINY_QUERY.items() if k != "strategy"}
+    at = open_page("pages/compare.py", **query, seeds="2", controls=["small-dense", "random"])
+    assert_fine(at)
+    assert at.slider(key="seeds").value == 2
+    assert at.multiselect(key="controls").value == ["small-dense", "random"]
+    at.button[0].click().run()
+    job = at.session_state["compare_job"]
+    assert job.join(240) and job.status == "done", job.message
+    at.run()
+    assert_fine(at)
+    table = at.dataframe[0].value
+    assert list(table.strategy) == ["layerwise", "global", "random", "small-dense"]
+    assert list(table.kind) == ["strategy", "strategy", "control", "control"] and (table.seeds == 2).all()
+    assert all("±" in v for v in table.val)
+    specs = chart_specs(at)
+    assert any("Validation accuracy over seeds" in s for s in specs)
+    assert any("Final accuracy: strategies and controls" in s for s in specs)
+    shown_text = texts(at)
+    assert "over 2 seeds" in shown_text and "Against the controls" in shown_text
+    name = default_name(["layerwise", "global"], TINY.replace(strategy="layerwise"), [0, 1],
+                        ["small-dense", "random"])
+    again = open_page("pages/compare.py", open=name)
+    assert_fine(again)
+    assert "seeds 0, 1; controls: small dense network, random pruning." in texts(again)
+
+
+def test_compare_refuses_a_hostile_seeds_or_controls_link_without_breaking():
+    for query in ({"seeds": "999"}, {"seeds": "x"}, {"controls": "![t](http://host/p.png)"}):
+        at = open_page("pages/compare.py", **query)
+        assert_fine(at)
+        assert "http://host" not in texts(at)
+
+
 def test_layers_page_follows_the_cycle_slider_and_warns_of_collapse():
     cached_run(TINY.replace(strategy="layerwise", amount=0.95, cycles=2))
     at = open_page("pages/layers.py")

@@ -2,8 +2,8 @@
 (other results give other sentences), Try-it links that land on the recorded runs' cache
 keys, and the page through AppTest."""
 import copy
-import re
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
@@ -101,8 +101,9 @@ def test_controls_summary_is_mean_and_std_over_the_seeds(shipped):
                                "shuffled-mask (layerwise)"}
     assert (arms.seeds == 5).all()
     rows = shipped.study5[shipped.study5.strategy == "small-dense"].final_val_acc
-    assert arms.loc["small-dense", "mean"] == pytest.approx(rows.mean())
-    assert arms.loc["small-dense", "std"] == pytest.approx(rows.std())
+    assert arms.loc["small-dense", "val_acc_mean"] == pytest.approx(rows.mean())
+    assert arms.loc["small-dense", "val_acc_std"] == pytest.approx(rows.std())
+    assert arms.loc["small-dense", "val_acc_low"] == pytest.approx(rows.min())
 
 
 def _recorded_run_id(preset: str, strategy: str) -> str:
@@ -119,6 +120,8 @@ def test_try_it_links_reproduce_the_recorded_runs_cache_keys(shipped):
                 # the default study ran with one thread per run, a setting no link carries
                 row = shipped.study5[(shipped.study5.strategy == strategy) & (shipped.study5.seed == 0)]
                 assert config.replace(num_threads=1).run_id() == row.run_id.iloc[0]
+                assert params["seeds"] == str(shipped.study5.seed.nunique())
+                assert sorted(params["controls"]) == ["random", "shuffled-mask", "small-dense"]
             else:
                 preset = {"what": "gentle", "shock": "gentle", "recovery": "gentle", "again": "extreme",
                           "versus": "study", "where": "study", "buys": "study"}[section.key]
@@ -168,9 +171,8 @@ def test_the_page_reads_top_to_bottom_with_computed_sentences_as_plain_text(ship
     assert len(links) == len(sections)
     for link, section in zip(links, sections):
         assert link.proto.label.startswith("Try it yourself")
-        query = dict(re.findall(r"([^&=]+)=([^&]*)", link.proto.query_string))
-        assert {k: v for k, v in query.items() if k != "strategies"} == {
-            k: v for k, v in section.params.items() if k != "strategies"}
+        query = parse_qs(link.proto.query_string)
+        assert query == {k: v if isinstance(v, list) else [v] for k, v in section.params.items()}
 
 
 def test_a_try_it_link_opens_the_explorer_on_the_recorded_run(shipped):
@@ -194,6 +196,18 @@ def test_a_try_it_link_opens_compare_on_the_recorded_comparison(shipped):
     assert not at.exception, [e.message for e in at.exception]
     run = [b for b in at.button if b.label == "Run comparison"]
     assert run and run[0].disabled, "the link's settings should find the recorded comparison"
+
+
+def test_the_controls_link_opens_compare_with_its_seeds_and_controls(shipped):
+    section = {s.key: s for s in lesson.sections(shipped)}["controls"]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/compare.py")
+    at.query_params.update(section.params)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.slider(key="seeds").value == 5
+    assert sorted(at.multiselect(key="controls").value) == ["random", "shuffled-mask", "small-dense"]
+    assert at.multiselect(key="strategies").value == ["global", "layerwise"]
 
 
 def test_text_from_the_shipped_files_is_never_rendered_as_markdown(shipped, monkeypatch):

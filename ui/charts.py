@@ -324,10 +324,87 @@ def layer_sparsity_bars(rows: pd.DataFrame, order: list):
                           y=alt.Y("sparsity:Q", axis=alt.Axis(format="%")), tooltip=["layer", "weights", "zeros"]))
 
 
+# --- comparisons over seeds, with controls -------------------------------------------------------------
+MUTED = "#8c8c8c"  # controls: drawn beside the strategies, never in a strategy's colour
+
+
+def _kinds(frame: pd.DataFrame) -> pd.Series:
+    return frame["kind"].fillna("strategy") if "kind" in frame else pd.Series("strategy", index=frame.index)
+
+
+def seed_band_chart(history: pd.DataFrame, height: int = 330) -> dict:
+    """Validation accuracy per epoch: the mean over the seeds as a line and the range (min to
+    max) as a band, one colour per strategy; controls with curves (random pruning) in muted
+    grey, dashed. A dotted rule at each cut."""
+    kinds = dict(zip(history.strategy, _kinds(history)))
+    bands = analysis.accuracy_bands(history)
+    bands["kind"] = bands.strategy.map(kinds).fillna("strategy")
+    strategies = tuple(dict.fromkeys(bands[bands.kind == "strategy"].strategy))
+    seeds = int(history.seed.nunique()) if "seed" in history else 1
+    return chart(_band_template(strategies, height, seeds), strategies=bands[bands.kind == "strategy"],
+                 controls=bands[bands.kind == "control"],
+                 rules=analysis.prune_epochs(history).drop_duplicates("epoch"))
+
+
+@functools.lru_cache(maxsize=32)
+def _band_template(strategies: tuple, height: int, seeds: int) -> dict:
+    color = strategy_color(strategies)
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("mean:Q", title="validation accuracy" if seeds == 1 else f"validation accuracy, {seeds} seeds",
+              scale=alt.Scale(zero=False), axis=alt.Axis(format="%"))
+    tooltip = ["strategy:N", "epoch:Q", alt.Tooltip("mean:Q", format=".2%", title="mean"),
+               alt.Tooltip("low:Q", format=".2%", title="min"), alt.Tooltip("high:Q", format=".2%", title="max"),
+               alt.Tooltip("seeds:Q", title="seeds")]
+    colors = strategy_colors()
+    band_color = alt.Color("strategy:N", legend=None,  # the lines' legend, in full colour
+                           scale=alt.Scale(domain=list(strategies), range=[colors[n] for n in strategies]))
+    band = alt.Chart(alt.NamedData("strategies")).mark_area(opacity=0.18).encode(
+        x=x, y=alt.Y("low:Q"), y2="high:Q", color=band_color)
+    line = alt.Chart(alt.NamedData("strategies")).mark_line(strokeWidth=2).encode(
+        x=x, y=y, color=color, tooltip=tooltip)
+    control_band = alt.Chart(alt.NamedData("controls")).mark_area(opacity=0.12, color=MUTED).encode(
+        x=x, y="low:Q", y2="high:Q", detail="strategy:N")
+    control_line = alt.Chart(alt.NamedData("controls")).mark_line(
+        strokeWidth=1.5, strokeDash=[4, 3], color=MUTED).encode(x=x, y=y, detail="strategy:N", tooltip=tooltip)
+    rules = alt.Chart(alt.NamedData("rules")).mark_rule(
+        color="#999999", strokeDash=[2, 3], opacity=0.7).encode(x="epoch:Q")
+    return finish(alt.layer(rules, control_band, band, control_line, line),
+                  "Validation accuracy over seeds", height).to_dict()
+
+
+def outcome_chart(table: pd.DataFrame, height: int | None = None) -> dict:
+    """Final validation accuracy of each strategy and control: a dot at the mean over the
+    seeds, a bar from min to max; strategies in their colours, controls muted."""
+    frame = table.assign(kind=_kinds(table))
+    strategies = tuple(dict.fromkeys(frame[frame.kind == "strategy"].strategy))
+    order = tuple(frame.strategy)
+    height = height or 110 + 34 * len(order)  # every row keeps its label
+    return chart(_outcome_template(strategies, order, height), strategies=frame[frame.kind == "strategy"],
+                 controls=frame[frame.kind == "control"])
+
+
+@functools.lru_cache(maxsize=32)
+def _outcome_template(strategies: tuple, order: tuple, height: int) -> dict:
+    color = strategy_color(strategies)
+    y = alt.Y("strategy:N", title=None, sort=list(order), axis=alt.Axis(labelLimit=220, labelOverlap=False))
+    x = alt.X("val_acc_mean:Q", title="final validation accuracy",
+              scale=alt.Scale(zero=False), axis=alt.Axis(format="%"))
+    tooltip = ["strategy:N", "kind:N", alt.Tooltip("seeds:Q"), alt.Tooltip("val_acc_mean:Q", format=".2%", title="mean"),
+               alt.Tooltip("val_acc_std:Q", format=".2%", title="std"),
+               alt.Tooltip("val_acc_low:Q", format=".2%", title="min"),
+               alt.Tooltip("val_acc_high:Q", format=".2%", title="max"),
+               alt.Tooltip("final_sparsity:Q", format=".2%", title="sparsity")]
+    layers = []
+    for data, style in (("strategies", {"color": color}), ("controls", {})):
+        mark = {} if style else {"color": MUTED}
+        layers.append(alt.Chart(alt.NamedData(data)).mark_rule(strokeWidth=3, opacity=0.6, **mark).encode(
+            x=alt.X("val_acc_low:Q"), x2="val_acc_high:Q", y=y, tooltip=tooltip, **style))
+        layers.append(alt.Chart(alt.NamedData(data)).mark_point(filled=True, size=90, **mark).encode(
+            x=x, y=y, tooltip=tooltip, shape=alt.value("circle" if style else "diamond"), **style))
+    return finish(alt.layer(*layers), "Final accuracy: strategies and controls", height).to_dict()
+
+
 # --- the Lesson page ------------------------------------------------------------------------------
-MUTED = "#9a9a9a"   # controls: drawn beside the strategies, never in a strategy's colour
-
-
 def weights_left(totals: pd.DataFrame, height: int = 260) -> dict:
     """Nonzero weights after each cut (cycle 0: the trained, dense network)."""
     bars = alt.Chart(alt.NamedData("totals")).mark_bar(color=NEUTRAL).encode(
@@ -371,31 +448,6 @@ def around_cut(history: pd.DataFrame, height: int = 280) -> dict:
     rows = history.reset_index(drop=True).assign(row=lambda f: range(len(f)))
     spec = finish(alt.layer(line, marks), "Validation accuracy around the cut", height).to_dict()
     return chart(spec, rows=rows, marks=rows[rows.phase != "train"])
-
-
-def controls_over_seeds(arms: pd.DataFrame, height: int = 300) -> dict:
-    """Final validation accuracy per strategy and control: mean (dot), ± std (thick bar) and
-    min–max over the seeds (thin rule); strategies in their colours, controls muted."""
-    colors = strategy_colors()
-    frame = arms.assign(color=[colors.get(s, NEUTRAL) if k == "strategy" else MUTED
-                               for s, k in zip(arms.strategy, arms.kind)],
-                        minus=arms["mean"] - arms["std"], plus=arms["mean"] + arms["std"])
-    y = alt.Y("label:N", sort=list(frame.label), title=None, axis=alt.Axis(labelLimit=170))
-    x = alt.X("mean:Q", title="final validation accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format="%"))
-    tooltip = ["label:N", "kind:N", "seeds:Q", alt.Tooltip("mean:Q", format=".1%"),
-               alt.Tooltip("std:Q", format=".1%"), alt.Tooltip("low:Q", format=".1%", title="min"),
-               alt.Tooltip("high:Q", format=".1%", title="max")]
-    base = alt.Chart(alt.NamedData("arms"))
-    span = base.mark_rule(strokeWidth=1).encode(y=y, x=alt.X("low:Q"), x2="high:Q",
-                                                  color=alt.Color("color:N", scale=None), tooltip=tooltip)
-    std = base.mark_rule(strokeWidth=5, opacity=0.6).encode(y=y, x=alt.X("minus:Q"), x2="plus:Q",
-                                                             color=alt.Color("color:N", scale=None), tooltip=tooltip)
-    dot = base.mark_point(filled=True, size=80, opacity=1).encode(
-        y=y, x=x, color=alt.Color("color:N", scale=None),
-        shape=alt.Shape("kind:N", scale=alt.Scale(domain=["strategy", "control"], range=["circle", "square"]),
-                        title=None), tooltip=tooltip)
-    spec = finish(alt.layer(span, std, dot), "Final accuracy over seeds: mean, ± std, min–max", height).to_dict()
-    return chart(spec, arms=frame)
 
 
 def form_sizes(frame: pd.DataFrame, height: int = 300) -> dict:

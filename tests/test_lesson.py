@@ -5,7 +5,6 @@ import copy
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 

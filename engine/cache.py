@@ -14,7 +14,7 @@ from . import ENGINE_VERSION
 from .config import RunConfig
 from .experiment import RunFailed, run, run_dir_for
 from .paths import cache_dir, checkpoint_dir
-from .runlock import is_locked, run_lock
+from .runlock import RunInProgress, is_locked, run_lock
 
 CACHE_BYTES_LIMIT = 256 * 1024**2
 
@@ -55,19 +55,27 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     started = time.perf_counter()
     function = _cached_function(cache_root)
     args = (config.to_dict(), root, ENGINE_VERSION)
-    if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir_for(config, root)):
-        # The same run is in progress in another process (a classmate's identical preset,
-        # a second terminal): wait for it and reuse its result instead of racing it.
-        if on_event:
-            on_event({"type": "waiting", "message": f"the same run is in progress in another "
-                                                    f"process; waiting for it ({config.run_id()})"})
-        with run_lock(run_dir_for(config, root), wait=True, should_stop=should_stop):
-            pass
-    if use_cache and is_cached(config, root, cache_root):
-        result = dict(function(*args))
-        result.update(cached=True, seconds=time.perf_counter() - started)
-        return result
-    result, _ = function.call(*args, on_event=on_event, should_stop=should_stop)
+    run_dir = run_dir_for(config, root)
+    for attempt in range(2):
+        if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir):
+            # The same run is in progress in another process (a classmate's identical
+            # preset, a second terminal): wait for it and reuse its result, not race it.
+            if on_event:
+                on_event({"type": "waiting", "message": f"the same run is in progress in another "
+                                                        f"process; waiting for it ({config.run_id()})"})
+            with run_lock(run_dir, wait=True, should_stop=should_stop):
+                pass
+        if use_cache and is_cached(config, root, cache_root):
+            result = dict(function(*args))
+            result.update(cached=True, seconds=time.perf_counter() - started)
+            return result
+        try:
+            result, _ = function.call(*args, on_event=on_event, should_stop=should_stop)
+            break
+        except RunInProgress:
+            # Both started at once and the other took the folder first: wait for it (once).
+            if not use_cache or attempt:
+                raise
     _memory(cache_root).reduce_size(bytes_limit=CACHE_BYTES_LIMIT)
     result = dict(result)
     result.update(cached=False, seconds=time.perf_counter() - started)

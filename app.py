@@ -2,14 +2,14 @@
 lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
-from engine.live import prepare_process
-from engine.plugins import load_plugins
+from engine.live import prepare_process, warm_up
 from engine.text import plain
 
 st.set_page_config(page_title="Pruning Explorer", page_icon=":material/content_cut:", layout="wide")
 
+HOME = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    HOME,
     st.Page("pages/lesson.py", title="Lesson", icon=":material/menu_book:"),
     st.Page("pages/explorer.py", title="Explorer", icon=":material/content_cut:"),
     st.Page("pages/compare.py", title="Compare strategies", icon=":material/compare_arrows:"),
@@ -21,7 +21,12 @@ PAGES = [
 ]
 
 prepare_process()
-# Plug-in strategies must be registered before any page lists STRATEGIES.
-for file_name, reason in load_plugins().errors.items():
-    st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+if page.title != HOME.title:  # Home lists no strategies: it draws without loading torch
+    from engine.plugins import load_plugins
+
+    # Plug-in strategies must be registered before any page lists STRATEGIES.
+    for file_name, reason in load_plugins().errors.items():
+        st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
+page.run()
+warm_up()  # after the first page is drawn: torch, the training code and the plug-ins

@@ -1,14 +1,17 @@
 """How live the Explorer feels on this machine, for the default digits run (depth 8, width 256).
 
-    python benchmarks/app_latency.py [--repeats 3] [--no-browser] [--threads N] [--presets]
+    python benchmarks/app_latency.py [--repeats 3] [--no-browser | --browser-only] [--threads N] [--presets]
 
 1. Engine side, no UI: a live job (the app's code path: worker thread → cached_run with
    the cache bypassed) from start() to its first epoch event (the first chart's data), and
    the time per prune + fine-tune cycle (between consecutive post-prune rows: pre-prune
    evaluation, the cut, post-prune evaluation, two checkpoints, 5 fine-tune epochs).
-2. In the browser: `streamlit run app.py` on a loopback port, Chromium opens the Explorer
-   with the default settings, clicks Run and waits for the first chart to be drawn (then
-   Stop); finally one whole run watched live, until the page shows the finished run.
+2. In the browser: `streamlit run app.py` on a loopback port; Chromium loads the first page
+   right after the server is up, then every page warm; opens the Explorer, clicks Run and
+   waits for the first chart (then Stop); then the default run watched live to the end,
+   paired with the same run unwatched (the app's code path in this process, no UI), runs
+   interleaved: their train_seconds, and the CPU of the training thread, of the rest of
+   the server and of Chromium over the watched run (from /proc).
 3. A preset on a fresh install (``--presets``): Chromium opens Home, clicks each preset's
    button and waits until the result page has drawn every chart and its closing sentence
    (the recorded seed-0 result: nothing trains); then reloads that page and times it again.
@@ -16,6 +19,7 @@ Runtime output goes to a temporary folder."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -30,6 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+PRESET_READY = """(charts) => {
+    const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    return drawn.length >= charts && drawn.every(c => c.querySelector("canvas, svg"))
+        && document.querySelectorAll('[data-testid="stAlertContentInfo"]').length > 0
+        && document.querySelector('[data-testid="stApp"]').dataset.testScriptState === "notRunning";
+}"""
+
+
 def engine_latency(repeats: int, threads: int | None) -> None:
     import torch
 
@@ -37,10 +49,10 @@ def engine_latency(repeats: int, threads: int | None) -> None:
     from engine.live import live_run, prepare_process
 
     prepare_process()  # as app.py does
-    if threads:
-        torch.set_num_threads(threads)
     time.sleep(3)  # the warm-up import finishes while a user reads the page
-    config = RunConfig()  # the default digits run: depth 8, width 256, 10 cycles of 5 epochs
+    # The default digits run: depth 8, width 256, 10 cycles of 5 epochs; threads as the app
+    # gives them unless --threads says otherwise.
+    config = RunConfig(num_threads=threads)
     firsts, cycles, wholes = [], [], []
     for seed in range(repeats):
         job = live_run(config.replace(seed=seed), use_cache=False)
@@ -54,7 +66,7 @@ def engine_latency(repeats: int, threads: int | None) -> None:
         wholes.append(job.result["train_seconds"])
         post = [e["post_prune"]["seconds"] for e in job.events if e["type"] == "prune"]
         cycles.extend(b - a for a, b in zip(post, post[1:]))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"torch {torch.__version__}, {job.result and json.loads((Path(job.result['run_dir']) / 'config.json').read_text())['fast_paths']['num_threads']} threads, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"start → first epoch event: median {statistics.median(firsts):.3f} s "
           f"(runs: {', '.join(f'{t:.3f}' for t in firsts)})")
@@ -63,64 +75,185 @@ def engine_latency(repeats: int, threads: int | None) -> None:
     print(f"whole run, no UI: median {statistics.median(wholes):.1f} s")
 
 
-def browser_latency(repeats: int) -> None:
-    from playwright.sync_api import sync_playwright
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+# page path -> text that shows the page has rendered (its title, or what it shows)
+PAGES = {"": "Pruning Explorer", "explorer": "Prune and recover", "compare": "Compare strategies",
+         "layers": "Where does it cut?", "inspector": "Checkpoint inspector", "efficiency": "Efficiency",
+         "sweeps": "Sweeps", "tutorial": "9 · Global pruning"}
 
+
+def thread_cpu(pid: int, name: str) -> float:
+    """CPU seconds of the threads of ``pid`` whose OS name is ``name`` (the live run's
+    worker names itself "pruning-train")."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != name:
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended between listing and reading
+    return total
+
+
+def process_cpu(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def chromium_cpu() -> float:
+    """CPU seconds of this benchmark's own Chromium (the processes under this one: other
+    people's browsers on a shared machine are not counted)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in proc.name():
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def start_server(root: Path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    root = Path(tempfile.mkdtemp(prefix="app-latency-"))
     env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
            "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless",
                                "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.set_default_timeout(120_000)
-            times = []
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            return server, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("streamlit did not start")
+
+
+def page_time(page, url: str, path: str, marker: str) -> float:
+    """goto → the page's marker visible and the script idle."""
+    started = time.perf_counter()
+    page.goto(f"{url}/{path}")
+    page.get_by_text(marker).first.wait_for()
+    page.wait_for_selector(IDLE)
+    return time.perf_counter() - started
+
+
+def watched_run(page, url: str, server_pid: int, root: Path, seed: int) -> dict:
+    """The default run started from the Explorer and watched to the end. CPU of the
+    training thread, the rest of the server, and Chromium over the same span."""
+    page.goto(f"{url}/explorer?seed={seed}")
+    page.get_by_text("No run with these settings yet").wait_for()
+    page.wait_for_selector(IDLE)
+    server0, browser0, train = process_cpu(server_pid), chromium_cpu(), 0.0
+    started = time.perf_counter()
+    page.get_by_role("button", name="Run", exact=True).click()
+    done = page.get_by_text("From the run cache")
+    while not done.is_visible():
+        train = max(train, thread_cpu(server_pid, "pruning-train"))
+        page.wait_for_timeout(100)
+    on_screen = time.perf_counter() - started
+    page.get_by_test_id("stVegaLiteChart").nth(3).locator("canvas, svg").first.wait_for()
+    summary = next((root / "checkpoints").glob(f"digits-global-*-s{seed}-*/summary.json"))
+    return {"train_seconds": json.loads(summary.read_text())["train_seconds"], "on_screen": on_screen,
+            "train_cpu": train, "server_cpu": process_cpu(server_pid) - server0 - train,
+            "browser_cpu": chromium_cpu() - browser0}
+
+
+def unwatched_run(seed: int) -> dict:
+    """The same run, the app's code path (a live job through the run cache), no UI."""
+    from engine.config import RunConfig
+    from engine.live import live_run, prepare_process
+
+    prepare_process()
+    job = live_run(RunConfig(seed=seed), use_cache=False)
+    job.start()
+    train = 0.0
+    while not job.join(0.1):
+        train = max(train, thread_cpu(os.getpid(), "pruning-train"))
+    assert job.status == "done", job.message
+    return {"train_seconds": job.result["train_seconds"], "train_cpu": train}
+
+
+def browser_latency(repeats: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    root = Path(tempfile.mkdtemp(prefix="app-latency-"))
+    os.environ["PRUNING_EXPLORER_CACHE"] = str(root / "cache-unwatched")
+    os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = str(root / "checkpoints-unwatched")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.set_default_timeout(120_000)
+        started = time.perf_counter()
+        server, url = start_server(root)
+        up = time.perf_counter() - started
+        try:
+            first = page_time(page, url, "", PAGES[""])
+            print(f"server start → healthy {up:.2f} s; then the first page (Home) rendered in {first:.2f} s")
+            # Pages, warm: each page in turn, several rounds.
+            loads: dict[str, list[float]] = {path: [] for path in PAGES}
+            for _ in range(repeats):
+                for path, marker in PAGES.items():
+                    loads[path].append(page_time(page, url, path, marker))
+            # Run pressed → first chart.
+            firsts = []
             for seed in range(repeats):
                 page.goto(f"{url}/explorer?seed={100 + seed}")
-                page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
                 page.get_by_text("No run with these settings yet").wait_for()
-                started = time.perf_counter()
+                page.wait_for_selector(IDLE)
+                t0 = time.perf_counter()
                 page.get_by_role("button", name="Run", exact=True).click()
                 page.get_by_test_id("stVegaLiteChart").first.locator("canvas, svg").first.wait_for()
-                times.append(time.perf_counter() - started)
+                firsts.append(time.perf_counter() - t0)
                 page.get_by_role("button", name="Stop", exact=True).click()
                 page.get_by_text("Stopped.").wait_for()
-            page.goto(f"{url}/explorer?seed=99")
-            page.get_by_text("No run with these settings yet").wait_for()
-            started = time.perf_counter()
-            page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text("From the run cache").wait_for(timeout=600_000)
-            whole = time.perf_counter() - started
+            # Watched against unwatched, paired and interleaved.
+            pairs = []
+            for repeat in range(repeats):
+                seed = 200 + repeat
+                if repeat % 2 == 0:
+                    alone, watched = unwatched_run(seed), watched_run(page, url, server.pid, root, seed)
+                else:
+                    watched, alone = watched_run(page, url, server.pid, root, seed), unwatched_run(seed)
+                pairs.append((watched, alone))
+                print(f"  pair {repeat + 1}: watched {watched['train_seconds']:.2f} s (on screen "
+                      f"{watched['on_screen']:.2f} s), unwatched {alone['train_seconds']:.2f} s; CPU: "
+                      f"training {watched['train_cpu']:.2f} s, rest of server {watched['server_cpu']:.2f} s, "
+                      f"Chromium {watched['browser_cpu']:.2f} s", flush=True)
+            # The Explorer showing a finished run (cached), warm.
+            cached = [page_time(page, url, "explorer?seed=200", "From the run cache") for _ in range(repeats)]
+        finally:
+            server.terminate()
+            server.wait(10)
             browser.close()
-        print(f"browser: Run pressed → first chart drawn: median {statistics.median(times):.2f} s "
-              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
-        print(f"browser: whole run watched live, Run pressed → final view: {whole:.1f} s")
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-PRESET_READY = """(charts) => {
-    const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-    return drawn.length >= charts && drawn.every(c => c.querySelector("canvas, svg"))
-        && document.querySelectorAll('[data-testid="stAlertContentInfo"]').length > 0
-        && document.querySelector('[data-testid="stApp"]').dataset.testScriptState === "notRunning";
-}"""
+    med = statistics.median
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    print("\n| page (warm) | median s | max s |\n|---|---:|---:|")
+    for path, values in loads.items():
+        print(f"| {path or 'home'} | {med(values):.2f} | {max(values):.2f} |")
+    print(f"| explorer showing a cached run | {med(cached):.2f} | {max(cached):.2f} |")
+    print(f"\nRun pressed → first chart drawn: median {med(firsts):.2f} s (runs: "
+          f"{', '.join(f'{t:.2f}' for t in firsts)})")
+    ratio = med(w["train_seconds"] / a["train_seconds"] for w, a in pairs)
+    server_share = med(w["server_cpu"] / w["train_cpu"] for w, _ in pairs)
+    print(f"watched / unwatched run (paired train_seconds): median {ratio:.2f}x (target < 1.2x)")
+    print(f"server CPU outside training / training CPU: median {server_share:.2f} (target < 0.5); "
+          f"Chromium CPU / training CPU: median {med(w['browser_cpu'] / w['train_cpu'] for w, _ in pairs):.2f}")
+    print(f"on screen (Run pressed → finished view) / watched train_seconds: median "
+          f"{med(w['on_screen'] / w['train_seconds'] for w, _ in pairs):.2f}")
 
 
 def preset_latency(repeats: int) -> None:
@@ -182,6 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--browser-only", action="store_true")
     parser.add_argument("--presets", action="store_true",
                         help="only part 3: each preset, clicked on Home, to its full result")
     parser.add_argument("--threads", type=int, default=None,
@@ -190,10 +324,11 @@ def main() -> None:
     if args.presets:
         preset_latency(args.repeats)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["PRUNING_EXPLORER_CACHE"] = f"{tmp}/cache"
-        os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = f"{tmp}/checkpoints"
-        engine_latency(args.repeats, args.threads)
+    if not args.browser_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["PRUNING_EXPLORER_CACHE"] = f"{tmp}/cache"
+            os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = f"{tmp}/checkpoints"
+            engine_latency(args.repeats, args.threads)
     if not args.no_browser:
         browser_latency(args.repeats)
 

@@ -17,15 +17,19 @@ from engine.pruning import STRATEGIES, ScoreContext, apply_masks, full_masks, pr
 from engine.structured import parameter_count, shrink
 
 
-def best_time(model, x, repeats: int) -> float:
+def best_times(models: list, x, repeats: int) -> list[float]:
+    """Each model's best time per batch, the models alternating call by call, so a busy
+    moment on a shared machine slows them alike."""
+    best = [float("inf")] * len(models)
     with torch.inference_mode():
-        model(x)  # warm-up
-        times = []
+        for model in models:
+            model(x)  # warm-up
         for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
-    return min(times)
+            for i, model in enumerate(models):
+                start = time.perf_counter()
+                model(x)
+                best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
@@ -54,7 +58,7 @@ def main() -> None:
         small = shrink(model)
         with torch.inference_mode():
             diff = float((small(x) - model(x)).abs().max())
-        masked_s, small_s = best_time(model, x, args.repeats), best_time(small, x, args.repeats)
+        masked_s, small_s = best_times([model, small], x, args.repeats)
         print(f"{fraction:>12.0%}{parameter_count(model):>12,}{masked_s * 1e3:>11.2f}"
               f"{parameter_count(small):>14,}{small_s * 1e3:>10.2f}{masked_s / small_s:>9.2f}{diff:>12.2e}")
 

@@ -12,7 +12,6 @@ import joblib
 
 from . import ENGINE_VERSION
 from .config import RunConfig
-from .experiment import RunFailed, run, run_dir_for
 from .paths import cache_dir, checkpoint_dir
 from .runlock import RunInProgress, is_locked, run_lock
 
@@ -26,6 +25,9 @@ def _memory(cache_root: str | Path | None = None) -> joblib.Memory:
 def _complete_run(config: dict, root: str, engine_version: str, on_event=None, should_stop=None,
                   recorded=None) -> dict:
     # Raising (RunFailed) keeps joblib from storing anything: only complete runs are cached.
+    # Imported here: a cache hit never loads the training code (nor torch).
+    from .experiment import run
+
     if recorded is not None:  # store_result: a recorded run's result, already in its folder
         return recorded
     return run(RunConfig.from_dict(config), root, on_event, should_stop)
@@ -55,7 +57,11 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     started = time.perf_counter()
     function = _cached_function(cache_root)
     args = (config.to_dict(), root, ENGINE_VERSION)
-    run_dir = run_dir_for(config, root)
+    run_dir = Path(root) / config.run_id()  # engine.experiment.run_dir_for, without importing it
+    if not (use_cache and is_cached(config, root, cache_root)):
+        # A miss: load the training code (seconds) before looking at the lock, so the look
+        # and the run taking the lock stay close (a cache hit never loads it).
+        from . import experiment  # noqa: F401
     for attempt in range(2):
         if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir):
             # The same run is in progress in another process (a classmate's identical
@@ -89,4 +95,4 @@ def store_result(config: RunConfig, root: str | Path | None, result: dict, cache
     _cached_function(cache_root).call(config.to_dict(), root, ENGINE_VERSION, recorded=result)
 
 
-__all__ = ["cached_run", "is_cached", "store_result", "RunFailed", "CACHE_BYTES_LIMIT"]
+__all__ = ["cached_run", "is_cached", "store_result", "CACHE_BYTES_LIMIT"]

@@ -16,23 +16,15 @@ import json
 import sys
 from pathlib import Path
 
-from . import presets
-from .cache import cached_run
-from .checkpoints import load_checkpoint
-from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
-from .controls import CONTROLS, parse_controls
+# Only what parsing the command line needs is imported here (the schema and the strategy
+# registry, neither loads torch): `--help`, `strategies` and the list of presets start in a
+# fraction of `import torch`, and each command imports what it uses when it runs
+# (`inspect` never loads scikit-learn or pandas; a cached rerun never loads the training code).
 from .config import ConfigError, RunConfig
-from .data import DatasetError
-from .errors import EngineError
-from .experiment import RunFailed
+from .errors import DatasetError, EngineError
 from .limits import describe_os_error, run_limit
-from .lottery import random_reinit_control
-from .plugins import load_plugins
 from .pruning import STRATEGIES
 from .settings import AXES, BY_NAME, SETTINGS
-from .sensitivity import GRID, checkpoint_sensitivity
-from .sweep import SweepSpec, read_spec_file, run_sweep
-from .training import cpu_threads
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,7 +94,19 @@ def _given_settings(args) -> dict:
 
 
 def _config(args, **changes) -> RunConfig:
-    return RunConfig(**{**_given_settings(args), **changes}).validate()
+    values = {**_given_settings(args), **changes}
+    if values.get("strategy", RunConfig.strategy) not in STRATEGIES:
+        _load_plugins()  # a strategy that is not built in may be a plug-in's
+    return RunConfig(**values).validate()
+
+
+def _load_plugins():
+    """Plug-ins load where a command needs them (strategies, sweeps, a strategy that is not
+    built in, a checkpoint's own strategy), so a command on built-in strategies never
+    waits for them (nor for torch, which the shipped example imports)."""
+    from .plugins import load_plugins
+
+    return load_plugins()
 
 
 def _print_progress(event: dict) -> None:
@@ -127,6 +131,8 @@ def _result_json(result: dict) -> dict:
 
 
 def _inspect(path: str, as_json: bool) -> int:
+    from .checkpoints import load_checkpoint
+
     target = Path(path)
     if target.is_dir():
         target = target / "best.pt"
@@ -152,6 +158,11 @@ def _inspect(path: str, as_json: bool) -> int:
 
 
 def _sensitivity(args) -> int:
+    _load_plugins()  # the checkpoint's own strategy may be a plug-in's
+    from .checkpoints import load_checkpoint
+    from .sensitivity import GRID, checkpoint_sensitivity
+    from .training import cpu_threads
+
     path, target, as_json = args.path, args.target, args.json
     if target is not None and not 0 < target < 1:
         raise ConfigError(f"--target={target!r} is invalid: must be a number in (0, 1)")
@@ -181,23 +192,30 @@ def _sensitivity(args) -> int:
 
 
 def _strategies() -> int:
+    plugins = _load_plugins()
     for s in STRATEGIES.values():
         options = ", ".join(f"{o.name}={o.default}" for o in s.options.values())
         print(f"{s.name:<20} {s.score}×{s.scope}×{s.granularity}  {s.description}"
               + (f"  [options: {options}]" if options else ""))
-    for file, message in load_plugins().errors.items():
+    for file, message in plugins.errors.items():
         print(f"warning: plug-in {file} not loaded: {message}", file=sys.stderr)
     return 0
 
 
 def _run(args) -> int:
     config = _config(args)
+    from .cache import cached_run
+
     result = cached_run(config, args.out, not args.no_cache, on_event=_print_progress)
     print(json.dumps(_result_json(result)))
     return 0
 
 
 def _compare(args) -> int:
+    _load_plugins()  # any of the strategies compared may be a plug-in's
+    from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
+    from .controls import parse_controls
+
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     base = _config(args, strategy=strategies[0] if strategies else "")
     seeds = parse_seeds(args.seeds, base.seed)
@@ -215,11 +233,25 @@ def _compare(args) -> int:
 
 
 def _lottery_control(args) -> int:
+    from .lottery import random_reinit_control
+
+    _load_plugins()  # the run's own strategy may be a plug-in's
     print(json.dumps(random_reinit_control(args.run_dir, overrides=_given_settings(args))))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _control_names(argv: list[str] | None) -> str:
+    """The controls' names, for compare's help: engine.controls loads torch, so they are
+    looked up only when the compare command is the one parsed (the only time that help
+    is shown)."""
+    if "compare" not in (sys.argv[1:] if argv is None else argv):
+        return "see `compare --help`"
+    from .controls import CONTROLS
+
+    return ", ".join(CONTROLS)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description="Pruning Explorer engine")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser("run", help="one prune → fine-tune experiment")
@@ -232,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("--seeds", default=None,
                                 help="comma-separated seeds, e.g. 0,1,2 (default: --seed alone)")
     compare_parser.add_argument("--controls", default="",
-                                help="comma-separated controls: " + ", ".join(CONTROLS))
+                                help="comma-separated controls: " + _control_names(argv))
     add_setting_flags(compare_parser, skip=("strategy",))
     _add_output_flags(compare_parser)
     inspect_parser = commands.add_parser("inspect", help="a checkpoint's config and layers")
@@ -283,8 +315,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_plugins()  # an entry point: plug-in strategies are known from here on
-    args = build_parser().parse_args(argv)
+    # Plug-ins load where they are needed (strategies; a config naming a strategy that is
+    # not built in), so a command on built-in strategies never waits for them.
+    args = build_parser(argv).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except EngineError as exc:  # bad settings, files, data sets, clusters: one line each
@@ -293,22 +326,28 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # --out on a file or under /proc, a read-only or full disk
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
-    except RunFailed as exc:
-        print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:  # e.g. --device cuda without a GPU
-        print(f"error: {exc}", file=sys.stderr)
+    except RuntimeError as exc:
+        # RunFailed comes from the training code: if that was never imported, it was not raised.
+        run_failed = getattr(sys.modules.get("engine.experiment"), "RunFailed", None)
+        if run_failed is not None and isinstance(exc, run_failed):
+            print(f"error: run {exc.result.get('status', 'failed')}: {exc}", file=sys.stderr)
+            return 1
+        print(f"error: {exc}", file=sys.stderr)  # e.g. --device cuda without a GPU
         return 2
 
 
 # --- presets -------------------------------------------------------------------------------------
 def _presets(args) -> int:
+    from . import presets  # listing them loads neither torch nor the training code
+
     overrides = _given_settings(args)
     if args.record:
         if overrides:
             raise ConfigError(f"{next(iter(overrides))}={next(iter(overrides.values()))!r} cannot be given "
                               "with --record: a recording is the preset's own settings")
         names = list(presets.PRESETS) if args.record == "all" else [presets.get(args.record).name]
+        from .training import cpu_threads
+
         with cpu_threads(1):  # the recorded results' setting: one thread, the same numbers anywhere
             for name in names:
                 print(f"recorded {name}: {presets.record(presets.get(name), args.out)}", flush=True)
@@ -331,6 +370,8 @@ def _presets(args) -> int:
         for row in rows:
             print(f"seed {seed}  {row['claim']:<22} {row['value']:>9.4f}  {row['bound']:<8} "
                   f"{'holds' if row['holds'] else 'FAILS'}", flush=True)
+
+    from .training import cpu_threads
 
     with cpu_threads(overrides.get("num_threads") or 1):
         result = presets.check(preset, seeds, args.out, not args.no_cache, on_seed=report, overrides=overrides)
@@ -366,7 +407,9 @@ def _parse_list(plural: str, text: str) -> list:
                           f"{'integers' if kind is int else 'numbers'}") from None
 
 
-def _sweep_spec(args) -> SweepSpec:
+def _sweep_spec(args):
+    from .sweep import SweepSpec, read_spec_file
+
     given = vars(args)
     values = read_spec_file(args.spec) if given.get("spec") else {}
     for plural in AXES:
@@ -391,6 +434,10 @@ def _print_cell(row: dict, done: int, total: int) -> None:
 
 
 def _sweep(args) -> int:
+    from .sweep import run_sweep
+
+    _load_plugins()  # a grid may name plug-in strategies; they are checked before any run
+
     spec = _sweep_spec(args)
     try:
         report = run_sweep(spec, backend=args.backend, n_jobs=args.jobs, scheduler=args.scheduler,

@@ -6,13 +6,13 @@ with the scaler fitted on the train split only."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from .config import RunConfig
 from .settings import DATASETS
@@ -92,10 +92,8 @@ def _load_covtype(data_path: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 def _load_raw(name: str, rows: int | None, seed: int, data_path: str | None):
     if name == "digits":
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        return bunch.data.astype(np.float32), bunch.target.astype(np.int64), [str(c) for c in range(10)]
+        x, y = read_digits()
+        return x, y, [str(c) for c in range(10)]
     if name == "covertype":
         x, y = _load_covtype(data_path)
         names = ["Spruce/Fir", "Lodgepole Pine", "Ponderosa Pine", "Cottonwood/Willow",
@@ -116,7 +114,8 @@ def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
                  data_path: str | None = None) -> DataSplits:
     x, y, class_names = _load_raw(name, rows, seed, data_path)
     if rows is not None and rows < len(y):
-        x, _, y, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+        keep, _ = stratified_split(y, train_size=rows, seed=seed)
+        x, y = x[keep], y[keep]
     # Classes with fewer than 3 rows cannot be stratified into three splits.
     counts = np.bincount(y, minlength=len(class_names))
     if (counts[counts > 0] < 3).any():
@@ -128,14 +127,97 @@ def load_dataset(name: str = "digits", rows: int | None = None, seed: int = 0,
         needed = int(np.ceil(n_classes / ((1 - TEST_FRACTION) * VAL_FRACTION)))
         raise DatasetError(f"rows={len(y)} is too few for {name}: every split must hold each of "
                            f"its {n_classes} classes; use at least {needed} rows")
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=TEST_FRACTION, stratify=y, random_state=seed)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=VAL_FRACTION, stratify=y_rest, random_state=seed)
-    scaler = StandardScaler().fit(x_train)
-    scale = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
+    rest, test = stratified_split(y, test_size=TEST_FRACTION, seed=seed)
+    x_rest, x_test, y_rest, y_test = x[rest], x[test], y[rest], y[test]
+    train, val = stratified_split(y_rest, test_size=VAL_FRACTION, seed=seed)
+    x_train, x_val, y_train, y_val = x_rest[train], x_rest[val], y_rest[train], y_rest[val]
+    scale = standard_scaler(x_train)
     return DataSplits(name, scale(x_train), y_train, scale(x_val), y_val, scale(x_test), y_test,
                       n_features=x.shape[1], n_classes=len(class_names), class_names=class_names)
+
+
+# --- scikit-learn's split and scaler in numpy ----------------------------------------------------
+# Importing any part of scikit-learn costs about a second here (it loads scipy.stats and
+# pandas); a run on digits or Covertype needs none of it. These follow scikit-learn 1.x
+# step by step (train_test_split(stratify=y) = StratifiedShuffleSplit; StandardScaler),
+# so the splits and the scaled values are identical: tests/test_data.py compares them
+# with scikit-learn's on every data set.
+def stratified_split(y: np.ndarray, *, seed: int, test_size: float | None = None,
+                     train_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, test indices) as ``train_test_split(..., stratify=y,
+    random_state=seed)`` picks them, for a float ``test_size`` or an int ``train_size``."""
+    n = len(y)
+    if train_size is None:
+        n_test = ceil(test_size * n)
+        n_train = n - n_test
+    else:
+        n_train, n_test = train_size, n - train_size
+    _, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train, test = [], []
+    for i, indices in enumerate(class_indices):
+        shuffled = indices.take(rng.permutation(class_counts[i]), mode="clip")
+        train.extend(shuffled[:n_i[i]])
+        test.extend(shuffled[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many rows of each class a stratified draw takes (ties broken by ``rng``)."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need_to_add)
+            inds = rng.choice(inds, size=add_now, replace=False)
+            floored[inds] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
+
+
+def standard_scaler(x_train: np.ndarray):
+    """``StandardScaler().fit(x_train)``: mean and variance accumulated in float64 (the
+    two-pass algorithm with its correction term), near-constant features left unscaled;
+    returns the transform, which gives float32."""
+    n = x_train.shape[0]
+    total = np.sum(x_train, axis=0, dtype=np.float64)
+    counts = np.full(x_train.shape[1], float(n))
+    mean = total / counts
+    centred = x_train - mean
+    correction = np.sum(centred, axis=0)
+    centred **= 2
+    var = (np.sum(centred, axis=0) - correction**2 / counts) / counts
+    eps = np.finfo(np.float64).eps
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+
+    def transform(a: np.ndarray) -> np.ndarray:
+        out = np.array(a, dtype=a.dtype if a.dtype in (np.float32, np.float64) else np.float64)
+        out -= mean.astype(out.dtype)  # in the data's own precision, as scikit-learn does
+        out /= scale.astype(out.dtype)
+        return out.astype(np.float32, copy=False)
+    return transform
+
+
+def read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits (the file ``load_digits`` reads), without importing
+    scikit-learn: float32 pixels and int64 labels."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package, does not import it
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("the digits data set comes with scikit-learn: pip install scikit-learn")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",")
+    return table[:, :-1].astype(np.float32), table[:, -1].astype(int).astype(np.int64)
 
 
 # Regenerating a checkpoint's synthetic data is bounded: an uploaded file's config must not

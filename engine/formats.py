@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
+from .lazy import lazy
+
+# Loaded on first use: the Home page formats a duration without waiting for pandas.
+pd = lazy("pandas", globals(), "pd")
 
 SPARSITY_DEFINITION = ("Sparsity: the share of the pruned layers' weights that are zero (every "
                        "layer's weight matrix, the output layer's too unless it is left unpruned); "

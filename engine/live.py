@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 import statistics
 import threading
 import time
 from typing import Callable
 
-import torch
-
-from .cache import cached_run
-from .comparison import compare
 from .config import RunConfig
 from .errors import EngineError
-from .experiment import RunFailed
 from .schedules import step_amounts
+from .threads import available_cores, name_this_thread, reserve_cores, threads_for_new_run
 
 # A paused run nobody resumes (its browser tab was closed) is stopped after this long, so
 # its thread does not wait forever.
@@ -39,22 +34,39 @@ PAUSE_LIMIT_SECONDS = 30 * 60
 
 @functools.cache
 def prepare_process() -> int:
-    """Once per app process, before the first run:
+    """Once per app process, before the first run: one core stays out of every run's
+    share (engine.threads.reserve_cores) for the web server and the browser's redraws; a
+    run gets the rest of the process's cores, at least one. On a busy 2-core machine two
+    intra-op threads that must meet at every small matmul wait on each other whenever
+    another process holds a core (docs/benchmarks.md, sections 4 and 7).
 
-    - torch gets all CPU cores but one, which stays free for the web server and the
-      browser's redraws. On a busy 2-core machine this matters most: two intra-op threads
-      that must meet at every small matmul wait on each other whenever another process
-      holds a core (an epoch of the default digits run measured 5-10x slower with 2 threads
-      than with 1; docs/benchmarks.md, section 4).
-    - The first optimizer built in a process imports torch._dynamo (2.5 s here); doing that
-      on a background thread now keeps it out of the first Run.
+    Returns the torch thread count a run started now would get."""
+    reserve_cores(1 if available_cores() > 1 else 0)
+    return threads_for_new_run()
 
-    Returns the torch thread count."""
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    torch.set_num_threads(threads)
-    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True,
-                     name="warm-up-import").start()
-    return threads
+
+# What a first Run or a first visit to a heavier page would otherwise wait for: the chart
+# libraries, torch, the first optimizer's torch._dynamo (1-2.5 s here), the training code,
+# the chart tables, scikit-learn for the tutorial and synthetic data.
+WARM_MODULES = ("pandas", "altair", "torch", "engine.experiment", "engine.analysis", "engine.cache",
+                "engine.comparison", "torch._dynamo", "engine.efficiency", "engine.tutorial",
+                "sklearn.datasets")
+
+
+@functools.cache
+def warm_up() -> threading.Thread:
+    """Once per app process, after the first page is drawn (so it does not compete with
+    it): import WARM_MODULES and load the plug-ins on a background thread."""
+    def work():
+        from .plugins import load_plugins
+
+        for module in WARM_MODULES:
+            importlib.import_module(module)
+        load_plugins()
+
+    thread = threading.Thread(target=work, daemon=True, name="warm-up-import")
+    thread.start()
+    return thread
 
 
 Work = Callable[[Callable[[dict], None], Callable[[], bool]], dict]
@@ -112,6 +124,7 @@ class LiveJob:
         self._epoch_intervals: list[float] = []  # s between consecutive epochs, for the time left
         self._last_epoch_at: float | None = None
         self._thread: threading.Thread | None = None
+        self._view: LiveView | None = None
 
     @property
     def status(self) -> str:
@@ -168,6 +181,12 @@ class LiveJob:
         self._stop.set()
         self._go.set()
 
+    def view(self) -> "LiveView":
+        """The job's chart tables for a page to draw (one per job, kept across reruns)."""
+        if self._view is None:
+            self._view = LiveView(self)
+        return self._view
+
     def wait_for_first_epoch(self, timeout: float) -> bool:
         """Block at most ``timeout`` s until there is an epoch to draw (or the job ended),
         so a page can show its first chart in the same rerun as the Run click."""
@@ -197,6 +216,9 @@ class LiveJob:
             self._stop.set()
 
     def _main(self) -> None:
+        from .experiment import RunFailed
+
+        name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
         try:
             self.result = self.work(self._on_event, self._stop.is_set)
             self._status = "done"
@@ -216,6 +238,8 @@ def _epochs(config: RunConfig) -> int:
 
 def live_run(config: RunConfig, use_cache: bool = True) -> LiveJob:
     """A single run through the run cache (``use_cache=False`` retrains and re-stores)."""
+    from .cache import cached_run
+
     config.validate()
     return LiveJob(lambda on_event, should_stop: cached_run(config, None, use_cache, on_event, should_stop),
                    config.key(), _epochs(config), Stages(config))
@@ -225,6 +249,8 @@ def live_comparison(strategies: list[str], base: RunConfig, name: str, seeds: li
                     controls: list[str] = ()) -> LiveJob:
     """A comparison (each strategy a cached run, for each seed, with its controls) saved
     under comparisons_dir()/name."""
+    from .comparison import compare
+
     seeds = seeds or [base.seed]
     # Progress counts the epochs of runs (the random control is one); the small-dense and
     # shuffled-mask controls train without epoch events and announce themselves instead.
@@ -275,3 +301,92 @@ class SweepJob:
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+
+# --- what a page draws from a live job ------------------------------------------------------------
+MIN_TICK_SECONDS, MAX_TICK_SECONDS = 0.4, 1.0
+
+
+class LiveView:
+    """The chart tables of a live job, grown from its new events only, and the pace at
+    which a page should redraw them.
+
+    A page asks three things each tick: ``update()`` (anything new?), the tables (history
+    and layers, rebuilt from the new events only), and ``at_cut(name, build)``: a value
+    computed once per stage of the run (a cut, or the end of the warm-up) and reused until
+    the next, for what changes only at cuts (tiles, accuracy vs sparsity, the heatmap). A
+    redraw with unchanged data costs the browser nothing; the curves change every tick."""
+
+    def __init__(self, job: LiveJob):
+        from . import analysis  # pandas and the chart tables: loaded with the first view
+
+        self._analysis = analysis
+        self.job = job
+        self._seen = 0
+        self.history, self.layers = analysis.tables_from_events([])
+        self.version = 0      # bumps when new events arrive
+        self.cuts = 0
+        self._memo: dict[str, tuple] = {}
+
+    def update(self) -> bool:
+        """Take in the events that arrived since the last call; True if there were any."""
+        events = self.job.events
+        count = len(events)  # events only grow (list.append from the worker)
+        if count == self._seen:
+            return False
+        new = events[self._seen:count]
+        self._seen = count
+        history, layers = self._analysis.tables_from_events(new)
+        if not history.empty:
+            self.history = history if self.history.empty else self._concat(self.history, history)
+        if not layers.empty:
+            self.layers = layers if self.layers.empty else self._concat(self.layers, layers)
+        self.cuts += sum(1 for e in new if e["type"] == "prune")
+        self.version += 1
+        return True
+
+    @staticmethod
+    def _concat(old, new):
+        import pandas as pd
+
+        return pd.concat([old, new], ignore_index=True)
+
+    @property
+    def stage(self) -> tuple:
+        """Changes at each cut and when the warm-up ends (and when the job ends)."""
+        done = self.job.stages.done if self.job.stages is not None else 0
+        return self.cuts, done, self.job.finished
+
+    def at_cut(self, name: str, build: Callable[[], object]):
+        """``build()`` once per stage; the same object until the next."""
+        key = self.stage
+        memo = self._memo.get(name)
+        if memo is None or memo[0] != key:
+            memo = self._memo[name] = (key, build())
+        return memo[1]
+
+    def each_tick(self, name: str, build: Callable[[], object]):
+        """``build()`` once per new batch of events."""
+        memo = self._memo.get(name)
+        if memo is None or memo[0] != self.version:
+            memo = self._memo[name] = (self.version, build())
+        return memo[1]
+
+    def tick_seconds(self) -> float:
+        """How often the page should redraw: about one training cycle (the time between
+        the last two cuts, or an epoch's time × epochs per cycle before there are two),
+        within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]."""
+        posts = self.history.seconds[self.history.phase == "post_prune"].to_numpy()
+        if len(posts) >= 2:
+            cycle = float(posts[-1] - posts[-2])
+        else:
+            epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
+            per_cycle = self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5
+            cycle = float(epochs[-1] - epochs[-2]) * max(per_cycle, 1) if len(epochs) >= 2 else MAX_TICK_SECONDS
+        return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, cycle))
+
+    def retune(self, tick: float) -> bool:
+        """Whether a page redrawing every ``tick`` s is off the training's pace by 1.5x
+        or more (then it should set its refresh again)."""
+        ideal = self.tick_seconds()
+        return max(ideal / tick, tick / ideal) >= 1.5

@@ -18,11 +18,10 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from torch.nn.utils import prune as torch_prune
 
 from .paths import plugins_dir
 from .pruning import STRATEGIES, Strategy, register_strategy
@@ -36,12 +35,17 @@ class PluginReport:
 
 
 _LOADED: dict[str, PluginReport] = {}
+_LOCK = threading.RLock()  # the app loads them on a warm-up thread while a page may ask too
 
 
 def load_plugins(folder: str | Path | None = None) -> PluginReport:
     """Import every plug-in file in the folder once; later calls return the same report.
     A broken file is reported in ``errors`` and skipped; it never stops the others."""
-    folder = Path(folder or plugins_dir()).resolve()
+    with _LOCK:
+        return _load_plugins(Path(folder or plugins_dir()).resolve())
+
+
+def _load_plugins(folder: Path) -> PluginReport:
     if str(folder) in _LOADED:
         return _LOADED[str(folder)]
     report = PluginReport(str(folder))
@@ -66,8 +70,12 @@ def _load_file(path: Path) -> list[str]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    # A file that subclasses torch's BasePruningMethod has imported torch's prune module;
+    # one that has not cannot hold such a class (and torch stays unloaded).
+    torch_prune = sys.modules.get("torch.nn.utils.prune")
     methods = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
-               if issubclass(cls, torch_prune.BasePruningMethod) and cls.__module__ == module_name]
+               if torch_prune is not None and issubclass(cls, torch_prune.BasePruningMethod)
+               and cls.__module__ == module_name]
     unnamed = [cls.__name__ for cls in methods if not getattr(cls, "name", None)]
     if len(unnamed) > 1:
         raise ValueError(f"{len(unnamed)} pruning methods without a 'name' attribute "

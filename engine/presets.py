@@ -20,11 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 
 from .config import ConfigError, RunConfig
-from .experiment import CONTROL_FILE
-from .runs import RunTables, load_run
+from .lazy import lazy
+
+# Loaded on first use: listing the presets (the Home page, `python -m engine presets`) waits
+# for neither pandas nor the training code (and torch); checking or recording one loads them.
+experiment = lazy("engine.experiment", globals())
+pd = lazy("pandas", globals(), "pd")
+engine_runs = lazy("engine.runs", globals(), "engine_runs")
 
 RECORDED_DIR = Path(__file__).resolve().parent / "recorded"
 RECORDED_FILES = ("config.json", "history.csv", "layers.csv", "summary.json")
@@ -35,7 +39,7 @@ RECORDED_FILES = ("config.json", "history.csv", "layers.csv", "summary.json")
 class PresetResult:
     """The tables of each strategy's run (history, layers, summary), and for a lottery
     preset the control: the same final mask trained from fresh random weights."""
-    runs: dict[str, RunTables]
+    runs: dict[str, "engine_runs.RunTables"]
     control: dict | None = None
 
     def history(self, strategy: str) -> pd.DataFrame:
@@ -249,7 +253,7 @@ def run_preset(preset: Preset, seed: int = 0, root=None, use_cache: bool = True,
         forward = (lambda e, s=strategy: on_event({**e, "strategy": s})) if on_event else None
         config = preset.config(seed, strategy).replace(**(overrides or {})).validate()
         result = cached_run(config, root, use_cache, forward)
-        runs[strategy] = load_run(result["run_dir"])
+        runs[strategy] = engine_runs.load_run(result["run_dir"])
     control = None
     if preset.lottery_control:
         control = random_reinit_control(runs[preset.strategies[0]].run_dir)
@@ -296,7 +300,7 @@ def record(preset: Preset, root=None) -> Path:
         (target / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if result.control is not None:
         control = {k: v for k, v in result.control.items() if k != "run_id"}
-        (RECORDED_DIR / preset.name / CONTROL_FILE).write_text(json.dumps(control, indent=1) + "\n")
+        (RECORDED_DIR / preset.name / experiment.CONTROL_FILE).write_text(json.dumps(control, indent=1) + "\n")
     return RECORDED_DIR / preset.name
 
 
@@ -308,13 +312,13 @@ def recorded(preset: Preset) -> PresetResult | None:
         folder = recorded_dir(preset, strategy)
         if not all((folder / name).is_file() for name in RECORDED_FILES):
             return None
-        tables = load_run(folder)
+        tables = engine_runs.load_run(folder)
         if tables.info.get("run_id") != preset.config(0, strategy).run_id():
             return None
         runs[strategy] = tables
     control = None
     if preset.lottery_control:
-        path = RECORDED_DIR / preset.name / CONTROL_FILE
+        path = RECORDED_DIR / preset.name / experiment.CONTROL_FILE
         if not path.is_file():
             return None
         control = json.loads(path.read_text())
@@ -347,7 +351,7 @@ def install(preset: Preset, root=None) -> bool:
             atomic_write_text(target / name, (tables.run_dir / name).read_text())
         summary = {**tables.summary, "run_dir": str(target), "recorded": True}
         if shipped.control is not None:
-            atomic_write_json(target / CONTROL_FILE, {**shipped.control, "run_id": target.name})
+            atomic_write_json(target / experiment.CONTROL_FILE, {**shipped.control, "run_id": target.name})
         atomic_write_json(target / "summary.json", summary)
         store_result(config, root, summary)
     if preset.page == "compare":

@@ -19,21 +19,33 @@ hands the whole choice to it."""
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-import torch
-from torch import nn
-from torch.nn.utils import prune as torch_prune
-
 from .errors import ConfigError
-from .models import build_model
+from .lazy import lazy
 from .settings import STRATEGIES as STRATEGY_REGISTRY
 from .settings import Option
 
-Masks = dict[str, torch.Tensor]
+# torch loads on first use: the registry below is listed (CLI --help, strategies) without it.
+torch = lazy("torch", globals())
+nn = lazy("torch.nn", globals())
+torch_prune = lazy("torch.nn.utils.prune", globals(), "torch_prune")
+models = lazy("engine.models", globals())
+
+Masks = dict[str, "torch.Tensor"]
+
+
+def _no_grad(fn):
+    """``torch.no_grad()`` as a decorator that needs torch only when called."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 @dataclass
@@ -70,7 +82,7 @@ class Step:
 
 
 # --- scores: higher = more important, same shape as the weight --------------------------------
-ScoreFn = Callable[[str, torch.Tensor, ScoreContext], torch.Tensor]
+ScoreFn = Callable[[str, "torch.Tensor", ScoreContext], "torch.Tensor"]
 SCORES: dict[str, ScoreFn] = {}
 
 
@@ -121,7 +133,7 @@ def _taylor_scores(ctx: ScoreContext) -> dict[str, torch.Tensor]:
 # A scope gets, per parameter, its group scores (already-pruned groups score +inf, so
 # they are never picked again: they are not "remaining") and which groups are alive, and
 # returns, per parameter, a bool vector of the groups to cut.
-Scored = dict[str, tuple[torch.Tensor, torch.Tensor]]
+Scored = dict[str, tuple["torch.Tensor", "torch.Tensor"]]
 SCOPES: dict[str, object] = {}
 
 
@@ -507,14 +519,14 @@ def full_masks(params: dict[str, torch.Tensor]) -> Masks:
     return {name: torch.ones_like(p, dtype=torch.bool) for name, p in params.items()}
 
 
-@torch.no_grad()
+@_no_grad
 def apply_masks(model: nn.Module, masks: Masks) -> None:
     named = dict(model.named_parameters())
     for name, mask in masks.items():
         named[name].mul_(mask)
 
 
-@torch.no_grad()
+@_no_grad
 def layer_sparsity(model: nn.Module) -> list[dict]:
     """Per layer, counted on the weights themselves (not the masks): what the model IS."""
     rows = []
@@ -526,7 +538,7 @@ def layer_sparsity(model: nn.Module) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
+@_no_grad
 def sparsity_summary(model: nn.Module, masks: Masks) -> dict:
     """Overall sparsity over the pruned weight matrices (biases never count, even when
     pruned: one definition everywhere, engine/formats.py); nonzero count over all parameters."""
@@ -557,7 +569,7 @@ def from_torch_prune(pruned: nn.Module) -> tuple[nn.Module, Masks]:
     """Inverse of :func:`to_torch_prune`: a plain MLP (masks baked in) and our masks.
     Read through the state_dict: a hooked module cannot be deep-copied."""
     state, masks = masks_from_state_dict(pruned.state_dict())
-    plain = build_model(pruned.arch)
+    plain = models.build_model(pruned.arch)
     plain.load_state_dict(state)
     return plain, masks
 

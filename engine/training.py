@@ -12,7 +12,6 @@ row-weighted mean over all of them."""
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 import warnings
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from .errors import ConfigError
 from .models import pick_device
 from .pruning import Masks, apply_masks, sparsity_summary
 from .settings import BY_NAME
+from .threads import run_threads
 
 EVAL_BATCH = 8192
 GRAPH_WARMUP_STEPS = 3  # eager steps before capture: optimizer state and cuBLAS set up
@@ -48,18 +48,11 @@ class FastPaths:
                 "tf32": self.tf32, "num_threads": self.num_threads or torch.get_num_threads()}
 
 
-@contextmanager
 def cpu_threads(threads: int | None):
-    """Run a block with ``threads`` intra-op threads, restoring the count after: the one
-    place the engine changes torch's thread count (the app sizes it once at start,
-    engine.live.prepare_process)."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    """Run a block with ``threads`` intra-op threads (None: the cores this process really
+    has, minus those other runs in it hold), restoring the count after: the one place the
+    engine changes torch's thread count (engine.threads.run_threads)."""
+    return run_threads(threads)
 
 
 def fast_paths(config, device: torch.device) -> FastPaths:
@@ -288,6 +281,11 @@ def train_masked(config, model: nn.Module, masks: Masks, epochs: int, data, lr: 
     """Train ``model`` (fresh) with ``masks`` held fixed for ``epochs`` epochs at ``lr``: the
     controls' training (the lottery ticket's fresh-weights control, the small-dense and
     shuffled-mask controls). Returns validation and test accuracy and the sparsity reached."""
+    with cpu_threads(config.num_threads):  # as a run holds them, and gives them back
+        return _train_masked(config, model, masks, epochs, data, lr)
+
+
+def _train_masked(config, model: nn.Module, masks: Masks, epochs: int, data, lr: float) -> dict:
     setup = set_up(config, data, model, lr)
     masks = {name: mask.to(setup.device) for name, mask in masks.items()}
     apply_masks(setup.model, masks)

@@ -164,7 +164,9 @@ def render():
     if current is not None:
         live.job_status(current, "The comparison failed",
                           "Stopped. Finished strategies stay in the run cache; nothing else was saved.")
-        show(*analysis.tables_from_events(current.events))
+        view = current.view()
+        view.update()  # only the events that arrived since the last tick
+        show(view.history, view.layers)
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]

@@ -73,8 +73,12 @@ buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch"
                   help="Stop and forget the live run")
 
 
-def show(history, layers, total_params):
-    values = analysis.tiles(history, total_params)
+def show(history, layers, total_params, view=None):
+    """The tiles and charts. With a live job's ``view``, the curves are rebuilt as epochs
+    arrive and the rest (tiles, accuracy vs sparsity, heatmap) once per cut."""
+    at_cut = view.at_cut if view is not None else (lambda name, build: build())
+    each_tick = view.each_tick if view is not None else (lambda name, build: build())
+    values = at_cut("tiles", lambda: analysis.tiles(history, total_params))
     if not values:
         st.caption("Loading the data and building the model…")
         return
@@ -92,20 +96,22 @@ def show(history, layers, total_params):
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=charts.metric_chart(history, "loss"), width="stretch")
-    right.vega_lite_chart(spec=charts.metric_chart(history, "accuracy"), width="stretch")
+    left.vega_lite_chart(spec=each_tick("loss", lambda: charts.metric_chart(history, "loss")), width="stretch")
+    right.vega_lite_chart(spec=each_tick("accuracy", lambda: charts.metric_chart(history, "accuracy")),
+                          width="stretch")
     st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
                "after it. Train and validation values at each marker come from the same model "
                "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=charts.sparsity_chart(history), width="stretch")
+    left.vega_lite_chart(spec=at_cut("sparsity", lambda: charts.sparsity_chart(history)), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
                  + SPARSITY_DEFINITION)
     if config.cycles and layers.empty:
         right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
-        right.vega_lite_chart(spec=charts.heatmap(layers, config.cycles, height=330), width="stretch")
-        collapsed = analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()])
+        right.vega_lite_chart(spec=at_cut("heatmap", lambda: charts.heatmap(layers, config.cycles, height=330)),
+                              width="stretch")
+        collapsed = at_cut("collapsed", lambda: analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()]))
         if collapsed:
             right.warning(f"**Layer collapse**: {', '.join(collapsed)} "
                           f"{'has' if len(collapsed) == 1 else 'have'} 99% or more of the weights cut: "
@@ -192,10 +198,11 @@ def render():
     if current is not None:
         live.job_status(current, "The run failed",
                           "Stopped. The run folder keeps what was written; nothing was cached.")
-        history, layers = analysis.tables_from_events(current.events)
+        view = current.view()
+        view.update()  # only the events that arrived since the last tick
         start_event = next((e for e in current.events if e["type"] == "start"), None)
-        show(history.assign(strategy=config.strategy), layers,
-             start_event["total_params"] if start_event else 0)
+        show(view.each_tick("history", lambda: view.history.assign(strategy=config.strategy)), view.layers,
+             start_event["total_params"] if start_event else 0, view)
     elif cached:
         tables = load_run(run_dir_for(config))
         summary = tables.summary

@@ -121,3 +121,58 @@ def test_a_checkpoints_data_is_bounded_and_its_config_checked():
     with pytest.raises(DatasetError, match="does not fit"):
         data_for_checkpoint({"dataset": "digits"}, arch)
     assert data_for_checkpoint({"dataset": "synthetic", "rows": 400}, arch).n_classes == 7
+
+
+def _sklearn_splits(name, rows, seed, data_path=None):
+    """The splits as scikit-learn made them before the engine did it in numpy (engine
+    version 2): train_test_split(stratify=...) twice, then StandardScaler on train."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x, y = bunch.data.astype(np.float32), bunch.target.astype(np.int64)
+    else:
+        x, y, _ = data_module._load_raw(name, rows, seed, data_path)
+    if rows is not None and rows < len(y):
+        x, _, y, _ = train_test_split(x, y, train_size=rows, stratify=y, random_state=seed)
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
+    x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=0.2, stratify=y_rest,
+                                                      random_state=seed)
+    scaler = StandardScaler().fit(x_train)
+    scale = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
+    return {"x_train": scale(x_train), "y_train": y_train, "x_val": scale(x_val), "y_val": y_val,
+            "x_test": scale(x_test), "y_test": y_test}
+
+
+@pytest.mark.parametrize("name, rows, seed", [
+    ("digits", None, 0), ("digits", None, 5), ("digits", 500, 1), ("digits", 1001, 2),
+    ("synthetic", 3000, 0), ("synthetic", 777, 3), ("synthetic", None, 4),
+    ("covertype", None, 0), ("covertype", 60, 1), ("covertype", None, 9),
+])
+def test_splits_and_scaling_identical_to_scikit_learn(name, rows, seed, tmp_path):
+    path = None
+    if name == "covertype":
+        path = str(tmp_path / "covtype.data.gz")
+        write_uci_covtype(path, rows_per_class=15, seed=seed)
+    ours = load_dataset(name, rows, seed, path)
+    theirs = _sklearn_splits(name, rows, seed, path)
+    for key, expected in theirs.items():
+        got = getattr(ours, key)
+        assert got.dtype == expected.dtype, key
+        np.testing.assert_array_equal(got, expected, err_msg=key)  # bit for bit
+
+
+def test_loading_digits_or_covertype_does_not_import_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    write_uci_covtype(tmp_path / "covtype.data.gz")
+    code = ("import sys; from engine.data import load_dataset; load_dataset('digits', rows=600); "
+            f"load_dataset('covertype', data_path={str(tmp_path / 'covtype.data.gz')!r}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy', 'pandas')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(data_module.Path(__file__).resolve().parents[1]), check=True)
+    assert out.stdout.strip() == "[]"

@@ -155,3 +155,57 @@ def test_sweep_job_reports_cells_then_the_report_and_can_stop():
     assert stopped.join(120) and stopped.stopping and stopped.done < 4
     taken = SweepJob(SweepSpec.from_dict({**grid, "seeds": [9]}, name="live-sweep"), n_jobs=1)
     assert taken.join(60) and taken.error  # the name belongs to another grid: said, not raised
+
+
+def test_live_view_grows_from_new_events_and_rebuilds_cut_views_only_at_cuts():
+    from engine import analysis
+    from engine.live import LiveJob, LiveView
+
+    events = []
+    run_events = []
+    from engine.experiment import run
+
+    run(TINY, on_event=run_events.append)
+    job = LiveJob(lambda on_event, should_stop: {}, "x", 10, Stages(TINY))
+    job.events = events
+    view = job.view()
+    assert view is job.view() and isinstance(view, LiveView)
+    assert view.update() is False and view.history.empty
+    builds = []
+    stages_seen = set()
+    for event in run_events:
+        events.append(event)
+        job.stages.see(event)
+        assert view.update() is True
+        assert view.update() is False  # nothing new: nothing rebuilt
+        view.at_cut("tiles", lambda: builds.append(view.stage) or len(builds))
+        stages_seen.add(view.stage)
+        history, layers = analysis.tables_from_events(events)
+        assert view.history.equals(history) and view.layers.equals(layers)
+    assert view.cuts == TINY.cycles
+    assert builds == sorted(stages_seen)  # once per stage, in order, never twice
+    calls = []
+    view.each_tick("curves", lambda: calls.append(1))
+    view.each_tick("curves", lambda: calls.append(1))
+    assert calls == [1]
+
+
+def test_live_view_refresh_follows_the_training_pace():
+    from engine.live import MAX_TICK_SECONDS, MIN_TICK_SECONDS, LiveJob
+
+    job = LiveJob(lambda on_event, should_stop: {}, "x", 10, Stages(TINY))  # 2 epochs per cycle
+    view = job.view()
+    assert view.tick_seconds() == MAX_TICK_SECONDS  # nothing measured yet
+    row = {"cycle": 0, "train_loss": 1, "train_acc": 0, "val_loss": 1, "val_acc": 0, "sparsity": 0,
+           "nonzero_params": 1, "lr": 1e-3}
+    job.events = [{"type": "epoch", **row, "epoch": 1, "phase": "train", "seconds": 1.0},
+                  {"type": "epoch", **row, "epoch": 2, "phase": "train", "seconds": 1.3}]
+    view.update()
+    assert view.tick_seconds() == pytest.approx(0.6)  # 0.3 s per epoch x 2 epochs per cycle
+    post = lambda seconds: {**row, "phase": "post_prune", "epoch": 2, "seconds": seconds}  # noqa: E731
+    job.events = job.events + [{"type": "prune", "cycle": c, "pre_prune": {**row, "phase": "pre_prune", "epoch": 2,
+                                                                          "seconds": s}, "post_prune": post(s),
+                                "layers": []} for c, s in ((1, 2.0), (2, 2.1))]
+    view.update()
+    assert view.tick_seconds() == MIN_TICK_SECONDS  # a 0.1 s cycle: as fast as allowed
+    assert view.retune(1.0) and not view.retune(MIN_TICK_SECONDS)

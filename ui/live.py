@@ -10,7 +10,6 @@ import streamlit as st
 from engine.formats import duration_text
 from engine.text import plain
 
-TICK_SECONDS = 1.0
 REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
@@ -39,16 +38,22 @@ def progress_text(job) -> str:
 
 
 def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool] | None = None) -> None:
-    """Redraw ``render`` every tick while ``job`` runs (or while ``ticking()`` holds: a
-    replay playing), without blocking the page: an ``st.fragment`` that re-runs alone. When
-    that ends (done, paused by a step, stopped, failed; the replay's last frame) the whole
-    page reruns once, so buttons and views catch up."""
+    """Redraw ``render`` while ``job`` runs, about once per training cycle
+    (engine.live.LiveView.tick_seconds; when the pace changes by half or more, the page
+    reruns to set it again), or every REPLAY_TICK_SECONDS while ``ticking()`` holds (a
+    replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
+    When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
+    whole page reruns once, so buttons and views catch up."""
     running = job is not None and job.status == "running"
     replaying = ticking is not None and ticking()
+    tick = REPLAY_TICK_SECONDS if replaying else None
+    if running:
+        job.view().update()
+        tick = job.view().tick_seconds()
 
-    @st.fragment(run_every=TICK_SECONDS if running else REPLAY_TICK_SECONDS if replaying else None, key=key)
+    @st.fragment(run_every=tick, key=key)
     def view():
-        if (running and job.status != "running") or (replaying and not ticking()):
+        if (running and (job.status != "running" or job.view().retune(tick))) or (replaying and not ticking()):
             st.rerun()
         render()
 

@@ -14,6 +14,7 @@ fit_screen()
 HOME = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
 PAGES = [
     HOME,
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/menu_book:"),
     st.Page("pages/explorer.py", title="Explorer", icon=":material/content_cut:"),
     st.Page("pages/compare.py", title="Compare strategies", icon=":material/compare_arrows:"),
     st.Page("pages/layers.py", title="Where does it cut?", icon=":material/stacked_bar_chart:"),

@@ -14,6 +14,8 @@ st.markdown(
 st.markdown(
     "Start with a preset below, or open the **Explorer**, move a slider and press **Run**. "
     "Every setting is in the page's address: copy it to share the exact run.")
+st.page_link("pages/lesson.py", label="Or read the Lesson: the whole study in eight short sections, no buttons",
+             icon=":material/menu_book:")
 
 PAGES = {"compare": ("pages/compare.py", live.COMPARE_AUTOSTART),
          "explorer": ("pages/explorer.py", live.EXPLORER_AUTOSTART)}
@@ -38,6 +40,7 @@ for column, preset in zip(st.columns(len(presets.PRESETS)), presets.PRESETS.valu
 
 st.divider()
 st.markdown(
+    "- **Lesson**: the study told top to bottom, each step a recorded result and what it shows.\n"
     "- **Explorer**: one network, live: loss and accuracy around every cut, accuracy against "
     "sparsity, and which layers are cut.\n"
     "- **Compare strategies**: two or three strategies side by side from the same start.\n"

@@ -213,3 +213,45 @@ def test_step_stops_after_the_cut_then_after_fine_tuning_and_a_run_shows_its_tim
     check(page, "explorer-time-left")
     page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text("Stopped.").wait_for()
+
+
+LESSON_DONE = """(sections) => {
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    const links = [...document.querySelectorAll('[data-testid="stPageLink"]')]
+        .filter(l => l.textContent.includes("Try it yourself"));
+    return links.length >= sections && charts.length >= sections
+        && charts.every(c => c.querySelector("canvas, svg"));
+}"""
+OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    const main = document.querySelector('[data-testid="stMain"]');
+    // an SVG's inner groups may reach past it (clipped); the SVG itself must fit
+    const wide = [...main.querySelectorAll('*')].filter(e => !(e.closest('svg') && e.tagName !== 'svg')
+        && e.getBoundingClientRect().right > width + 1);
+    return {page: document.documentElement.scrollWidth - width, main: main.scrollWidth - main.clientWidth,
+            wide: wide.slice(0, 5).map(e => e.getAttribute('data-testid') || e.tagName)};
+}"""
+
+
+def test_the_lesson_reads_by_scrolling_at_projector_and_phone_sizes(server, page):
+    from engine import lesson
+
+    sections = len(lesson.sections(lesson.load()))
+    page.goto(f"{server}/lesson")  # the first visit imports and installs; the ones below are timed
+    page.wait_for_function(LESSON_DONE, arg=sections)
+    for width, height in [(1400, 900), (1280, 720), (390, 844)]:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{server}/lesson")
+        page.wait_for_function(LESSON_DONE, arg=sections)
+        # from the browser's first byte of the page to every section's chart and link drawn
+        shown_ms = page.evaluate("performance.now() - performance.timing.responseStart + performance.timing.navigationStart")
+        settle(page)
+        print(f"lesson at {width}x{height}: every section drawn {shown_ms:.0f} ms after the page arrived")
+        assert shown_ms < 5_000, "the lesson draws shipped results: it must never wait on training"
+        links = page.get_by_test_id("stPageLink").filter(has_text="Try it yourself")
+        assert links.count() == sections
+        assert "strategy=global" in links.first.locator("a").get_attribute("href")
+        check(page, f"lesson-{width}x{height}")
+        page.screenshot(path=ARTIFACTS / f"lesson-{width}x{height}-top.png")
+        overflow = page.evaluate(OVERFLOW)
+        assert overflow["page"] <= 0 and overflow["main"] <= 0 and not overflow["wide"], (width, overflow)

@@ -1,0 +1,119 @@
+"""How fast the Lesson page reaches the screen (it draws shipped results: nothing trains).
+
+    OMP_NUM_THREADS=1 python benchmarks/lesson_latency.py [--repeats 5]
+
+`streamlit run app.py` on a loopback port with empty run folders (a fresh clone); Chromium
+opens /lesson once (the server's first visit: imports, and the linked presets installed
+into the run cache), then, at 1280×720 and at 390×844, opens it ``--repeats`` times in a
+new tab and times:
+
+- load → drawn: from the browser's load event (Streamlit's page shell is loaded) until
+  every section's chart and its "Try it yourself" link are drawn;
+- navigation → drawn: the same, from the start of the navigation.
+
+Also the engine side alone: ``engine.lesson.load()`` + ``sections()`` (reading the
+shipped tables and computing every sentence)."""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+DRAWN = """(sections) => {
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    const links = [...document.querySelectorAll('[data-testid="stPageLink"]')]
+        .filter(l => l.textContent.includes("Try it yourself"));
+    return links.length >= sections && charts.length >= sections
+        && charts.every(c => c.querySelector("canvas, svg"));
+}"""
+
+
+def engine_side(repeats: int) -> None:
+    from engine import lesson
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        lesson.sections(lesson.load())
+        times.append(time.perf_counter() - start)
+    print(f"engine: load() + sections(): median {1e3 * statistics.median(times):.0f} ms ({repeats} runs)")
+
+
+def browser_side(repeats: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from engine import lesson
+
+    sections = len(lesson.sections(lesson.load()))
+    with tempfile.TemporaryDirectory() as root, socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        env = {**os.environ, "PRUNING_EXPLORER_CACHE": f"{root}/cache",
+               "PRUNING_EXPLORER_CHECKPOINTS": f"{root}/checkpoints"}
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                                   "--server.port", str(port), "--server.address", "127.0.0.1"],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.3)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                first = browser.new_page()
+                start = time.perf_counter()
+                first.goto(f"{url}/lesson")
+                first.wait_for_function(DRAWN, arg=sections, timeout=120_000)
+                print(f"browser: the server's first visit (imports, presets installed): "
+                      f"{time.perf_counter() - start:.2f} s")
+                first.close()
+                for width, height in [(1280, 720), (390, 844)]:
+                    after_load, after_nav = [], []
+                    for _ in range(repeats):
+                        page = browser.new_page(viewport={"width": width, "height": height})
+                        page.goto(f"{url}/lesson")
+                        page.wait_for_function(DRAWN, arg=sections, polling=20, timeout=60_000)
+                        now, load_end, nav = page.evaluate(
+                            "[performance.now(), performance.timing.loadEventEnd - performance.timing.navigationStart,"
+                            " 0]")
+                        after_load.append(now - load_end)
+                        after_nav.append(now - nav)
+                        page.close()
+                    print(f"browser {width}x{height}: load → drawn median {statistics.median(after_load):.0f} ms "
+                          f"(max {max(after_load):.0f}); navigation → drawn median "
+                          f"{statistics.median(after_nav):.0f} ms ({repeats} runs)")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    engine_side(args.repeats)
+    browser_side(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

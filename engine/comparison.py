@@ -146,7 +146,8 @@ def over_seeds(summary: pd.DataFrame) -> pd.DataFrame:
 def conclusion(summary: pd.DataFrame) -> str:
     """One or two sentences computed from the comparison's numbers: the strategies' final
     validation accuracy (mean ± std over seeds) and how the best one fared against each
-    control, in points."""
+    control, in points; "level" when the gap is within 2 points or, over several seeds,
+    within two standard errors of the difference."""
     table = over_seeds(summary)
     strategies = table[table.kind == "strategy"].sort_values("val_acc_mean", ascending=False)
     controls = table[table.kind == "control"]
@@ -161,12 +162,25 @@ def conclusion(summary: pd.DataFrame) -> str:
         best = strategies.iloc[0]
         against = []
         for row in controls.itertuples():
-            gap = 100 * (best.val_acc_mean - row.val_acc_mean)
-            verb = "beats" if gap > 0 else "trails"
-            against.append(f"{verb} {row.strategy} ({mean_std_text(row.val_acc_mean, row.val_acc_std)}) by "
-                           f"{abs(gap):.1f} pts")
+            gap = best.val_acc_mean - row.val_acc_mean
+            shown = f"{row.strategy} ({mean_std_text(row.val_acc_mean, row.val_acc_std)})"
+            if abs(gap) <= max(LEVEL_WITHIN, 2 * _standard_error(best, row)):
+                against.append(f"is level with {shown}")
+            else:
+                against.append(f"{'beats' if gap > 0 else 'trails'} {shown} by {100 * abs(gap):.1f} pts")
         text += f" Against the controls, {best.strategy} " + ", ".join(against) + "."
     return text
+
+
+LEVEL_WITHIN = 0.02  # accuracies this close (2 points) are called level
+
+
+def _standard_error(a, b) -> float:
+    """Standard error of the difference of two means over seeds; 0 for a single seed (then
+    only LEVEL_WITHIN decides). A gap within two standard errors is called level."""
+    if pd.isna(a.val_acc_std) or pd.isna(b.val_acc_std):
+        return 0.0
+    return float((a.val_acc_std ** 2 / a.seeds + b.val_acc_std ** 2 / b.seeds) ** 0.5)
 
 
 def list_comparisons() -> list[str]:

@@ -19,7 +19,7 @@ from . import presets
 from .comparison import over_seeds
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
-from .formats import percent_text, points_text, remaining_text, sparsity_text
+from .formats import mean_std_text, percent_text, points_text, remaining_text, sparsity_text
 from .runs import RunTables, load_run
 from .settings import SETTINGS, Setting
 
@@ -357,10 +357,6 @@ def widths_text(widths: str) -> str:
     return f"layers of {listed} units"
 
 
-def _mean_std(row) -> str:
-    if pd.isna(row["val_acc_std"]):
-        return f"{100 * row['val_acc_mean']:.1f}%"
-    return f"{100 * row['val_acc_mean']:.1f} ± {100 * row['val_acc_std']:.1f}%"
 
 
 def against_controls(results: LessonResults) -> Section:
@@ -374,9 +370,9 @@ def against_controls(results: LessonResults) -> Section:
     sentences = [
         (f"Over {seeds} seeds" if seeds > 1 else "On one seed (an anecdote, not yet a result)")
         + f" of the default study ({sparsity_text(best.final_sparsity)} sparse), {best.label} reaches "
-        f"{_mean_std(best)}{' (mean ± std)' if seeds > 1 else ''}. "
+        f"{mean_std_text(best['val_acc_mean'], best['val_acc_std'])}{' (mean ± std)' if seeds > 1 else ''}. "
         + (f"It beats {'all ' + str(len(controls)) if len(beaten) == len(controls) else f'{len(beaten)} of the {len(controls)}'} controls: "
-           + "; ".join(f"{row.label} {_mean_std(row)}" for _, row in controls.iterrows()) + "."
+           + "; ".join(f"{row.label} {mean_std_text(row['val_acc_mean'], row['val_acc_std'])}" for _, row in controls.iterrows()) + "."
            if len(controls) else "")]
     dense = results.study5_controls[results.study5_controls.name == "small-dense"]
     if "small-dense" in by.index and len(dense):

@@ -47,7 +47,9 @@ def random_reinit_control(run_dir: str | Path, data: DataSplits | None = None,
     if not_machine:
         raise ConfigError(f"{not_machine[0]}={overrides[not_machine[0]]!r} cannot change: the control "
                           "repeats the run's own settings (only where and how it computes may change)")
-    config = RunConfig.from_dict({**ckpt.config, **overrides}).validate()
+    # A path saved in the checkpoint is never opened: only the caller's own data_path is.
+    own = {k: v for k, v in ckpt.config.items() if k != "data_path"}
+    config = RunConfig.from_dict({**own, **overrides}).validate()
     if config.rewind_epoch is None:
         raise ConfigError(f"run {run_dir.name}: rewind_epoch=None; the control compares lottery "
                           "tickets, so run with a rewind_epoch (0 = rewind to the initial weights)")

@@ -22,12 +22,12 @@ runs = runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer
                              "preset on the home page) and come back to see which layers it cut.",
                              need_checkpoints=False)
 run_id = run_picker(st, runs, preferred=st.session_state.get(LAST_RUN))
-st.caption(f"Run folder: `{run_id}`")
+st.caption(f"Run folder: {plain(run_id, 200)}")
 tables = load_run(runs[run_id]["run_dir"])
 config = tables.info["config"]
 prune_output = bool(config.get("prune_output", True))
 if tables.status != "complete":
-    st.caption(f"This run is {tables.status}: it shows the cycles it reached.")
+    st.caption(f"This run is {plain(tables.status, 40)}: it shows the cycles it reached.")
 last_cycle = int(tables.layers.cycle.max()) if len(tables.layers) else 0
 if last_cycle == 0:
     empty_state("This run has not made a cut yet: nothing to show per layer.")

@@ -130,7 +130,7 @@ except (EngineError, OSError) as exc:
 
 results = sweep["results"]
 status = results.status.value_counts()
-st.caption(f"{len(results)} cells: " + ", ".join(f"{n} {s}" for s, n in status.items())
+st.caption(f"{len(results)} cells: " + ", ".join(f"{n} {plain(s, 40)}" for s, n in status.items())
            + f" · runs under {plain(sweep.get('checkpoint_root', '?'), 200)}")
 if not (results.status == "complete").any():
     st.info("No cell of this sweep is complete yet.")

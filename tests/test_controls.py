@@ -90,10 +90,17 @@ def test_the_conclusion_is_computed_from_the_numbers():
     assert "on one seed" in text and "global 90.0%" in text and "layerwise 40.0%" in text
     assert "global beats small-dense (80.0%) by 10.0 pts" in text
     other = _summary([("global", "strategy", s, a) for s, a in ((0, 0.5), (1, 0.7))]
-                     + [("small-dense", "control", s, a) for s, a in ((0, 0.8), (1, 0.8))])
+                     + [("small-dense", "control", s, a) for s, a in ((0, 0.75), (1, 0.75))])
     text = conclusion(other)
     assert "over 2 seeds" in text and "global 60.0 ± 14.1%" in text
-    assert "global trails small-dense (80.0 ± 0.0%) by 20.0 pts" in text
+    # a 15-point gap within two standard errors (the seeds disagree by 20 points) is level
+    assert "global is level with small-dense (75.0 ± 0.0%)" in text
+    clear = _summary([("global", "strategy", s, a) for s, a in ((0, 0.58), (1, 0.62))]
+                     + [("small-dense", "control", s, a) for s, a in ((0, 0.79), (1, 0.81))]
+                     + [("random", "control", s, a) for s, a in ((0, 0.59), (1, 0.61))])
+    text = conclusion(clear)
+    assert "global trails small-dense (80.0 ± 1.4%) by 20.0 pts" in text
+    assert "is level with random (60.0 ± 1.4%)" in text
 
 
 def test_bad_seeds_and_controls_get_one_line(capsys):

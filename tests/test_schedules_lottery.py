@@ -104,6 +104,28 @@ def test_control_needs_a_lottery_run(tiny_config):
         random_reinit_control(result["run_dir"])
 
 
+def test_control_never_opens_a_path_saved_in_the_run(tiny_config, tmp_path, monkeypatch):
+    """A run folder's final.pt may name a file (a shared or hostile folder): the control
+    loads data only from what the machine is configured with, never from that path."""
+    import engine.lottery
+    from engine.data import load_dataset
+
+    result = run(tiny_config.replace(rewind_epoch=0))
+    final = Path(result["run_dir"]) / "final.pt"
+    payload = torch.load(final, weights_only=True)
+    payload["config"] = {**payload["config"], "data_path": str(tmp_path / "secret.gz")}
+    torch.save(payload, final)
+    asked = []
+
+    def recording_loader(name, rows=None, seed=0, data_path=None):
+        asked.append(data_path)
+        return load_dataset(name, rows, seed)
+
+    monkeypatch.setattr(engine.lottery, "load_dataset", recording_loader)
+    random_reinit_control(result["run_dir"])
+    assert asked == [None]
+
+
 def _trained(tiny_config):
     result = run(tiny_config.replace(cycles=0, warmup_epochs=6))
     return load_checkpoint(f"{result['run_dir']}/final.pt"), result

@@ -22,7 +22,8 @@ runs = runs_with_cuts("No runs yet that have made a cut. Run one in the Explorer
                              "preset on the home page) and come back to see which layers it cut.",
                              need_checkpoints=False)
 run_id = run_picker(st, runs, preferred=st.session_state.get(LAST_RUN))
-st.caption(f"Run folder: {plain(run_id, 200)}")
+# Inside a code span nothing is markdown but a backtick, which would end it: none is kept.
+st.caption(f"Run folder: `{run_id.replace('`', '')[:200]}`")
 tables = load_run(runs[run_id]["run_dir"])
 config = tables.info["config"]
 prune_output = bool(config.get("prune_output", True))

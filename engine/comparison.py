@@ -9,6 +9,7 @@ layers.csv (with strategy and seed columns)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 import json
 import re
 import time
@@ -125,6 +126,37 @@ def compare(strategies: list[str], base: RunConfig, name: str, root=None, use_ca
               "seconds": time.perf_counter() - started, "runs": results, "control_runs": control_rows}
     atomic_write_json(out / "comparison.json", report)
     return report
+
+
+@dataclass
+class ComparisonView:
+    """What the Compare page draws, split out of a comparison's tables (live or saved)."""
+    several_seeds: bool        # more than one seed: bands and mean ± std
+    with_controls: bool        # controls beside the strategies
+    first_seed: int | None
+    one_seed: pd.DataFrame     # the strategies' history on the first seed (per-run charts)
+    layers: pd.DataFrame       # the strategies' layer table on the first seed
+
+
+def strategy_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the strategies, without the controls."""
+    return frame[frame["kind"].fillna("strategy") == "strategy"] if "kind" in frame else frame
+
+
+def comparison_view(history: pd.DataFrame, layers: pd.DataFrame,
+                    summary: pd.DataFrame | None = None) -> ComparisonView:
+    strategies = strategy_rows(history)
+    several = "seed" in history and history.seed.nunique() > 1
+    controls = len(strategies) < len(history) or (summary is not None and "kind" in summary
+                                                  and bool((summary.kind == "control").any()))
+    first = strategies.seed.min() if "seed" in strategies and len(strategies) else None
+    layer_rows = strategy_rows(layers)
+    if first is not None:
+        strategies = strategies[strategies.seed == first]
+        if "seed" in layer_rows:
+            layer_rows = layer_rows[layer_rows.seed == first]
+    return ComparisonView(bool(several), bool(controls), None if first is None else int(first),
+                          strategies, layer_rows)
 
 
 def over_seeds(summary: pd.DataFrame) -> pd.DataFrame:

@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from engine import analysis
-from engine.comparison import MAX_SEEDS, default_name, list_comparisons, load_comparison, over_seeds
+from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_comparisons,
+                               load_comparison, over_seeds, strategy_rows)
 from engine.comparison import conclusion as comparison_conclusion
 from engine.controls import CONTROL_LABELS, CONTROLS
 from engine.conclusions import compare_conclusion
@@ -74,13 +75,9 @@ def show(history, layers, summary=None):
     if history.empty:
         st.caption("Loading the data and building the model…")
         return
-    kind = history["kind"].fillna("strategy") if "kind" in history else pd.Series("strategy", index=history.index)
-    several_seeds = "seed" in history and history.seed.nunique() > 1
-    with_controls = bool((kind == "control").any()) or (summary is not None and "kind" in summary
-                                                        and (summary.kind == "control").any())
-    strategies_only = history[kind == "strategy"]
-    first_seed = strategies_only.seed.min() if "seed" in strategies_only and len(strategies_only) else None
-    one_seed = strategies_only if first_seed is None else strategies_only[strategies_only.seed == first_seed]
+    view = comparison_view(history, layers, summary)
+    several_seeds, with_controls, first_seed, one_seed = (view.several_seeds, view.with_controls,
+                                                          view.first_seed, view.one_seed)
     if several_seeds or with_controls:
         table = over_seeds(summary) if summary is not None else None
         left, right = st.columns(2)
@@ -104,9 +101,7 @@ def show(history, layers, summary=None):
     left.vega_lite_chart(spec=charts.sparsity_chart(one_seed), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
                  + SPARSITY_DEFINITION + (f" Seed {first_seed} shown." if several_seeds else ""))
-    strategy_layers = layers[layers["kind"].fillna("strategy") == "strategy"] if "kind" in layers else layers
-    if first_seed is not None and "seed" in strategy_layers:
-        strategy_layers = strategy_layers[strategy_layers.seed == first_seed]
+    strategy_layers = view.layers
     cycles = int(strategy_layers.cycle.max()) if len(strategy_layers) else 0
     groups = list(strategy_layers.groupby("strategy", sort=False)) if cycles else []
     for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
@@ -150,8 +145,7 @@ def show(history, layers, summary=None):
     if conclusion:
         st.info(plain(conclusion), icon=":material/insights:")
     if summary is not None:
-        runs = summary[summary["kind"].fillna("strategy") == "strategy"] if "kind" in summary else summary
-        runs = runs.dropna(subset=["run_id"]).drop_duplicates("strategy")
+        runs = strategy_rows(summary).dropna(subset=["run_id"]).drop_duplicates("strategy")
         st.session_state[LAST_RUN] = runs.run_id.iloc[-1]
         links = st.columns(len(runs))
         for column, row in zip(links, runs.itertuples()):

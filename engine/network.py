@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from .checkpoints import Checkpoint, load_checkpoint
+from .errors import FileFormatError
 from .models import layer_names
 from .runs import checkpoint_label, list_checkpoints
 
@@ -48,9 +49,7 @@ def network_graph(state_dict: dict, masks: dict, max_units: int = MAX_UNITS) -> 
     (``{'fc1.weight': bool tensor}``; a layer without a mask keeps its nonzero weights)."""
     if max_units < 2:
         raise ValueError(f"max_units={max_units!r} is invalid: must be at least 2")
-    depth = sum(1 for key in state_dict if key.startswith("fc") and key.endswith(".weight"))
-    names = layer_names(depth)
-    weights = [state_dict[f"{name}.weight"].detach() for name in names]
+    names, weights = mlp_chain(state_dict)
     sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
     picked = [sample_units(size, max_units) for size in sizes]
     labels = ["input"] + names
@@ -83,6 +82,29 @@ def network_graph(state_dict: dict, masks: dict, max_units: int = MAX_UNITS) -> 
     edges = pd.DataFrame(edge_rows, columns=["layer", "source", "target", "x", "y", "x2", "y2",
                                              "weight", "magnitude"])
     return NetworkGraph(pd.DataFrame(node_rows), edges, pd.DataFrame(column_rows))
+
+
+def mlp_chain(state_dict: dict) -> tuple[list[str], list[torch.Tensor]]:
+    """The layer names and weight matrices of an MLP chain (fc1 … fcN then out, each layer
+    reading the previous one's outputs), or a one-line FileFormatError saying what breaks
+    the chain: only such a network can be drawn as columns of units."""
+    def refuse(why: str):
+        raise FileFormatError(f"The network cannot be drawn: its layers do not form an MLP chain "
+                              f"(fc1 … fcN, then out, each reading the previous layer's outputs): {why}.")
+
+    depth = sum(1 for key in state_dict if str(key).startswith("fc") and str(key).endswith(".weight"))
+    names = layer_names(depth)
+    missing = [f"{name}.weight" for name in names if f"{name}.weight" not in state_dict]
+    if missing:
+        refuse(f"no {missing[0]}")
+    weights = [state_dict[f"{name}.weight"] for name in names]
+    for name, weight in zip(names, weights):
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+            refuse(f"{name}.weight is not a matrix")
+    for previous, name, before, weight in zip(names, names[1:], weights, weights[1:]):
+        if weight.shape[1] != before.shape[0]:
+            refuse(f"{name} reads {weight.shape[1]} inputs but {previous} has {before.shape[0]} units")
+    return names, [weight.detach() for weight in weights]
 
 
 def _positions(count: int, max_units: int) -> list[float]:

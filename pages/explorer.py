@@ -218,8 +218,9 @@ def render():
         st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})
-        network_view(run_dir_for(config), None if len(history) == len(tables.history) else history, stored=True)
-        run_downloads(config, run_dir_for(config))
+        whole = len(history) == len(tables.history)
+        network_view(run_dir_for(config), None if whole else history, stored=True)
+        run_downloads(config, run_dir_for(config), None if whole else (history, layers))
         if config.rewind_epoch is not None:
             ticket_control(run_dir_for(config))
     else:

@@ -8,11 +8,14 @@ import streamlit as st
 from engine import analysis
 from engine.checkpoints import CheckpointError
 from engine.data import DatasetError
+from engine.errors import FileFormatError
 from engine.formats import SPARSITY_DEFINITION, checkpoint_sparsity, sparsity_text
+from engine.network import checkpoint_graph
 from engine.sensitivity import checkpoint_sensitivity
 from engine.text import plain
 from ui import charts
 from ui.checkpoints import pick_checkpoint
+from ui.network import draw_network
 
 st.title("Checkpoint inspector")
 picked = pick_checkpoint("No runs yet that have made a cut. Run one in the Explorer, or upload a "
@@ -56,6 +59,14 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "nonzero": st.column_config.NumberColumn(format="localized")})
 st.caption("Zero rows are output units with no input left (dead units); zero columns are inputs "
            "no unit reads any more. Mean |w| and std are over the weights that survive.")
+
+st.subheader("The network")
+try:
+    graph = checkpoint_graph(ckpt)
+except FileFormatError as exc:
+    st.info(plain(exc, 600), icon=":material/info:")
+else:
+    draw_network(graph, ckpt.label or name)
 
 st.markdown("**Weight histograms** (surviving weights)")
 histograms = analysis.weight_histograms(ckpt)

@@ -1,6 +1,7 @@
 """The network picture on a page: the graph of one of a run's checkpoints
 (``engine.network``), cached per file and modification time so a live view or a replay
-that redraws every second reads a checkpoint only when it shows another cut."""
+that redraws every second reads a checkpoint only when it shows another cut; and the same
+picture of any checkpoint the Inspector opens."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from engine.errors import EngineError
-from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
+from engine.network import MAX_UNITS, NetworkGraph, run_graph, run_graph_checkpoint
+from engine.text import plain
 from ui import charts
 
 
@@ -37,10 +39,16 @@ def network_view(run_dir: Path, shown: pd.DataFrame | None = None, stored: bool 
     except (EngineError, OSError) as exc:  # a checkpoint replaced or removed under us
         st.caption(f"The network cannot be drawn from {path.name}: {exc}")
         return
+    draw_network(graph, label)
+
+
+def draw_network(graph: NetworkGraph, label: str) -> None:
+    """The picture and what it shows; ``label`` (which model state) is shown as text."""
     st.vega_lite_chart(spec=charts.network(graph), width="stretch")
     sampled = graph.sampled
-    st.caption(f"Showing: {label}. Lines are the surviving weights between the units drawn "
+    st.caption(f"Showing: {plain(label, 200)}. Lines are the surviving weights between the units drawn "
                "(blue positive, orange negative, stronger |w| thicker and darker); a pruned "
-               "weight's line is gone. Under each layer, the share of all its weights kept."
+               "weight's line is gone, and a unit with no surviving input is hollow grey. Under "
+               "each layer, the share of all its weights kept."
                + (f" Layers wider than {MAX_UNITS} units are drawn as {MAX_UNITS} evenly spaced "
                   f"units (the same ones at every cycle): {'; '.join(sampled)}." if sampled else ""))

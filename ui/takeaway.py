@@ -1,6 +1,6 @@
 """What a student takes away from a stored run: its settings as a run spec that
-``python -m engine run --spec FILE`` accepts back, its tables as CSV, and its charts as
-PNG files named after the run. (Streamlit's own per-chart "Download as PNG" names each
+``python -m engine run --spec FILE`` accepts back, its tables as CSV, its charts as PNG
+files named after the run, and the whole view as one figure (ui.view_figure). (Streamlit's own per-chart "Download as PNG" names each
 file by the time of day; these name the run and the chart.)"""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from engine.network import run_graph, run_graph_checkpoint
 from engine.run_spec import run_spec_text
 from engine.runs import load_run
 from ui import charts
+from ui.view_figure import view_png, view_spec, view_svg
 
 EXPORT_WIDTH = 640  # px: the width of a chart in the PNGs (×2 for sharpness)
 
@@ -52,10 +53,12 @@ def charts_zip(config, run_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def run_downloads(config, run_dir: Path) -> None:
-    """Download buttons for a stored run: settings, history and layers tables, charts."""
+def run_downloads(config, run_dir: Path, frame=None) -> None:
+    """Download buttons for a stored run: settings, history and layers tables, charts, and
+    the view as one figure (with ``frame``, the history and layer rows of the replay frame
+    shown, as that frame shows it)."""
     run_id = config.run_id()
-    buttons = st.columns([1, 1, 1, 1, 1])
+    buttons = st.columns([1, 1, 1, 1, 1, 1])
     buttons[0].download_button(
         "Run spec", run_spec_text(config), file_name=f"{run_id}.json", mime="application/json",
         on_click="ignore", icon=":material/download:", width="stretch",
@@ -72,3 +75,11 @@ def run_downloads(config, run_dir: Path) -> None:
         "Chart PNGs", lambda: charts_zip(config, run_dir), file_name=f"{run_id}-charts.zip",
         mime="application/zip", on_click="ignore", icon=":material/download:", width="stretch",
         help=f"A zip of this run's charts, each named {run_id}-<chart>.png")
+    view_help = ("Download this view: the tiles, the charts and the network as one figure, with the "
+                 "run's settings and conclusion printed under it" + (" (at the replay frame shown)" if frame else ""))
+    buttons[4].download_button(
+        "View PNG", lambda: view_png(view_spec(config, run_dir, frame)), file_name=f"{run_id}-view.png",
+        mime="image/png", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)
+    buttons[5].download_button(
+        "View SVG", lambda: view_svg(view_spec(config, run_dir, frame)), file_name=f"{run_id}-view.svg",
+        mime="image/svg+xml", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)

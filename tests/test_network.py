@@ -1,6 +1,7 @@
 """The network picture (engine.network, ui.charts.network): what it draws is exactly the
 surviving weights between the units it samples, the sample is fixed, building it never
 allocates width² memory, and the Explorer shows it for a stored run."""
+import io
 import json
 from pathlib import Path
 
@@ -135,3 +136,93 @@ def test_a_stored_run_without_checkpoints_says_why_its_network_is_missing():
     assert_fine(at)
     assert "this run's checkpoints are not on disk" in texts(at)
     assert len(at.get("vega_lite_chart")) == 4
+
+
+def test_a_state_dict_that_is_not_an_mlp_chain_is_refused_in_one_line():
+    from engine.errors import FileFormatError
+    from engine.network import mlp_chain
+
+    good = MLP(6, 2, 8, 3, seed=0).state_dict()
+    names, weights = mlp_chain(good)
+    assert names == ["fc1", "fc2", "out"] and [tuple(w.shape) for w in weights] == [(8, 6), (8, 8), (3, 8)]
+    broken = {**good, "fc2.weight": torch.zeros(8, 9)}
+    no_output = {key: value for key, value in good.items() if not key.startswith("out")}
+    a_gap = {**{k.replace("fc2", "fc3"): v for k, v in good.items()}}
+    for state_dict, why in ((broken, "fc2 reads 9 inputs but fc1 has 8 units"), (no_output, "no out.weight"),
+                            (a_gap, "no fc2.weight"), ({"fc1.weight": torch.zeros(4), "out.weight": torch.zeros(3, 4)}, "fc1.weight is not a matrix")):
+        with pytest.raises(FileFormatError) as caught:
+            network_graph(state_dict, {})
+        message = str(caught.value)
+        assert message.startswith("The network cannot be drawn") and message.endswith(why + ".") and "\n" not in message
+
+
+def test_any_checkpoint_gives_its_picture_saved_or_uploaded_in_torch_prune_form(tmp_path):
+    """A run's checkpoint file and a torch.nn.utils.prune state_dict uploaded as bytes give
+    the graph of the same weights and masks."""
+    import io
+
+    from torch.nn.utils import prune
+
+    from engine.checkpoints import load_checkpoint, save_checkpoint
+    from engine.network import checkpoint_graph
+
+    model = MLP(10, 2, 12, 4, seed=0)
+    masks = random_masks(model.state_dict(), keep=0.4)
+    masks["fc2.weight"][3] = False  # unit 3 of fc2 has no input left
+    save_checkpoint(tmp_path / "cut.pt", model, masks, "cut", {}, {})
+    saved = checkpoint_graph(load_checkpoint(tmp_path / "cut.pt"))
+    expected = network_graph(model.state_dict(), masks)
+    assert saved.edges.equals(expected.edges) and saved.nodes.equals(expected.nodes)
+    for name, module in (("fc1", model.fc1), ("fc2", model.fc2), ("out", model.out)):
+        prune.custom_from_mask(module, "weight", masks[f"{name}.weight"])
+    upload = io.BytesIO()
+    torch.save(model.state_dict(), upload)  # weight_orig / weight_mask keys
+    upload.seek(0)
+    upload.name = "pruned.pt"
+    uploaded = checkpoint_graph(load_checkpoint(upload))
+    assert uploaded.edges[["layer", "source", "target"]].equals(expected.edges[["layer", "source", "target"]])
+    fc2 = uploaded.nodes[uploaded.nodes.layer == "fc2"].set_index("unit").alive
+    assert not fc2[3] and fc2.drop(3).all()
+
+
+def test_structured_pruning_shows_whole_units_gone():
+    """Neuron pruning removes a unit's inputs and its outputs (masked in the next layer):
+    the unit is drawn hollow, with no line into it and none out of it."""
+    from engine.config import RunConfig
+
+    result = cached_run(RunConfig(depth=2, width=12, cycles=2, warmup_epochs=1, epochs_per_cycle=1,
+                                  amount=0.5, strategy="neuron-global"))
+    graph, label = run_graph(Path(result["run_dir"]) / "final.pt")
+    assert label == "final (end of the run)"
+    hidden = graph.nodes[graph.nodes.layer.isin(["fc1", "fc2"])]
+    dead = {(row.layer, row.unit) for row in hidden.itertuples() if not row.alive}
+    assert 0 < len(dead) < len(hidden)
+    into = set(zip(graph.edges.layer, graph.edges.target))
+    following = {"fc1": "fc2", "fc2": "out"}
+    out_of = {(layer, source) for layer, source in zip(graph.edges.layer, graph.edges.source)}
+    for layer, unit in dead:
+        assert (layer, unit) not in into and (following[layer], unit) not in out_of
+    alive = {(row.layer, row.unit) for row in hidden.itertuples() if row.alive}
+    assert all((following[layer], unit) in out_of for layer, unit in alive)  # the survivors still feed on
+
+
+def test_the_inspector_draws_any_checkpoints_network():
+    from tests.test_app import TINY, assert_fine, open_page, texts, upload
+
+    run_dir = Path(cached_run(TINY)["run_dir"])
+    at = open_page("pages/inspector.py")
+    at.selectbox(key="checkpoint").set_value("cycle_01_post.pt").run()
+    assert_fine(at)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    network = [spec for spec in specs if "surviving connections" in json.dumps(spec.get("title", ""))]
+    assert len(network) == 1
+    assert "Showing: cycle_01_post." in texts(at)  # the label saved in the file
+    at = open_page("pages/inspector.py", source="Upload a .pt file")
+    payload = torch.load(run_dir / "final.pt", weights_only=True)
+    payload["label"] = "**bold** [link](http://e.example) <b>x</b>"
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    upload(at, "hostile.pt", buffer.getvalue())
+    assert_fine(at)
+    assert "Showing: **bold** [link](http://e.example) <b>x</b>." in texts(at)
+    assert sum("surviving connections" in chart.proto.spec for chart in at.get("vega_lite_chart")) == 1

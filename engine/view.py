@@ -1,54 +1,60 @@
-"""The words printed with a figure of a run (the Explorer's "Download this view"): its
-settings in a line a reader can rerun from, the tiles' figures, and the conclusion the
-page computes. Plain strings, all computed from the run; the figure draws them as text,
-never as markup."""
+"""The words printed with a figure of a run or a comparison ("Download this view"): the
+settings in a line a reader can rerun from, the tiles' figures or the results table, and
+the conclusion the page computes. Plain strings, all computed from the results; the figure
+draws them as text, never as markup."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from . import ENGINE_VERSION
 from .analysis import tiles
+from .comparison import over_seeds
 from .conclusions import run_conclusion
-from .formats import percent_text, points_text, sparsity_text
+from .formats import mean_std_text, percent_text, points_text, sparsity_text
 
 
-def settings_line(config) -> str:
+def settings_line(config: dict, strategy: str | None = None, seeds: str | None = None) -> str:
     """'digits · MLP depth 8 × width 256 · global · 20% × 10 cycles · 10 warm-up + 5
     fine-tune epochs per cycle · lr 0.001 · seed 0 · engine v2', with the row cap, the
-    strategy's options, a non-iterative schedule and a lottery-ticket rewind when set."""
-    data = config.dataset + (f" ({config.rows:,} rows)" if config.rows else "")
-    strategy = config.strategy + (" (" + ", ".join(f"{key}={value}" for key, value in sorted(config.extra.items()))
-                                  + ")" if config.extra else "")
-    if config.schedule == "iterative":
-        cuts = f"{config.amount:.0%} × {config.cycles} cycles"
+    strategy's options, a non-iterative schedule and a lottery-ticket rewind when set.
+    ``config`` is a run's settings as a dict (RunConfig.to_dict(), or as a comparison
+    saved them); ``strategy`` and ``seeds`` replace the config's strategy and seed."""
+    get = config.get
+    rows = get("rows")
+    data = str(get("dataset")) + (f" ({rows:,} rows)" if isinstance(rows, int) and rows else "")
+    options = get("extra") or {}
+    strategy = strategy or str(get("strategy")) + (
+        " (" + ", ".join(f"{key}={value}" for key, value in sorted(options.items())) + ")" if options else "")
+    if get("schedule", "iterative") == "iterative":
+        cuts = f"{float(get('amount')):.0%} × {get('cycles')} cycles"
     else:
-        cuts = f"{config.schedule} to {config.target_sparsity:.0%} in {config.cycles} cycles"
-    parts = [data, f"MLP depth {config.depth} × width {config.width}", strategy, cuts,
-             f"{config.warmup_epochs} warm-up + {config.epochs_per_cycle} fine-tune epochs per cycle",
-             f"lr {config.lr:g}", f"seed {config.seed}"]
-    if config.rewind_epoch is not None:
-        parts.append(f"ticket: rewind to epoch {config.rewind_epoch}")
-    if not config.prune_output:
+        cuts = f"{get('schedule')} to {float(get('target_sparsity') or 0):.0%} in {get('cycles')} cycles"
+    parts = [data, f"MLP depth {get('depth')} × width {get('width')}", strategy, cuts,
+             f"{get('warmup_epochs')} warm-up + {get('epochs_per_cycle')} fine-tune epochs per cycle",
+             f"lr {float(get('lr')):g}", seeds or f"seed {get('seed')}"]
+    if get("rewind_epoch") is not None:
+        parts.append(f"ticket: rewind to epoch {get('rewind_epoch')}")
+    if get("prune_output") is False:
         parts.append("output layer not pruned")
     return " · ".join(parts + [f"engine v{ENGINE_VERSION}"])
 
 
 @dataclass
 class ViewText:
-    """What the figure prints: a title, the tiles as (label, value, note), the settings,
-    the run's id and the conclusion."""
+    """What a figure prints besides its charts: a title, the tiles as (label, value, note),
+    a results table (header, rows), and under it labelled lines (the settings, the run's id
+    or the comparison's name, the conclusion)."""
     title: str
-    tiles: list[tuple[str, str, str]]
-    settings: str
-    run_id: str
-    conclusion: str
+    notes: list[tuple[str, str]]
+    tiles: list[tuple[str, str, str]] = field(default_factory=list)
+    table: tuple[list[str], list[list[str]]] | None = None
 
 
 def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
-    """The words of a run's view as it stands in ``history`` (the whole run, or the rows
-    of a replay frame): the same figures as the Explorer's tiles and its conclusion."""
+    """The Explorer's view of a run as it stands in ``history`` (the whole run, or the rows
+    of a replay frame): the same figures as its tiles, and its conclusion."""
     values = tiles(history, total_params)
     shown = []
     if values:
@@ -62,4 +68,34 @@ def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
                  ("Change at the last cut", "—" if drop is None else points_text(drop),
                   "" if drop is None else f"cycle {values['last_cut_cycle']}")]
     return ViewText(title=f"Prune and recover: {config.strategy} on {config.dataset}", tiles=shown,
-                    settings=settings_line(config), run_id=config.run_id(), conclusion=run_conclusion(history))
+                    notes=[("Settings", settings_line(config.to_dict())), ("Run", config.run_id()),
+                           ("Conclusion", run_conclusion(history))])
+
+
+def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str) -> ViewText:
+    """The Compare page's view of a saved comparison (``engine.comparison.load_comparison``):
+    its final table as the page shows it (mean ± std over the seeds when there are several
+    or controls) and ``conclusion``, the sentence the page computed."""
+    summary = report["summary"]
+    seeds = [str(seed) for seed in report.get("seeds") or [report["config"].get("seed")]]
+    controls = report.get("controls") or []
+    settings = settings_line(report["config"], strategy=" vs ".join(map(str, report["strategies"])),
+                             seeds=f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
+    if controls:
+        settings += f" · controls: {', '.join(map(str, controls))}"
+    if over_seeds_or_controls:
+        table = over_seeds(summary)
+        header = ["strategy or control", "kind", "sparsity", "val acc", "test acc"]
+        rows = [[str(row.strategy), str(row.kind), sparsity_text(row.final_sparsity),
+                 mean_std_text(row.val_acc_mean, row.val_acc_std), mean_std_text(row.test_acc_mean, row.test_acc_std)]
+                for row in table.itertuples()]
+    else:
+        header = ["strategy", "sparsity", "val acc", "best val", "test acc", "best test", "nonzero", "collapse"]
+        rows = [[str(row.strategy), sparsity_text(row.final_sparsity), percent_text(row.final_val_acc),
+                 percent_text(row.best_val_acc), percent_text(row.test_acc), percent_text(row.best_test_acc),
+                 f"{int(row.nonzero_params):,}", "—" if pd.isna(row.collapse_cycle) else f"cycle {int(row.collapse_cycle)}"]
+                for row in summary.itertuples()]
+    return ViewText(title=f"Compare strategies: {' vs '.join(map(str, report['strategies']))}",
+                    table=(header, rows),
+                    notes=[("Settings", settings), ("Saved as", str(report.get("name", ""))),
+                           ("Conclusion", conclusion)])

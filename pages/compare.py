@@ -14,6 +14,7 @@ from engine.pruning import STRATEGIES
 from engine.text import plain
 from ui import charts, controls, empty_state, live
 from ui.checkpoints import LAST_RUN
+from ui.takeaway import comparison_downloads
 
 JOB = "compare_job"
 
@@ -71,7 +72,8 @@ if opened == "—":
     buttons[1].button("Stop", on_click=live.stop, args=(JOB,), disabled=not running, width="stretch")
 
 
-def show(history, layers, summary=None):
+def show(history, layers, summary=None) -> str | None:
+    """The charts, table and conclusion; returns the conclusion (the view's download prints it)."""
     if history.empty:
         st.caption("Loading the data and building the model…")
         return
@@ -151,6 +153,7 @@ def show(history, layers, summary=None):
         for column, row in zip(links, runs.itertuples()):
             column.page_link("pages/layers.py", label=f"Where does {row.strategy} cut?",
                              icon=":material/stacked_bar_chart:", query_params={"run": row.run_id})
+    return conclusion
 
 
 def render():
@@ -169,7 +172,8 @@ def render():
                    f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
                    + (f"; controls: {', '.join(CONTROL_LABELS[c] for c in report['controls'])}."
                       if report.get("controls") else "."))
-        show(report["history"], report["layers"], report["summary"])
+        conclusion = show(report["history"], report["layers"], report["summary"])
+        comparison_downloads(report, conclusion)
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
                            "the same initial weights and sees the data in the same order.")

@@ -96,8 +96,9 @@ def test_the_view_is_one_figure_with_the_runs_settings_and_conclusion_under_it()
         text = notes(spec)
         conclusion = run_conclusion(load_run(run_dir).history)
         assert conclusion.startswith("Trained to") and conclusion in text
-        assert settings_line(config) in text and config.run_id() in text
-        assert f"{config.amount:.0%} × 2 cycles" in settings_line(config) and "engine v" in settings_line(config)
+        line = settings_line(config.to_dict())
+        assert line in text and config.run_id() in text
+        assert f"{config.amount:.0%} × 2 cycles" in line and f"seed {config.seed}" in line and "engine v" in line
         views = [view.get("title", {}).get("text") for row in spec["vconcat"] for view in row.get("hconcat", [row])]
         assert views[-2:] == ["The network: surviving connections", None]  # the network, then the text
         assert {"Loss", "Accuracy", "Accuracy vs weights remaining", "Weights remaining per layer and cycle"} <= set(views)
@@ -138,12 +139,12 @@ def test_text_from_the_run_is_drawn_literally():
     from ui.view_figure import compose, view_svg
 
     hostile = TINY.replace(extra={"note": HOSTILE})  # not validated: the figure must not care
-    assert f"(note={HOSTILE})" in settings_line(hostile)
+    assert f"(note={HOSTILE})" in settings_line(hostile.to_dict())
     tables = load_run(Path(cached_run(TINY)["run_dir"]))
     history = tables.history.assign(strategy=TINY.strategy)
     words = view_text(hostile, history, tables.summary["total_params"])
-    words.conclusion += " " + HOSTILE
-    spec = compose(words, {"loss": charts_of(history)})
+    words.notes.append(("Conclusion", HOSTILE))
+    spec = compose(words, [[("loss", charts_of(history))]])
     assert notes(spec).count(HOSTILE) == 2
     assert HOSTILE not in json.dumps({key: value for key, value in spec.items() if key != "datasets"})
     svg = view_svg(spec)
@@ -157,3 +158,34 @@ def charts_of(history):
     from ui import charts
 
     return charts.metric_chart(history, "loss")
+
+
+@pytest.mark.parametrize("seeds, controls", [([0], []), ([0, 1], ["random"])])
+def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_conclusion(seeds, controls):
+    from engine.comparison import compare, comparison_view, load_comparison
+    from engine.comparison import conclusion as seeds_conclusion
+    from engine.conclusions import compare_conclusion
+    from tests.test_app import TINY, assert_fine, open_page, texts
+    from ui.view_figure import comparison_spec, view_png
+
+    name = f"view-{len(seeds)}-seeds"
+    compare(["layerwise", "global"], TINY, name, seeds=seeds, controls=controls)
+    report = load_comparison(name)
+    view = comparison_view(report["history"], report["layers"], report["summary"])
+    conclusion = (seeds_conclusion(report["summary"]) if controls else compare_conclusion(view.one_seed))
+    at = open_page("pages/compare.py", open=name)
+    assert_fine(at)
+    assert conclusion in texts(at)  # the page's sentence is the one printed under the figure
+    assert [button.proto.label for button in at.get("download_button")] == ["View PNG", "View SVG"]
+    spec = comparison_spec(report, conclusion)
+    assert conclusion in notes(spec) and name in notes(spec)
+    assert f"layerwise vs global · 50% × 2 cycles" in notes(spec)
+    assert ("seeds 0, 1" if controls else "seed 0 ·") in notes(spec)
+    cells = [row["text"] for row in spec["datasets"]["table-rows"]]
+    assert cells[0] == "layerwise" and "global" in cells and ("random" in cells) == bool(controls)
+    assert any("±" in cell for cell in cells) == bool(controls)
+    titles = json.dumps([view.get("title") for row in spec["vconcat"] for view in row.get("hconcat", [row])])
+    assert ("Validation accuracy over seeds" in titles) == bool(controls)
+    assert "layerwise: weights remaining per layer and cycle" in titles and "global: weights" in titles
+    width, height = png_size(view_png(spec))
+    assert width > 2000 and height > 2000

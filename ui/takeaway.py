@@ -15,7 +15,7 @@ from engine.network import run_graph, run_graph_checkpoint
 from engine.run_spec import run_spec_text
 from engine.runs import load_run
 from ui import charts
-from ui.view_figure import view_png, view_spec, view_svg
+from ui.view_figure import comparison_spec, view_png, view_spec, view_svg
 
 EXPORT_WIDTH = 640  # px: the width of a chart in the PNGs (×2 for sharpness)
 
@@ -82,4 +82,18 @@ def run_downloads(config, run_dir: Path, frame=None) -> None:
         mime="image/png", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)
     buttons[5].download_button(
         "View SVG", lambda: view_svg(view_spec(config, run_dir, frame)), file_name=f"{run_id}-view.svg",
+        mime="image/svg+xml", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)
+
+
+def comparison_downloads(report: dict, conclusion: str) -> None:
+    """The Compare page's view of a saved comparison as one figure, PNG or SVG, named after it."""
+    name = report["name"]
+    buttons = st.columns([1, 1, 4])
+    view_help = ("Download this view: the charts and the final table as one figure, with the "
+                 "comparison's settings and conclusion printed under it")
+    buttons[0].download_button(
+        "View PNG", lambda: view_png(comparison_spec(report, conclusion)), file_name=f"{name}-view.png",
+        mime="image/png", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)
+    buttons[1].download_button(
+        "View SVG", lambda: view_svg(comparison_spec(report, conclusion)), file_name=f"{name}-view.svg",
         mime="image/svg+xml", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)

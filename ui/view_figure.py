@@ -1,8 +1,9 @@
-""""Download this view": the Explorer's dashboard of a stored run as one figure. The tiles'
-figures, the four key charts (loss, accuracy, accuracy vs weights remaining, the layer
-heatmap) and the network picture, with the run's settings and the page's conclusion
-printed under them (``engine.view``), composed as one Vega-Lite spec and rendered on the
-server by vl_convert (no browser, no network).
+""""Download this view": the Explorer's dashboard of a stored run as one figure (the tiles'
+figures, the four key charts, loss, accuracy, accuracy vs weights remaining and the layer
+heatmap, and the network picture), or the Compare page's of a saved comparison (its
+charts and final table), with the settings and the page's conclusion printed under it
+(``engine.view``), composed as one Vega-Lite spec and rendered on the server by
+vl_convert (no browser, no network).
 
 The charts are the page's own specs (ui.charts); each keeps its data as named datasets,
 so here they are renamed per chart (two charts both call theirs "lines") and gathered at
@@ -15,17 +16,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.comparison import comparison_view, over_seeds
 from engine.network import run_graph, run_graph_checkpoint
 from engine.runs import load_run
-from engine.view import ViewText, view_text
+from engine.view import ViewText, comparison_text, view_text
 from ui import charts
 
-WIDTH = 1180       # px: the figure's content width (the network and the text run across it)
-HALF = 540         # px: each chart of a pair
+WIDTH = 1140       # px: the figure's content width (the network and the text run across it)
 CHART_HEIGHT = 330  # the page's height for the four key charts
 LINE_HEIGHT = 20   # px per line of text under the charts
 WRAP = 150         # characters per line of the conclusion (13 px type across WIDTH)
 GREY = "#555555"
+# Each chart keeps its own scales and legends, as on the page (concatenated views would
+# otherwise share a colour scale: three heatmaps, one domain).
+INDEPENDENT = {"scale": {channel: "independent" for channel in
+                         ("color", "fill", "shape", "strokeDash", "opacity", "strokeWidth")},
+               "legend": {channel: "independent" for channel in
+                          ("color", "fill", "shape", "strokeDash", "opacity", "strokeWidth")}}
 
 
 def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
@@ -35,38 +42,58 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
     history, layers = frame if frame is not None else (tables.history, tables.layers)
     history = history.assign(strategy=config.strategy)
     words = view_text(config, history, int(tables.summary.get("total_params", 0)))
-    parts = {"loss": charts.metric_chart(history, "loss", CHART_HEIGHT),
-             "accuracy": charts.metric_chart(history, "accuracy", CHART_HEIGHT),
-             "sparsity": charts.sparsity_chart(history, CHART_HEIGHT)}
+    second = [("sparsity", charts.sparsity_chart(history, CHART_HEIGHT))]
     if config.cycles and not layers.empty:
-        parts["heatmap"] = charts.heatmap(layers, config.cycles, height=CHART_HEIGHT)
+        second.append(("heatmap", charts.heatmap(layers, config.cycles, height=CHART_HEIGHT)))
+    rows = [[("loss", charts.metric_chart(history, "loss", CHART_HEIGHT)),
+             ("accuracy", charts.metric_chart(history, "accuracy", CHART_HEIGHT))], second]
     path = run_graph_checkpoint(run_dir, history if frame is not None else None)
     if path is not None:
-        parts["network"] = charts.network(run_graph(path)[0])
-    return compose(words, parts)
+        rows.append([("network", charts.network(run_graph(path)[0]))])
+    return compose(words, rows)
 
 
-def compose(words: ViewText, parts: dict[str, dict]) -> dict:
-    """One spec: tiles, the charts two by two, the network across, the text under it."""
-    datasets: dict[str, list] = {}
+def comparison_spec(report: dict, conclusion: str) -> dict:
+    """The figure of a saved comparison (``engine.comparison.load_comparison``) as the
+    Compare page shows it: its charts, its final table and ``conclusion``, the page's."""
+    history, layers, summary = report["history"], report["layers"], report["summary"]
+    view = comparison_view(history, layers, summary)
     rows = []
+    if view.several_seeds or view.with_controls:
+        rows.append([("bands", charts.seed_band_chart(history, CHART_HEIGHT)),
+                     ("outcome", charts.outcome_chart(over_seeds(summary), CHART_HEIGHT))])
+    if not view.several_seeds:
+        rows.append([("accuracy", charts.metric_chart(view.one_seed, "accuracy", CHART_HEIGHT)),
+                     ("loss", charts.metric_chart(view.one_seed, "loss", CHART_HEIGHT))])
+    rows.append([("sparsity", charts.sparsity_chart(view.one_seed, CHART_HEIGHT))])
+    cycles = int(view.layers.cycle.max()) if len(view.layers) else 0
+    if cycles:
+        rows.append([(f"heatmap{i}", charts.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"))
+                     for i, (strategy, group) in enumerate(view.layers.groupby("strategy", sort=False))])
+    return compose(comparison_text(report, view.several_seeds or view.with_controls, conclusion), rows)
+
+
+def compose(words: ViewText, rows: list[list[tuple[str, dict]]]) -> dict:
+    """One spec: the tiles, then each row of charts side by side (a chart alone keeps half
+    the width, as on the page, except the network, which runs across), then the results
+    table and the labelled lines of text under it all."""
+    datasets: dict[str, list] = {}
+    views = []
     if words.tiles:
-        rows.append(_tiles(words.tiles, datasets))
-    pairs = [[name for name in pair if name in parts] for pair in (("loss", "accuracy"), ("sparsity", "heatmap"))]
-    for pair in pairs:
-        if pair:
-            rows.append({"hconcat": [_embed(parts[name], name, HALF, datasets) for name in pair], "spacing": 40})
-    if "network" in parts:
-        rows.append(_embed(parts["network"], "network", WIDTH, datasets))
-    rows.append(_notes(words, datasets))
-    config = parts["loss"]["config"]  # one theme (ui.charts.finish): every chart has it
+        views.append(_tiles(words.tiles, datasets))
+    for row in rows:
+        width = WIDTH if len(row) == 1 and row[0][0] == "network" else (WIDTH - 40 * (len(row) - 1)) // max(len(row), 2)
+        views.append({"hconcat": [_embed(spec, name, width, datasets) for name, spec in row], "spacing": 40,
+                      "resolve": INDEPENDENT})
+    if words.table:
+        views.append(_table(*words.table, datasets))
+    views.append(_notes(words.notes, datasets))
     return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
             "title": {"text": words.title, "anchor": "start", "fontSize": 20},
-            "vconcat": rows, "spacing": 24, "padding": 16, "background": "white",
-            "resolve": {"scale": {"color": "independent", "shape": "independent", "strokeDash": "independent",
-                                  "opacity": "independent", "strokeWidth": "independent",
-                                  "fill": "independent"}},
-            "config": config, "datasets": datasets}
+            "vconcat": views, "spacing": 24, "padding": 16, "background": "white",
+            "resolve": INDEPENDENT,
+            "config": rows[0][0][1]["config"],  # one theme (ui.charts.finish): every chart has it
+            "datasets": datasets}
 
 
 def _embed(spec: dict, prefix: str, width: int, datasets: dict) -> dict:
@@ -106,10 +133,21 @@ def _tiles(tiles: list[tuple[str, str, str]], datasets: dict) -> dict:
                       _text_layer("tiles-note", 13, 56, GREY)]}
 
 
-def _notes(words: ViewText, datasets: dict) -> dict:
-    """Settings, the run's id, then the conclusion, each under its heading."""
+def _table(header: list[str], rows: list[list[str]], datasets: dict) -> dict:
+    """A results table as text: a bold header row, then one line per row, in columns."""
+    step = WIDTH / len(header)
+    datasets["table-head"] = [{"x": i * step, "y": 0, "text": text} for i, text in enumerate(header)]
+    datasets["table-rows"] = [{"x": i * step, "y": (line + 1) * LINE_HEIGHT + 4, "text": text}
+                              for line, row in enumerate(rows) for i, text in enumerate(row)]
+    return {"width": WIDTH, "height": (len(rows) + 1) * LINE_HEIGHT + 4, "view": {"stroke": None},
+            "title": {"text": "Final results", "anchor": "start"},
+            "layer": [_text_layer("table-head", 13, "y", GREY, "bold"), _text_layer("table-rows", 13, "y")]}
+
+
+def _notes(notes: list[tuple[str, str]], datasets: dict) -> dict:
+    """Labelled lines: the settings, the run's id or the comparison's name, the conclusion."""
     heads, lines, y = [], [], 0
-    for head, text in (("Settings", words.settings), ("Run", words.run_id), ("Conclusion", words.conclusion)):
+    for head, text in notes:
         if not text:
             continue
         heads.append({"x": 0, "y": y, "text": head})

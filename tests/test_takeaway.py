@@ -102,6 +102,7 @@ def test_the_view_is_one_figure_with_the_runs_settings_and_conclusion_under_it()
         views = [view.get("title", {}).get("text") for row in spec["vconcat"] for view in row.get("hconcat", [row])]
         assert views[-2:] == ["The network: surviving connections", None]  # the network, then the text
         assert {"Loss", "Accuracy", "Accuracy vs weights remaining", "Weights remaining per layer and cycle"} <= set(views)
+        assert spec["datasets"]["title"] == [{"x": 0, "text": f"Prune and recover: {config.strategy} on digits"}]
         tiles = [row["text"] for row in spec["datasets"]["tiles-value"]]
         assert tiles[0] == ("75.0%" if config is TINY else "51.0%")  # 1 − 0.5², 1 − 0.7²
     assert notes(specs["global"]) != notes(specs["layerwise"])
@@ -144,13 +145,14 @@ def test_text_from_the_run_is_drawn_literally():
     history = tables.history.assign(strategy=TINY.strategy)
     words = view_text(hostile, history, tables.summary["total_params"])
     words.notes.append(("Conclusion", HOSTILE))
+    words.title = HOSTILE  # a comparison's title names its strategies, as its saved file lists them
     spec = compose(words, [[("loss", charts_of(history))]])
-    assert notes(spec).count(HOSTILE) == 2
+    assert notes(spec).count(HOSTILE) == 2 and spec["datasets"]["title"][0]["text"] == HOSTILE
     assert HOSTILE not in json.dumps({key: value for key, value in spec.items() if key != "datasets"})
     svg = view_svg(spec)
     drawn = re.findall(r"<text[^>]*>([^<]*)</text>", svg)  # the SVG's text elements, as written
     escaped = HOSTILE.replace("<", "&lt;").replace(">", "&gt;")
-    assert sum(escaped in text for text in drawn) == 2
+    assert sum(escaped in text for text in drawn) == 3
     assert "<script" not in svg
 
 

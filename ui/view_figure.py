@@ -77,8 +77,9 @@ def compose(words: ViewText, rows: list[list[tuple[str, dict]]]) -> dict:
     """One spec: the tiles, then each row of charts side by side (a chart alone keeps half
     the width, as on the page, except the network, which runs across), then the results
     table and the labelled lines of text under it all."""
-    datasets: dict[str, list] = {}
-    views = []
+    datasets: dict[str, list] = {"title": [{"x": 0, "text": words.title}]}
+    views = [{"width": WIDTH, "height": 26, "view": {"stroke": None},
+              "layer": [_text_layer("title", 20, 0, "black", "bold")]}]
     if words.tiles:
         views.append(_tiles(words.tiles, datasets))
     for row in rows:
@@ -89,7 +90,6 @@ def compose(words: ViewText, rows: list[list[tuple[str, dict]]]) -> dict:
         views.append(_table(*words.table, datasets))
     views.append(_notes(words.notes, datasets))
     return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "title": {"text": words.title, "anchor": "start", "fontSize": 20},
             "vconcat": views, "spacing": 24, "padding": 16, "background": "white",
             "resolve": INDEPENDENT,
             "config": rows[0][0][1]["config"],  # one theme (ui.charts.finish): every chart has it

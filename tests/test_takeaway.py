@@ -97,7 +97,7 @@ def test_the_view_is_one_figure_with_the_runs_settings_and_conclusion_under_it()
         conclusion = run_conclusion(load_run(run_dir).history)
         assert conclusion.startswith("Trained to") and conclusion in text
         line = settings_line(config.to_dict())
-        assert line in text and config.run_id() in text
+        assert line in text and config.run_id() in text and "Final (end of the run)." in text
         assert f"{config.amount:.0%} × 2 cycles" in line and f"seed {config.seed}" in line and "engine v" in line
         views = [view.get("title", {}).get("text") for row in spec["vconcat"] for view in row.get("hconcat", [row])]
         assert views[-2:] == ["The network: surviving connections", None]  # the network, then the text
@@ -120,7 +120,7 @@ def test_the_view_of_a_replay_frame_shows_the_run_as_that_frame_does():
     tables = load_run(run_dir)
     frame = frame_tables(tables.history, tables.layers, frame_ends(tables.history)[1])  # just after cut 1
     spec = view_spec(TINY, run_dir, frame)
-    assert "then 1 cut to 50.0% sparsity" in notes(spec)
+    assert "then 1 cut to 50.0% sparsity" in notes(spec) and "Cycle 1, after the cut." in notes(spec)
     kept = [row["kept_text"] for row in spec["datasets"]["network-labels"]][1:]
     after = lambda cycle: [f"{1 - s:.0%} kept" for s in tables.layers[tables.layers.cycle == cycle].sparsity]  # noqa: E731
     assert kept == after(1) != after(2)  # the network as it was after the first cut

@@ -7,7 +7,8 @@ vl_convert (no browser, no network).
 
 The charts are the page's own specs (ui.charts); each keeps its data as named datasets,
 so here they are renamed per chart (two charts both call theirs "lines") and gathered at
-the top. Text from the run is only ever data for text marks: Vega draws it literally."""
+the top. The words (engine.view) are data for text marks; like the charts' titles and
+legends, Vega draws them literally: no string from a run is ever put in an expression."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.comparison import comparison_view, over_seeds
-from engine.network import run_graph, run_graph_checkpoint
+from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
 from engine.runs import load_run
 from engine.view import ViewText, comparison_text, view_text
 from ui import charts
@@ -49,7 +50,11 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
              ("accuracy", charts.metric_chart(history, "accuracy", CHART_HEIGHT))], second]
     path = run_graph_checkpoint(run_dir, history if frame is not None else None)
     if path is not None:
-        rows.append([("network", charts.network(run_graph(path)[0]))])
+        graph, label = run_graph(path)
+        rows.append([("network", charts.network(graph))])
+        sampled = (f" Layers wider than {MAX_UNITS} units drawn as {MAX_UNITS} evenly spaced units: "
+                   f"{'; '.join(graph.sampled)}." if graph.sampled else "")
+        words.notes.insert(-1, ("Network", f"{label[0].upper()}{label[1:]}.{sampled}"))
     return compose(words, rows)
 
 

@@ -208,7 +208,7 @@ def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
     at.run()
     assert_fine(at)
     table = at.dataframe[0].value
-    assert list(table.strategy) == ["layerwise", "global", "random", "small-dense"]
+    assert list(table.strategy) == ["layerwise", "global", "random pruning", "small dense network"]
     assert list(table.kind) == ["strategy", "strategy", "control", "control"] and (table.seeds == 2).all()
     assert all("±" in v for v in table.val)
     specs = chart_specs(at)
@@ -216,6 +216,7 @@ def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
     assert any("Final accuracy: strategies and controls" in s for s in specs)
     shown_text = texts(at)
     assert "over 2 seeds" in shown_text and "Against the controls" in shown_text
+    assert "the small dense network (" in shown_text and "random pruning (" in shown_text
     name = default_name(["layerwise", "global"], TINY.replace(strategy="layerwise"), [0, 1],
                         ["small-dense", "random"])
     again = open_page("pages/compare.py", open=name)

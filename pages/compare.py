@@ -77,6 +77,9 @@ def show(history, layers, summary=None):
     view = comparison_view(history, layers, summary)
     several_seeds, with_controls, first_seed, one_seed = (view.several_seeds, view.with_controls,
                                                           view.first_seed, view.one_seed)
+    conclusion = compare_conclusion(one_seed, summary)
+    if conclusion:  # first: at a projector the finding must not sit below the fold
+        st.info(plain(conclusion), icon=":material/insights:")
     if several_seeds or with_controls:
         table = labelled(over_seeds(summary)) if summary is not None else None
         left, right = st.columns(2)
@@ -138,9 +141,6 @@ def show(history, layers, summary=None):
                 on_seed = f" on seed {int(row.seed)}" if several_seeds and pd.notna(row.seed) else ""
                 right.warning(f"**{plain(row.strategy)}** collapses at cycle {int(row.collapse_cycle)}{on_seed}: "
                               "accuracy falls to chance and fine-tuning does not bring it back.")
-    conclusion = compare_conclusion(one_seed, summary)
-    if conclusion:
-        st.info(plain(conclusion), icon=":material/insights:")
     if summary is not None:
         runs = strategy_rows(summary).dropna(subset=["run_id"]).drop_duplicates("strategy")
         st.session_state[LAST_RUN] = runs.run_id.iloc[-1]

@@ -10,9 +10,9 @@ import pandas as pd
 
 from . import ENGINE_VERSION
 from .analysis import tiles
-from .comparison import over_seeds
 from .conclusions import run_conclusion
 from .formats import mean_std_text, percent_text, points_text, sparsity_text
+from .outcomes import control_label, labelled, over_seeds
 
 
 def settings_line(config: dict, strategy: str | None = None, seeds: str | None = None) -> str:
@@ -82,9 +82,9 @@ def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str)
     settings = settings_line(report["config"], strategy=" vs ".join(map(str, report["strategies"])),
                              seeds=f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
     if controls:
-        settings += f" · controls: {', '.join(map(str, controls))}"
+        settings += f" · controls: {', '.join(control_label(str(name)) for name in controls)}"
     if over_seeds_or_controls:
-        table = over_seeds(summary)
+        table = labelled(over_seeds(summary))
         header = ["strategy or control", "kind", "sparsity", "val acc", "test acc"]
         rows = [[str(row.strategy), str(row.kind), sparsity_text(row.final_sparsity),
                  mean_std_text(row.val_acc_mean, row.val_acc_std), mean_std_text(row.test_acc_mean, row.test_acc_std)]
@@ -94,7 +94,7 @@ def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str)
         rows = [[str(row.strategy), sparsity_text(row.final_sparsity), percent_text(row.final_val_acc),
                  percent_text(row.best_val_acc), percent_text(row.test_acc), percent_text(row.best_test_acc),
                  f"{int(row.nonzero_params):,}", "—" if pd.isna(row.collapse_cycle) else f"cycle {int(row.collapse_cycle)}"]
-                for row in summary.itertuples()]
+                for row in labelled(summary).itertuples()]
     return ViewText(title=f"Compare strategies: {' vs '.join(map(str, report['strategies']))}",
                     table=(header, rows),
                     notes=[("Settings", settings), ("Saved as", str(report.get("name", ""))),

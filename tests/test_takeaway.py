@@ -165,7 +165,6 @@ def charts_of(history):
 @pytest.mark.parametrize("seeds, controls", [([0], []), ([0, 1], ["random"])])
 def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_conclusion(seeds, controls):
     from engine.comparison import compare, comparison_view, load_comparison
-    from engine.comparison import conclusion as seeds_conclusion
     from engine.conclusions import compare_conclusion
     from tests.test_app import TINY, assert_fine, open_page, texts
     from ui.view_figure import comparison_spec, view_png
@@ -174,7 +173,7 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     compare(["layerwise", "global"], TINY, name, seeds=seeds, controls=controls)
     report = load_comparison(name)
     view = comparison_view(report["history"], report["layers"], report["summary"])
-    conclusion = (seeds_conclusion(report["summary"]) if controls else compare_conclusion(view.one_seed))
+    conclusion = compare_conclusion(view.one_seed, report["summary"])
     at = open_page("pages/compare.py", open=name)
     assert_fine(at)
     assert conclusion in texts(at)  # the page's sentence is the one printed under the figure
@@ -184,7 +183,7 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     assert f"layerwise vs global · 50% × 2 cycles" in notes(spec)
     assert ("seeds 0, 1" if controls else "seed 0 ·") in notes(spec)
     cells = [row["text"] for row in spec["datasets"]["table-rows"]]
-    assert cells[0] == "layerwise" and "global" in cells and ("random" in cells) == bool(controls)
+    assert cells[0] == "layerwise" and "global" in cells and ("random pruning" in cells) == bool(controls)
     assert any("±" in cell for cell in cells) == bool(controls)
     titles = json.dumps([view.get("title") for row in spec["vconcat"] for view in row.get("hconcat", [row])])
     assert ("Validation accuracy over seeds" in titles) == bool(controls)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.comparison import comparison_view, over_seeds
+from engine.comparison import comparison_view
 from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
+from engine.outcomes import labelled, over_seeds
 from engine.runs import load_run
 from engine.view import ViewText, comparison_text, view_text
 from ui import charts
@@ -65,8 +66,8 @@ def comparison_spec(report: dict, conclusion: str) -> dict:
     view = comparison_view(history, layers, summary)
     rows = []
     if view.several_seeds or view.with_controls:
-        rows.append([("bands", charts.seed_band_chart(history, CHART_HEIGHT)),
-                     ("outcome", charts.outcome_chart(over_seeds(summary), CHART_HEIGHT))])
+        rows.append([("bands", charts.seed_band_chart(labelled(history), CHART_HEIGHT)),
+                     ("outcome", charts.outcome_chart(labelled(over_seeds(summary)), CHART_HEIGHT))])
     if not view.several_seeds:
         rows.append([("accuracy", charts.metric_chart(view.one_seed, "accuracy", CHART_HEIGHT)),
                      ("loss", charts.metric_chart(view.one_seed, "loss", CHART_HEIGHT))])

@@ -1,7 +1,8 @@
 """What a student takes away from a stored run: its settings as a run spec that
 ``python -m engine run --spec FILE`` accepts back, its tables as CSV, its charts as PNG
-files named after the run, and the whole view as one figure (ui.view_figure). (Streamlit's own per-chart "Download as PNG" names each
-file by the time of day; these name the run and the chart.)"""
+files named after the run, and the whole view as one figure (ui.view_figure; a saved
+comparison's view too). (Streamlit's own per-chart "Download as PNG" names each file by
+the time of day; these name the run and the chart.)"""
 from __future__ import annotations
 
 import io

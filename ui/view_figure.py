@@ -43,7 +43,7 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
     tables = load_run(run_dir)
     history, layers = frame if frame is not None else (tables.history, tables.layers)
     history = history.assign(strategy=config.strategy)
-    words = view_text(config, history, int(tables.summary.get("total_params", 0)))
+    words = view_text(config, history, tables.total_params())
     second = [("sparsity", charts.sparsity_chart(history, CHART_HEIGHT))]
     if config.cycles and not layers.empty:
         second.append(("heatmap", charts.heatmap(layers, config.cycles, height=CHART_HEIGHT)))

@@ -125,7 +125,8 @@ def test_the_view_of_a_replay_frame_shows_the_run_as_that_frame_does():
     after = lambda cycle: [f"{1 - s:.0%} kept" for s in tables.layers[tables.layers.cycle == cycle].sparsity]  # noqa: E731
     assert kept == after(1) != after(2)  # the network as it was after the first cut
     before_any_cut = frame_tables(tables.history, tables.layers, frame_ends(tables.history)[0])
-    assert "network-edges" not in view_spec(TINY, run_dir, before_any_cut)["datasets"]
+    warm_up = view_spec(TINY, run_dir, before_any_cut)
+    assert "network-edges" not in warm_up["datasets"] and "Drawn from the first cut on." in notes(warm_up)
 
 
 HOSTILE = "<script>alert(1)</script>**b**[x](http://e.example){{datum.x}}${signal}"
@@ -190,3 +191,15 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     assert "layerwise: weights remaining per layer and cycle" in titles and "global: weights" in titles
     width, height = png_size(view_png(spec))
     assert width > 2000 and height > 2000
+
+
+def test_the_view_of_a_run_without_checkpoints_says_why_its_network_is_missing():
+    from tests.test_app import TINY
+    from ui.view_figure import view_spec
+
+    run_dir = Path(cached_run(TINY)["run_dir"])
+    for checkpoint in run_dir.glob("*.pt"):  # as a preset's recorded result
+        checkpoint.unlink()
+    spec = view_spec(TINY, run_dir)
+    assert "network-edges" not in spec["datasets"] and "Weights remaining per layer and cycle" in json.dumps(spec)
+    assert "Not drawn: this run's checkpoints are not on disk" in notes(spec)

@@ -56,6 +56,10 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
         sampled = (f" Layers wider than {MAX_UNITS} units drawn as {MAX_UNITS} evenly spaced units: "
                    f"{'; '.join(graph.sampled)}." if graph.sampled else "")
         words.notes.insert(-1, ("Network", f"{label[0].upper()}{label[1:]}.{sampled}"))
+    else:  # as the page says it
+        words.notes.insert(-1, ("Network", "Drawn from the first cut on." if not (history.phase == "post_prune").any()
+                                else "Not drawn: this run's checkpoints are not on disk (a preset's recorded "
+                                     "result ships its tables only)."))
     return compose(words, rows)
 
 

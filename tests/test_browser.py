@@ -134,6 +134,10 @@ def test_slider_link_and_a_tiny_run_with_charts(server, page):
         charts.nth(index).locator("canvas, svg").first.wait_for()
     assert page.get_by_test_id("stMetricValue").first.inner_text() == "87.5%"  # 1 - 0.5³
     check(page, "explorer-after-run")
+    with page.expect_download() as download:  # the view as one figure, built when pressed
+        page.get_by_role("button", name="View PNG").click()
+    assert re.fullmatch(r"digits-layerwise-d3w16-a0\.5-c3-s0-[0-9a-f]{12}-view\.png", download.value.suggested_filename)
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
     print(f"first chart {first_chart:.2f} s after pressing Run")
     for name in ("layers", "inspector"):  # the run is now there to show
         page.goto(f"{server}/{name}")

@@ -204,6 +204,11 @@ def test_structured_pruning_shows_whole_units_gone():
         assert (layer, unit) not in into and (following[layer], unit) not in out_of
     alive = {(row.layer, row.unit) for row in hidden.itertuples() if row.alive}
     assert all((following[layer], unit) in out_of for layer, unit in alive)  # the survivors still feed on
+    spec = charts.network(graph)  # drawn as empty rings: the fill scale maps "dead" to white
+    nodes = spec["datasets"]["nodes"]
+    assert {(row.layer, row.unit) for row in nodes.itertuples() if row.state == "dead"} == dead
+    fill = next(layer["encoding"]["fill"]["scale"] for layer in spec["layer"] if "fill" in layer.get("encoding", {}))
+    assert dict(zip(fill["domain"], fill["range"]))["dead"] == "#ffffff"
 
 
 def test_the_inspector_draws_any_checkpoints_network():

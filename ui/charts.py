@@ -483,8 +483,8 @@ SIGN_COLORS = alt.Scale(domain=["positive", "negative"], range=["#4c78a8", "#f58
 
 def network(graph, height: int = 320) -> dict:
     """Layers as columns of units, surviving connections as lines: blue positive, orange
-    negative, thicker and darker as |w| grows; a dead unit (no surviving input) is hollow
-    grey. Each column is labelled with its layer and the share of its weights kept."""
+    negative, thicker and darker as |w| grows; a dead unit (no surviving input) is a hollow
+    grey ring. Each column is labelled with its layer and the share of its weights kept."""
     edges = graph.edges.assign(sign=(graph.edges.weight >= 0).map({True: "positive", False: "negative"}))
     nodes = graph.nodes.assign(state=graph.nodes.alive.map({True: "alive", False: "dead"}))
     rows = int(graph.columns.shown.max())
@@ -508,10 +508,13 @@ def _network_template(columns: int, rows: int, height: int) -> dict:
         strokeWidth=alt.StrokeWidth("magnitude:Q", scale=alt.Scale(zero=True, range=[0.3, 3]), legend=None),
         tooltip=["layer:N", alt.Tooltip("source:Q", title="from unit"), alt.Tooltip("target:Q", title="to unit"),
                  alt.Tooltip("weight:Q", format=".3f")])
-    units = alt.Chart(alt.NamedData("nodes")).mark_circle(size=70, stroke="#333333", strokeWidth=1).encode(
+    # a live unit is a solid dot; a dead one an empty pale ring, so a neuron cut whole
+    # (structured pruning) visibly drops out of its column
+    states = ["alive", "dead"]
+    units = alt.Chart(alt.NamedData("nodes")).mark_circle(size=70, strokeWidth=1.5, opacity=1).encode(
         x=x, y=y,
-        fill=alt.Fill("state:N", scale=alt.Scale(domain=["alive", "dead"], range=["#ffffff", "#d0d0d0"]),
-                      title="unit", legend=alt.Legend(symbolStrokeColor="#333333")),
+        fill=alt.Fill("state:N", scale=alt.Scale(domain=states, range=["#555555", "#ffffff"]), title="unit"),
+        stroke=alt.Stroke("state:N", scale=alt.Scale(domain=states, range=["#333333", "#bbbbbb"]), title="unit"),
         tooltip=["layer:N", "unit:Q", "state:N"])
     names = alt.Chart(alt.NamedData("labels")).mark_text(fontSize=14, fontWeight="bold", baseline="bottom").encode(
         x=x, y=alt.Y("top:Q", scale=y_scale, axis=None), text="name:N")

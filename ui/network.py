@@ -48,7 +48,7 @@ def draw_network(graph: NetworkGraph, label: str) -> None:
     sampled = graph.sampled
     st.caption(f"Showing: {plain(label, 200)}. Lines are the surviving weights between the units drawn "
                "(blue positive, orange negative, stronger |w| thicker and darker); a pruned "
-               "weight's line is gone, and a unit with no surviving input is hollow grey. Under "
+               "weight's line is gone, and a unit with no surviving input is an empty grey ring. Under "
                "each layer, the share of all its weights kept."
                + (f" Layers wider than {MAX_UNITS} units are drawn as {MAX_UNITS} evenly spaced "
                   f"units (the same ones at every cycle): {'; '.join(sampled)}." if sampled else ""))

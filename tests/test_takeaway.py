@@ -106,6 +106,10 @@ def test_the_view_is_one_figure_with_the_runs_settings_and_conclusion_under_it()
         tiles = [row["text"] for row in spec["datasets"]["tiles-value"]]
         assert tiles[0] == ("75.0%" if config is TINY else "51.0%")  # 1 − 0.5², 1 − 0.7²
     assert notes(specs["global"]) != notes(specs["layerwise"])
+    import vl_convert
+
+    # every legend stays with its chart: none is shared and drawn at the foot of the figure
+    assert "legends" not in vl_convert.vegalite_to_vega(specs["global"])
     width, height = png_size(view_png(specs["global"]))
     assert 2000 < width < 3200 and 2000 < height < 4000  # the whole dashboard at scale 2
 

@@ -31,10 +31,9 @@ WRAP = 150         # characters per line of the conclusion (13 px type across WI
 GREY = "#555555"
 # Each chart keeps its own scales and legends, as on the page (concatenated views would
 # otherwise share a colour scale: three heatmaps, one domain).
-INDEPENDENT = {"scale": {channel: "independent" for channel in
-                         ("color", "fill", "shape", "strokeDash", "opacity", "strokeWidth")},
-               "legend": {channel: "independent" for channel in
-                          ("color", "fill", "shape", "strokeDash", "opacity", "strokeWidth")}}
+CHANNELS = ("color", "fill", "stroke", "shape", "strokeDash", "opacity", "strokeWidth")
+INDEPENDENT = {"scale": {channel: "independent" for channel in CHANNELS},
+               "legend": {channel: "independent" for channel in CHANNELS}}
 
 
 def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:

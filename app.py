@@ -4,7 +4,6 @@ import streamlit as st
 
 from engine.live import import_turn, prepare_process, warm_up
 from engine.text import plain
-from ui.preload import preload_charts
 from ui.screen import fit_screen
 
 # An emoji favicon is drawn in the page (a data: URL); a :material/…: one is fetched from
@@ -29,7 +28,6 @@ prepare_process()
 page = st.navigation(PAGES)
 with import_turn():  # not while the warm-up imports torch (engine.live.import_turn)
     if page.title != HOME.title:  # Home lists no strategies: it draws without loading torch
-        preload_charts()  # every other page draws charts
         from engine.plugins import load_plugins
 
         # Plug-in strategies must be registered before any page lists STRATEGIES.

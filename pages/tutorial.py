@@ -1,5 +1,7 @@
 """The PyTorch pruning tutorial, step by step, on a LeNet for the 8×8 digits. Layout only:
 every object shown is made by ``engine.tutorial``."""
+import html
+
 import pandas as pd
 import streamlit as st
 from torch.nn.utils import prune
@@ -12,6 +14,11 @@ st.title("Pruning tutorial, interactively")
 st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
            "8×8 digit images: both convolutions are padded and only the first is pooled, so fc1 "
            "takes 16·4·4 = 256 features. Every table below is read off the real module.")
+
+
+CODE_BOX = ('<pre style="background: #fcfcfb; border-radius: 0.5rem; padding: 1rem; margin: 0; '
+            'font-family: \'Source Code Pro\', monospace; font-size: 0.875rem; line-height: 1.6; '
+            'white-space: pre-wrap; color: #31333f">{}</pre>')
 
 
 def vega_spec(chart) -> dict:
@@ -91,7 +98,9 @@ st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(model.
 
 st.header("6 · Serialisation: the state_dict")
 st.write("Masks are buffers and the original tensors are parameters, so both are saved:")
-st.code("\n".join(model.state_dict().keys()))
+# A code box without st.code: its syntax highlighter (1.5 MB of JavaScript registering
+# hundreds of languages) made this page take 1.6x as long to draw (docs/benchmarks.md, section 7).
+st.html(CODE_BOX.format(html.escape("\n".join(model.state_dict().keys()))))
 
 st.header("7 · Make it permanent: `prune.remove`")
 prune.remove(model.conv1, "weight")

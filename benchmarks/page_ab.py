@@ -110,7 +110,11 @@ def main() -> None:
     finally:
         for server, _ in sides.values():
             server.terminate()
-            server.wait(10)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:  # a busy machine: never leave it running
+                server.kill()
+                server.wait()
     med = statistics.median
     print(f"load average {load:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; viewport {args.viewport}; "
           f"{args.rounds} rounds; A = {args.before}, B = {args.after}")

@@ -74,8 +74,9 @@ def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
 
 def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str) -> ViewText:
     """The Compare page's view of a saved comparison (``engine.comparison.load_comparison``):
-    its final table as the page shows it (mean ± std over the seeds when there are several
-    or controls) and ``conclusion``, the sentence the page computed."""
+    its final table with the page's figures, one row per strategy or control (mean ± std
+    over the seeds when there are several or controls), and ``conclusion``, the sentence
+    the page computed."""
     summary = report["summary"]
     seeds = [str(seed) for seed in report.get("seeds") or [report["config"].get("seed")]]
     controls = report.get("controls") or []

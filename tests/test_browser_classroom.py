@@ -2,6 +2,7 @@
 phone, draws the network and hands over its run, and the app asks nothing of any host but
 the one serving it. Same server and Chromium
 set-up as tests/test_browser.py."""
+import time
 import zipfile
 from urllib.parse import urlparse
 
@@ -145,7 +146,9 @@ def test_presenter_view_fits_a_projector_in_large_type_and_a_phone(server, brows
         page.get_by_role("button", name="Run", exact=True).click()
         opacities = []
         notice = page.get_by_text("Run complete in")
+        deadline = time.monotonic() + 180
         while not notice.count():  # sampled while the live view redraws
+            assert time.monotonic() < deadline, "the run did not complete in 180 s"
             opacities += page.evaluate(STALE_OPACITY)
             page.wait_for_timeout(50)
         settle(page)

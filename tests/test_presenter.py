@@ -28,7 +28,7 @@ def test_large_type_sets_every_key_charts_text_to_16_px_or_more_and_leaves_the_o
     config = RunConfig(warmup_epochs=2, cycles=3, epochs_per_cycle=1, amount=0.5)
     history = run_history(config)
     specs = [charts.metric_chart(history, "loss", 232, 5), charts.metric_chart(history, "accuracy", 232, 5),
-             charts.sparsity_chart(history, 232), charts.heatmap(layers_frame(3), 3, height=232)]
+             charts.sparsity_chart(history, 232), charts.heatmap(layers_frame(3), 3, height=232, label_font=charts.LARGE_CELL_FONT)]
     for spec in specs:
         before = font_sizes(spec)
         large = charts.large_type(spec)
@@ -37,8 +37,10 @@ def test_large_type_sets_every_key_charts_text_to_16_px_or_more_and_leaves_the_o
         assert font_sizes(spec) == before and max(before.values()) < 16  # the laptop view keeps its type
         assert large["datasets"] is spec["datasets"] and large["height"] == 232
     heatmap = charts.large_type(specs[3])
-    cell_fonts = [layer["mark"]["fontSize"] for layer in heatmap["layer"] if layer["mark"].get("type") == "text"]
-    assert cell_fonts and min(cell_fonts) >= charts.LARGE_CELL_FONT
+    cells = [layer["mark"] for layer in heatmap["layer"] if layer["mark"].get("type") == "text"]
+    assert [mark["fontSize"] for mark in cells] == [charts.LARGE_CELL_FONT]
+    # a cell's label is drawn only where it fits the cell at that size (on a phone, long ones do not)
+    assert cells[0]["opacity"] == {"expr": "length(datum.left) * 6.5 + 2 <= bandwidth('x') ? 1 : 0"}
     # at 16 px, the layer names of a deep network would overlap: Vega thins them out instead
     assert all(layer["encoding"]["y"]["axis"]["labelOverlap"] is True for layer in heatmap["layer"]
                if "axis" in layer["encoding"].get("y", {}))

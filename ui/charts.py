@@ -64,14 +64,14 @@ def finish(chart, title: str | None = None, height: int | None = None):
 
 LARGE_FONT = 16   # px: presenter view's axis, legend and tile text, read from the back of a room
 LARGE_TITLE = 18
-LARGE_CELL_FONT = 13  # the heatmap's in-cell labels (9 px on a laptop)
+LARGE_CELL_FONT = 13  # presenter view's heatmap cell labels (CELL_FONT elsewhere)
 
 
 def large_type(spec: dict) -> dict:
     """The same chart for a projector (presenter view): axis, legend and title text at
     LARGE_FONT px or more, legends beside the plot rather than in rows under it (a fixed
-    height then goes to the plot), in-cell labels larger, and axis labels that would
-    overlap at that size thinned out rather than drawn on top of each other."""
+    height then goes to the plot), and axis labels that would overlap at that size thinned
+    out rather than drawn on top of each other."""
     config = spec.get("config", {})
     legend = {k: v for k, v in config.get("legend", {}).items() if k != "layout"}
     config = {**config,
@@ -84,9 +84,6 @@ def large_type(spec: dict) -> dict:
 
 
 def _large_layer(layer: dict) -> dict:
-    mark = layer.get("mark")
-    if isinstance(mark, dict) and mark.get("type") == "text" and mark.get("fontSize", LARGE_CELL_FONT) < LARGE_CELL_FONT:
-        layer = {**layer, "mark": {**mark, "fontSize": LARGE_CELL_FONT}}
     encoding = layer.get("encoding", {})
     thinned = {channel: {**field, "axis": {**field["axis"], "labelOverlap": True}}
                for channel, field in encoding.items()
@@ -194,25 +191,30 @@ def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
 
 
 CELL_LABELS_UP_TO = 16  # cycles: past that the cells are too narrow for their % remaining
+CELL_FONT = 9
+CHAR_EMS = 0.5  # the mean width of a label's characters (digits, ".", "%") in font sizes
 
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
-            selected: int | None = None, title: str = "Weights remaining per layer and cycle") -> dict:
+            selected: int | None = None, title: str = "Weights remaining per layer and cycle",
+            label_font: int = CELL_FONT) -> dict:
     """Layer × cycle, coloured by the log of the fraction remaining (so 99.5% and 99.9%
-    sparse look different), each cell labelled with its % remaining. The cycle axis spans
-    the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
+    sparse look different), each cell labelled with its % remaining where the label fits
+    the cell at ``label_font`` px (on a phone, long labels would overlap). The
+    cycle axis spans the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
     order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
     cells = analysis.layer_grid(layers)
     low = analysis.lowest_decade(cells.remaining)
     frames = {"cells": cells}
     if selected:
         frames["pick"] = pd.DataFrame({"cycle": [selected]})
-    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low),
-                 **frames)
+    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low,
+                                   label_font), **frames)
 
 
 @functools.lru_cache(maxsize=32)
-def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float) -> dict:
+def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float,
+                      label_font: int) -> dict:
     x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
               axis=alt.Axis(labelAngle=0))
     y = alt.Y("layer:N", title=None, sort=list(order), scale=alt.Scale(domain=list(order)),
@@ -229,7 +231,9 @@ def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, ti
     parts = [cells]
     if cycles <= CELL_LABELS_UP_TO:
         dark = math.sqrt(low)  # the lower half of the log scale is dark: label it in white
-        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(fontSize=9).encode(
+        fits = f"length(datum.left) * {CHAR_EMS * label_font:g} + 2 <= bandwidth('x') ? 1 : 0"  # a cell's px
+        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(
+            fontSize=label_font, opacity=alt.ExprRef(fits)).encode(
             x=x, y=y, text="left:N", tooltip=tooltip,
             color=alt.condition(f"datum.remaining < {dark}", alt.value("white"), alt.value("black"))))
     if outlined:

@@ -33,9 +33,15 @@ CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p { font-size: 1rem; }
 @media (max-width: 640px) {
   /* a phone: the bar's buttons three to a row, the rest full width */
+  [data-testid="stMainBlockContainer"] { padding-top: 1rem; }
+  /* Streamlit pulls a heading 1rem into the gap under it: here, over the buttons below */
+  [data-testid="stMain"] [data-testid="stHeading"] [data-testid="stMarkdownContainer"] { margin-bottom: 0; }
   [data-testid="stHorizontalBlock"] { flex-wrap: wrap; gap: 0.5rem; }
   [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:has([data-testid="stButton"]) {
     min-width: calc(33% - 0.5rem); flex: 1 1 calc(33% - 0.5rem); }
+  /* the tiles two to a row */
+  [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:has([data-testid="stMetric"]) {
+    min-width: calc(50% - 0.5rem); flex: 1 1 calc(50% - 0.5rem); }
 }
 </style>
 """

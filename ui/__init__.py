@@ -1,7 +1,7 @@
 """What the pages share, split by concern: ``controls`` (the run settings, from the
 schema), ``charts`` (every chart, one theme, one colour per strategy), ``live`` (the live
-job view), ``checkpoints`` (the checkpoint picker). Layout only: every number shown is
-computed in ``engine``.
+job view), ``checkpoints`` (the checkpoint picker), ``presenter`` (the Explorer's presenter
+view). Layout only: every number shown is computed in ``engine``.
 
 Every page imports this package, so the deep-link workaround (``ui.deep_links``) runs
 before any page draws."""

@@ -2,6 +2,7 @@
 phone, draws the network and hands over its run, and the app asks nothing of any host but
 the one serving it. Same server and Chromium
 set-up as tests/test_browser.py."""
+import re
 import time
 import zipfile
 from urllib.parse import urlparse
@@ -185,5 +186,9 @@ def test_presenter_view_fits_a_projector_in_large_type_and_a_phone(server, brows
         page.get_by_role("button", name="Exit presenter view").click()
         settle(page)
         assert "present" not in page.url and page.get_by_test_id("stSidebar").is_visible()
+        page.get_by_test_id("stSidebar").get_by_text("Presenter view").click()  # and back, by the switch
+        page.wait_for_url(re.compile(r"present=1"))
+        settle(page)
+        assert "seed=1" in page.url and not page.get_by_test_id("stSidebar").is_visible()
     finally:
         page.close()

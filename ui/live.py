@@ -14,8 +14,9 @@ REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tic
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
 NOTICE = "_notice"  # after a job's key: its completion message, until the page shows it
-# Streamlit fades (opacity) the elements of a fragment while it reruns: redrawn every
-# second, the charts would flicker. Their data changes in place, so they stay at full strength.
+# Streamlit fades (opacity) the elements of a page or fragment while it reruns: redrawn every
+# second, the charts would flicker, and the page would grey out while Run starts a job.
+# Their data changes in place, so a page that follows a job keeps them at full strength.
 STEADY = '<style>[data-stale="true"] { opacity: 1 !important; transition: none !important; }</style>'
 
 
@@ -54,8 +55,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     if running:
         job.view().update()
         tick = job.view().tick_seconds()
-    if tick is not None:
-        st.html(STEADY)
+    st.html(STEADY)  # in place before the next rerun (a tick, or pressing Run) begins
 
     @st.fragment(run_every=tick, key=key)
     def view():

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.live import STEADY
-
 PARAM = "present"
 ON_WORDS = {"1", "true", "on", "yes"}
 SWITCH = "presenter_switch"
@@ -74,5 +72,4 @@ def exit_button(container) -> None:
 
 
 def style() -> None:
-    """Presenter view's look; a projector never greys the page out while it reruns."""
-    st.html(CSS + STEADY)
+    st.html(CSS)

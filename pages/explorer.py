@@ -133,7 +133,7 @@ def show(history, layers, total_params, view=None):
             "The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
         right.vega_lite_chart(spec=at_cut(f"heatmap-{present}", lambda: look(
-            charts.heatmap(layers, config.cycles, height=height,
+            charts.heatmap(layers, config.cycles, height=height, planned=planned_remaining(config),
                            label_font=charts.LARGE_CELL_FONT if present else charts.CELL_FONT))), width="stretch")
         collapsed = at_cut("collapsed", lambda: analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()]))
         if collapsed:

@@ -79,3 +79,16 @@ def test_the_explorer_charts_axes_are_fixed_from_the_first_tick():
     assert scale(sparsity[0], "y")["domain"] == [0.0, 1.0]
     loss = [scale(charts.metric_chart(h, "loss", epochs=span), "y")["domain"] for h in (first, whole)]
     assert loss == [[0.0, 2.0], [0.0, 2.0]]  # from 0 to a step above the first epoch's loss
+
+
+def test_the_heatmaps_colour_scale_reaches_the_planned_end_from_the_first_cut():
+    config = RunConfig(cycles=4, amount=0.6)  # 0.4⁴ = 2.6% left: a scale down to 1%
+    layers = pd.DataFrame([{"cycle": c, "layer": name, "weights": 1000, "nonzero": round(1000 * 0.4 ** c),
+                            "sparsity": 1 - 0.4 ** c} for c in range(1, 5) for name in ("fc1", "out")])
+
+    def colour_domain(frame):
+        spec = charts.heatmap(frame, config.cycles, planned=planned_remaining(config))
+        return next(layer["encoding"]["color"]["scale"]["domain"] for layer in spec["layer"]
+                    if "color" in layer["encoding"] and "scale" in layer["encoding"]["color"])
+
+    assert colour_domain(layers[layers.cycle == 1]) == colour_domain(layers) == [0.01, 1]

@@ -197,14 +197,17 @@ CHAR_EMS = 0.5  # the mean width of a label's characters (digits, ".", "%") in f
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
             selected: int | None = None, title: str = "Weights remaining per layer and cycle",
-            label_font: int = CELL_FONT) -> dict:
+            label_font: int = CELL_FONT, planned: float | None = None) -> dict:
     """Layer × cycle, coloured by the log of the fraction remaining (so 99.5% and 99.9%
     sparse look different), each cell labelled with its % remaining where the label fits
     the cell at ``label_font`` px (on a phone, long labels would overlap). The
-    cycle axis spans the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
+    cycle axis spans the whole run, so it fills in live, and with ``planned`` (the fraction
+    the schedule leaves) the colour scale reaches that far from the first cut: it widens
+    later only for a layer cut below it. ``selected`` outlines that cycle's column."""
     order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
     cells = analysis.layer_grid(layers)
-    low = analysis.lowest_decade(cells.remaining)
+    low = analysis.lowest_decade(cells.remaining if planned is None else
+                                 pd.concat([cells.remaining, pd.Series([planned])]))
     frames = {"cells": cells}
     if selected:
         frames["pick"] = pd.DataFrame({"cycle": [selected]})

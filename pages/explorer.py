@@ -239,15 +239,11 @@ def render():
         network_view(run_dir_for(config))
     elif cached:
         tables = load_run(run_dir_for(config))
-        summary = tables.summary
-        source = ("Recorded result shipped with the app (seed 0; **Run again** retrains it live)"
-                  if summary.get("recorded") else f"From the run cache (trained in {summary['train_seconds']:.1f} s)")
         with status:
             if not present:
-                st.caption(f"{source}. Test accuracy: final {summary['test_acc']:.1%}, "
-                           f"best-by-validation {summary['best_test_acc']:.1%}.")
+                st.caption(tables.source_text())
             history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
-        show(history, layers, summary["total_params"])
+        show(history, layers, tables.total_params())
         st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})

@@ -79,13 +79,13 @@ buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
 buttons[2].button("Step", on_click=step, width="stretch",
                   help="Run to the next stop: the end of the warm-up, then right after each cut (the "
                        "shock), then after its fine-tuning")
-if not present:  # Pause does for a demo
+if present:  # Pause does for a demo; a finished run is told under the title, taking no room from the charts
+    live.notice(JOB, bar[0], compact=True)
+else:
     buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused"),
                       width="stretch")
     buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                       help="Stop and forget the live run")
-if present:  # under the title, where it takes no room from the charts
-    live.notice(JOB, bar[0], compact=True)
 
 
 def show(history, layers, total_params, view=None):

@@ -49,6 +49,8 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
     When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
     whole page reruns once, so buttons and views catch up."""
+    if job is not None and job.status == "done":  # it ended after ``current`` looked: announce it now
+        st.rerun()
     running = job is not None and job.status == "running"
     replaying = ticking is not None and ticking()
     tick = REPLAY_TICK_SECONDS if replaying else None

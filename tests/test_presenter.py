@@ -84,3 +84,33 @@ def test_a_finished_run_is_told_in_the_page_not_in_a_toast():
                    for text in told), told
         at.run()  # said once: the next rerun has it no more
         assert "Run complete" not in texts(at)
+
+
+def test_a_job_that_ends_while_the_page_draws_is_still_announced():
+    """The job is running when the page first looks (``live.current``) and done by the time
+    it would follow it: the page reruns and tells it, rather than staying on the last live
+    frame with nothing left to redraw it."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from ui import live
+
+        class Job:  # running for the first look only
+            identity, looks = "run", 0
+
+            @property
+            def status(self):
+                Job.looks += 1
+                return "running" if Job.looks == 1 else "done"
+
+        if "job" not in st.session_state:
+            st.session_state.job = Job()
+        job = live.current("job", "run", lambda done: "Run complete.")
+        live.notice("job")
+        live.follow(job, "follow", lambda: st.write("charts"))
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [e.value for e in at.get("success")] == ["Run complete."]

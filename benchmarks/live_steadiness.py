@@ -1,17 +1,17 @@
 """How steady the Explorer's live view looks while a run trains (issue 11): sampled in
 Chromium every 50 ms from pressing Run until the run is done, for this checkout and, with
-``--baseline DIR``, another checkout of the app (e.g. ``git worktree add /tmp/base main``),
-runs interleaved.
+``--baseline DIR``, another checkout of the app, runs interleaved.
 
     python benchmarks/live_steadiness.py [--baseline DIR] [--repeats 2] [--present]
 
 Per sample it records whether any element is greyed out (computed opacity under 0.99:
 Streamlit fades a rerunning fragment's elements), the domains of the loss chart's epoch
 axis and the accuracy chart's value axis, where the first chart and the last element of the
-page sit, and whether a toast is showing (also for 2 s after the run is done). It prints, per checkout: the share of samples with
-something greyed out, how often each axis changed its ticks, how often the charts or the
-page below them moved, and the samples with a toast over the page. Each run is a fresh
-seed of a mid-sized run (depth 6, width 256, 8 cycles: about 10 s on one core)."""
+page sit, and whether a toast is showing (also for 2 s after the run is done). It prints,
+per checkout: the share of samples with something greyed out, how often each axis changed
+its domain, how often the first chart and the end of the page moved, and the samples with
+a toast over the page. Each run is a fresh seed of a mid-sized run (depth 6, width 256,
+8 cycles: about 10 s on one core). Example baseline: ``git archive main | tar -x -C DIR``."""
 from __future__ import annotations
 
 import argparse

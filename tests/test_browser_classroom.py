@@ -103,7 +103,8 @@ def test_explorer_fits_every_screen_draws_the_network_and_hands_over_its_run(ser
 
 KEY_CHARTS = 4  # loss, accuracy, accuracy vs weights remaining, the layer heatmap
 BOXES = """() => {
-    const box = e => { const r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+    const box = e => { const r = e.getBoundingClientRect();
+                       return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
     return {charts: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].slice(0, %d).map(box),
             tiles: [...document.querySelectorAll('[data-testid="stMetric"]')].map(box),
             width: document.documentElement.scrollWidth};
@@ -119,7 +120,8 @@ TEXT_SIZES = """() => {
         [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())).map(size);
     return sizes;
 }""" % KEY_CHARTS
-STALE_OPACITY = """() => [...document.querySelectorAll('[data-stale="true"]')].map(e => parseFloat(getComputedStyle(e).opacity))"""
+STALE_OPACITY = """() => [...document.querySelectorAll('[data-stale="true"]')].map(e =>
+    parseFloat(getComputedStyle(e).opacity))"""
 
 
 def box_of(locator) -> dict:

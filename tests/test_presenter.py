@@ -11,8 +11,8 @@ from ui import charts
 
 
 def layers_frame(cycles: int, names=("fc1", "fc2", "out")) -> pd.DataFrame:
-    return pd.DataFrame([{"cycle": c, "layer": n, "weights": 100, "nonzero": 100 // (c + 1), "sparsity": 1 - 1 / (c + 1)}
-                         for c in range(1, cycles + 1) for n in names])
+    return pd.DataFrame([{"cycle": c, "layer": n, "weights": 100, "nonzero": 100 // (c + 1),
+                          "sparsity": 1 - 1 / (c + 1)} for c in range(1, cycles + 1) for n in names])
 
 
 VEGA_TITLE_FONT = 13  # Vega's default
@@ -21,14 +21,16 @@ VEGA_TITLE_FONT = 13  # Vega's default
 def font_sizes(spec: dict) -> dict:
     config = spec["config"]
     return {"axis labels": config["axis"]["labelFontSize"], "axis titles": config["axis"]["titleFontSize"],
-            "legend labels": config["legend"]["labelFontSize"], "title": config.get("title", {}).get("fontSize", VEGA_TITLE_FONT)}
+            "legend labels": config["legend"]["labelFontSize"],
+            "title": config.get("title", {}).get("fontSize", VEGA_TITLE_FONT)}
 
 
 def test_large_type_sets_every_key_charts_text_to_16_px_or_more_and_leaves_the_original_alone():
     config = RunConfig(warmup_epochs=2, cycles=3, epochs_per_cycle=1, amount=0.5)
     history = run_history(config)
     specs = [charts.metric_chart(history, "loss", 232, 5), charts.metric_chart(history, "accuracy", 232, 5),
-             charts.sparsity_chart(history, 232), charts.heatmap(layers_frame(3), 3, height=232, label_font=charts.LARGE_CELL_FONT)]
+             charts.sparsity_chart(history, 232),
+             charts.heatmap(layers_frame(3), 3, height=232, label_font=charts.LARGE_CELL_FONT)]
     for spec in specs:
         before = font_sizes(spec)
         large = charts.large_type(spec)

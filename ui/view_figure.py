@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.axes import epoch_span, planned_remaining
 from engine.comparison import comparison_view
 from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
 from engine.outcomes import labelled, over_seeds
@@ -43,11 +44,13 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
     history, layers = frame if frame is not None else (tables.history, tables.layers)
     history = history.assign(strategy=config.strategy)
     words = view_text(config, history, tables.total_params())
-    second = [("sparsity", charts.sparsity_chart(history, CHART_HEIGHT))]
+    # the page's axes, set by the settings: a replay frame's figure spans the whole run too
+    planned = planned_remaining(config)
+    second = [("sparsity", charts.sparsity_chart(history, CHART_HEIGHT, planned))]
     if config.cycles and not layers.empty:
-        second.append(("heatmap", charts.heatmap(layers, config.cycles, height=CHART_HEIGHT)))
-    rows = [[("loss", charts.metric_chart(history, "loss", CHART_HEIGHT)),
-             ("accuracy", charts.metric_chart(history, "accuracy", CHART_HEIGHT))], second]
+        second.append(("heatmap", charts.heatmap(layers, config.cycles, height=CHART_HEIGHT, planned=planned)))
+    rows = [[(metric, charts.metric_chart(history, metric, CHART_HEIGHT, epoch_span(config)))
+             for metric in ("loss", "accuracy")], second]
     path = run_graph_checkpoint(run_dir, history if frame is not None else None)
     if path is not None:
         graph, label = run_graph(path)

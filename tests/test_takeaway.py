@@ -110,6 +110,10 @@ def test_the_view_is_one_figure_with_the_runs_settings_and_conclusion_under_it()
 
     # every legend stays with its chart: none is shared and drawn at the foot of the figure
     assert "legends" not in vl_convert.vegalite_to_vega(specs["global"])
+    # an expression that measures a scale names one the figure has (the heatmap's labels)
+    vega = json.dumps(vl_convert.vegalite_to_vega(specs["global"]))
+    asked = set(re.findall(r"bandwidth\('([^']+)'\)", vega))
+    assert asked and all(f'"name": "{scale}"' in vega for scale in asked)
     width, height = png_size(view_png(specs["global"]))
     assert 2000 < width < 3200 and 2000 < height < 4000  # the whole dashboard at scale 2
 

@@ -114,7 +114,10 @@ def _embed(spec: dict, prefix: str, width: int, datasets: dict) -> dict:
     for name, data in spec["datasets"].items():
         datasets[f"{prefix}-{name}"] = data if isinstance(data, list) else json.loads(data.to_json(orient="records"))
     body = {key: value for key, value in spec.items() if key not in ("config", "padding", "$schema", "datasets")}
-    return {**_renamed(body, prefix), "width": width}
+    # In a concatenated figure a view's scales are named after the view: an expression that
+    # asks for scale 'x' (the heatmap's "does the label fit the cell") must name its own.
+    body = json.loads(json.dumps(_renamed(body, prefix)).replace("bandwidth('x')", f"bandwidth('{prefix}_x')"))
+    return {**body, "name": prefix, "width": width}
 
 
 def _renamed(node, prefix: str):

@@ -62,6 +62,9 @@ WARM_MODULES = ("pandas", "altair", "torch", "engine.experiment", "engine.analys
 # first imports take turns (one module at a time for the warm-up); afterwards nobody waits.
 _import_turn = threading.RLock()
 _warmed = threading.Event()
+_warming = threading.Event()  # the warm-up has started (the app's; tests and the CLI never start it)
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
 
 
 @contextlib.contextmanager
@@ -91,9 +94,13 @@ def warm_up() -> threading.Thread:
         finally:
             _warmed.set()
 
-    thread = threading.Thread(target=work, daemon=True, name="warm-up-import")
-    thread.start()
-    return thread
+    global _warm_thread
+    with _warm_lock:  # app.py calls this on every script run: one warm-up per process
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=work, daemon=True, name="warm-up-import")
+            _warming.set()
+            _warm_thread.start()
+    return _warm_thread
 
 
 Work = Callable[[Callable[[dict], None], Callable[[], bool]], dict]
@@ -216,8 +223,14 @@ class LiveJob:
 
     def wait_for_first_epoch(self, timeout: float) -> bool:
         """Block at most ``timeout`` s until there is an epoch to draw (or the job ended),
-        so a page can show its first chart in the same rerun as the Run click."""
-        return self._first_epoch.wait(timeout)
+        so a page can show its first chart in the same rerun as the Run click. Not while
+        the warm-up imports: the page holds the import turn the job needs, so waiting could
+        only lose the time (the live view draws the first epoch when it comes)."""
+        return self._warmed_now() and self._first_epoch.wait(timeout)
+
+    @staticmethod
+    def _warmed_now() -> bool:
+        return _warmed.is_set() or not _warming.is_set()
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -247,8 +260,10 @@ class LiveJob:
 
         name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
         try:
-            with import_turn():  # a Run pressed while the warm-up imports torch
-                importlib.import_module("engine.experiment")
+            if _warming.is_set() and not _warmed.is_set():  # a Run pressed while the warm-up imports
+                for module in ("engine.experiment", *WARM_MODULES):  # what training may import
+                    with import_turn():
+                        importlib.import_module(module)
             self.result = self.work(self._on_event, self._stop.is_set)
             self._status = "done"
         except RunFailed as exc:

@@ -90,7 +90,7 @@ def test_explorer_fits_every_screen_draws_the_network_and_hands_over_its_run(ser
         download.value.save_as(tmp_path / "run.json")
         assert read_run_spec(tmp_path / "run.json").key() == config.key()  # the same run, headless
         with page.expect_download() as download:
-            page.get_by_role("button", name="Chart PNGs").click()
+            page.get_by_role("button", name="Charts", exact=True).click()
         assert download.value.suggested_filename == f"{config.run_id()}-charts.zip"
         download.value.save_as(tmp_path / "charts.zip")
         assert all(name.startswith(config.run_id()) and name.endswith(".png")

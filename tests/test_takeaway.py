@@ -61,7 +61,7 @@ def test_the_explorer_offers_the_runs_spec_tables_and_charts_named_after_it():
     at = open_page("pages/explorer.py", **TINY_QUERY)
     assert_fine(at)
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["Run spec", "History CSV", "Layers CSV", "Chart PNGs", "View PNG", "View SVG"]
+    assert labels == ["Run spec", "History", "Layers", "Charts", "View PNG", "View SVG"]
     archive = zipfile.ZipFile(io.BytesIO(charts_zip(TINY, Path(result["run_dir"]))))
     run_id = TINY.run_id()
     assert archive.namelist() == [f"{run_id}-{chart}.png" for chart in

@@ -59,7 +59,8 @@ def run_downloads(config, run_dir: Path, frame=None) -> None:
     the view as one figure (with ``frame``, the history and layer rows of the replay frame
     shown, as that frame shows it)."""
     run_id = config.run_id()
-    buttons = st.columns([1, 1, 1, 1, 1, 1])
+    # two rows of three: six in one row cut their labels short on a phone and at a projector
+    buttons = [*st.columns(3), *st.columns(3)]
     buttons[0].download_button(
         "Run spec", run_spec_text(config), file_name=f"{run_id}.json", mime="application/json",
         on_click="ignore", icon=":material/download:", width="stretch",
@@ -69,11 +70,11 @@ def run_downloads(config, run_dir: Path, frame=None) -> None:
         path = run_dir / f"{table}.csv"
         if path.is_file():
             column.download_button(
-                f"{table.capitalize()} CSV", path.read_bytes(), file_name=f"{run_id}-{table}.csv",
+                table.capitalize(), path.read_bytes(), file_name=f"{run_id}-{table}.csv",
                 mime="text/csv", on_click="ignore", icon=":material/download:", width="stretch",
                 help=f"The run's {table}.csv: one row {what}")
     buttons[3].download_button(
-        "Chart PNGs", lambda: charts_zip(config, run_dir), file_name=f"{run_id}-charts.zip",
+        "Charts", lambda: charts_zip(config, run_dir), file_name=f"{run_id}-charts.zip",
         mime="application/zip", on_click="ignore", icon=":material/download:", width="stretch",
         help=f"A zip of this run's charts, each named {run_id}-<chart>.png")
     view_help = ("Download this view: the tiles, the charts and the network as one figure, with the "

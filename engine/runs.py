@@ -51,6 +51,7 @@ class RunTables:
 
 
 MAX_RUN_JSON_BYTES = 1024 * 1024  # config.json and summary.json are a few kB; never read more
+MAX_RESULTS_BYTES = 64 * 1024 * 1024  # a sweep's results.csv: a row per cell, a few hundred bytes each
 
 
 def _read_json(path: Path) -> dict:
@@ -74,7 +75,10 @@ def sweep_cells(root: Path) -> dict[str, str]:
     """{run id: sweep name} for the runs a sweep made (its results.csv names them)."""
     cells = {}
     for results in sorted(root.glob("_sweeps/*/results.csv")):
-        try:
+        try:  # a pipe would block the listing; a huge file would fill memory
+            info = results.stat()
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULTS_BYTES:
+                continue
             ids = pd.read_csv(results, usecols=["run_id"]).run_id.dropna()
         except (OSError, ValueError):
             continue
@@ -95,7 +99,7 @@ def list_runs(root: str | Path | None = None) -> list[dict]:
     runs = []
     for folder in root.iterdir():
         info = _read_json(folder / "config.json") if folder.is_dir() else {}
-        if not info.get("config"):
+        if not info.get("config") or not isinstance(info["config"], dict):
             continue
         summary = _read_json(folder / "summary.json")
         runs.append({"run_id": folder.name, "run_dir": str(folder),
@@ -118,10 +122,15 @@ def run_label(config: dict) -> str:
     """A run as a person names it: 'global · 20% × 10 · 8×256 · seed 0' (the data set when
     it is not digits, the schedule when it is not iterative, 'ticket' when it rewinds)."""
     get = lambda key, default=None: config.get(key, default)  # noqa: E731
+
+    def share(key) -> str:  # a hand-edited config may hold anything
+        value = get(key) or 0
+        return f"{value:.0%}" if isinstance(value, (int, float)) else str(value)
+
     if get("schedule", "iterative") == "iterative":
-        cuts = f"{float(get('amount', 0)):.0%} × {get('cycles')}"
+        cuts = f"{share('amount')} × {get('cycles')}"
     else:
-        cuts = f"{get('schedule')} to {float(get('target_sparsity') or 0):.0%} in {get('cycles')}"
+        cuts = f"{get('schedule')} to {share('target_sparsity')} in {get('cycles')}"
     parts = [str(get("strategy")), cuts, f"{get('depth')}×{get('width')}", f"seed {get('seed')}"]
     if get("dataset", "digits") != "digits":
         parts.insert(0, str(get("dataset")))
@@ -154,7 +163,8 @@ def checkpoint_label(path: Path) -> str:
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
     """A run's checkpoints in the order they were written: cycles pre/post, final, best."""
     run_dir = Path(run_dir)
-    cycles = sorted(run_dir.glob("cycle_*_pre.pt")) + sorted(run_dir.glob("cycle_*_post.pt"))
+    cycles = [p for p in sorted(run_dir.glob("cycle_*_pre.pt")) + sorted(run_dir.glob("cycle_*_post.pt"))
+              if p.stem.split("_")[1].isdigit()]  # a stray cycle_ab_pre.pt is not one of the run's
     cycles.sort(key=lambda p: (int(p.stem.split("_")[1]), p.stem.endswith("post")))
     ends = [run_dir / name for name in ("final.pt", "best.pt") if (run_dir / name).is_file()]
     return cycles + ends

@@ -240,12 +240,13 @@ def render():
              start_event["total_params"] if start_event else 0, view)
         network_view(run_dir_for(config))
     elif cached:
+        version = StoredView.version(run_dir_for(config))
         tables = load_run(run_dir_for(config))
         with status:
             if not present:
                 st.caption(tables.source_text())
             history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
-        show(history, layers, tables.total_params(), StoredView(run_dir_for(config), len(history)))
+        show(history, layers, tables.total_params(), StoredView(run_dir_for(config), version, len(history)))
         st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})

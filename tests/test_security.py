@@ -716,5 +716,22 @@ def test_a_hostile_run_record_does_not_block_or_break_the_listing(tmp_path):
     big = tmp_path / "checkpoints" / "big"
     big.mkdir()
     (big / "config.json").write_bytes(b'{"config": {"strategy": "' + b"x" * MAX_RUN_JSON_BYTES + b'"}}')
-    listed = {r["run_id"]: r for r in list_runs()}
-    assert listed["other"]["status"] == "unfinished" and "big" not in listed
+    (other / "cycle_ab_pre.pt").write_bytes(b"stray")
+    odd = tmp_path / "checkpoints" / "odd"
+    odd.mkdir()
+    (odd / "config.json").write_text(json.dumps({"config": {"strategy": "global", "amount": "x"}}))
+    listy = tmp_path / "checkpoints" / "listy"
+    listy.mkdir()
+    (listy / "config.json").write_text(json.dumps({"config": ["not", "a", "dict"]}))
+    sweep = tmp_path / "checkpoints" / "_sweeps" / "s"
+    sweep.mkdir(parents=True)
+    os.mkfifo(sweep / "results.csv")
+    import threading
+
+    listed = {}
+    reader = threading.Thread(target=lambda: listed.update({r["run_id"]: r for r in list_runs()}), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "list_runs blocked on a pipe"
+    assert listed["other"]["status"] == "unfinished" and "big" not in listed and "listy" not in listed
+    assert listed["other"]["checkpoints"] == 0 and "x × None" in listed["odd"]["label"]

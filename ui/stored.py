@@ -22,9 +22,15 @@ class StoredView:
     names the run, the version on disk (summary.json's modification time, which a rerun
     changes) and the frame shown."""
 
-    def __init__(self, run_dir: Path, frame_rows: int):
+    def __init__(self, run_dir: Path, version, frame_rows: int):
+        self.identity = (str(run_dir), version, frame_rows)
+
+    @staticmethod
+    def version(run_dir: Path):
+        """The run's version on disk. Read it BEFORE reading the tables: read after, a rerun
+        finishing in between would file the old tables' charts under the new version."""
         summary = Path(run_dir) / "summary.json"
-        self.identity = (str(run_dir), summary.stat().st_mtime_ns if summary.is_file() else None, frame_rows)
+        return summary.stat().st_mtime_ns if summary.is_file() else None
 
     def at_cut(self, name: str, build: Callable[[], object]):
         """``build()`` once per run, version and frame; the same (read-only) object after."""

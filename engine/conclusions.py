@@ -122,12 +122,18 @@ def _over_seeds_conclusion(summary: pd.DataFrame) -> str:
         for row in controls.itertuples():
             gap = best.val_acc_mean - row.val_acc_mean
             shown = f"{_control_phrase(row.strategy)} ({mean_std_text(row.val_acc_mean, row.val_acc_std)})"
-            if abs(gap) <= max(SAME_WITHIN, 2 * _standard_error(best, row)):
+            if is_level(best, row):
                 against.append(f"is level with {shown}")
             else:
                 against.append(f"{'beats' if gap > 0 else 'trails'} {shown} by {100 * abs(gap):.1f} pts")
         text += f" Against the controls, {best.strategy} " + ", ".join(against) + "."
     return text
+
+
+def is_level(a, b) -> bool:
+    """Two rows of ``over_seeds`` end level: within SAME_WITHIN, or within two standard
+    errors of the difference of their means (the rule every controls sentence uses)."""
+    return abs(a.val_acc_mean - b.val_acc_mean) <= max(SAME_WITHIN, 2 * _standard_error(a, b))
 
 
 def _control_phrase(name: str) -> str:

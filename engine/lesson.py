@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import presets
+from .conclusions import is_level
 from .outcomes import over_seeds
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
@@ -366,12 +367,15 @@ def against_controls(results: LessonResults) -> Section:
     strategies = table[table.kind == "strategy"].sort_values("val_acc_mean", ascending=False)
     best = strategies.iloc[0]
     controls = table[table.kind == "control"]
-    beaten = controls[controls.val_acc_mean < best.val_acc_mean]
+    beaten = [row for _, row in controls.iterrows()
+              if row.val_acc_mean < best.val_acc_mean and not is_level(best, row)]  # Compare's rule
+    level = sum(is_level(best, row) for _, row in controls.iterrows())
     sentences = [
         (f"Over {seeds} seeds" if seeds > 1 else "On one seed (an anecdote, not yet a result)")
         + f" of the default study ({sparsity_text(best.final_sparsity)} sparse), {best.label} reaches "
         f"{mean_std_text(best['val_acc_mean'], best['val_acc_std'])}{' (mean ± std)' if seeds > 1 else ''}. "
-        + (f"It beats {'all ' + str(len(controls)) if len(beaten) == len(controls) else f'{len(beaten)} of the {len(controls)}'} controls: "
+        + (f"It beats {'all ' + str(len(controls)) if len(beaten) == len(controls) else f'{len(beaten)} of the {len(controls)}'} controls"
+           + (f" and is level with {level} (within 2 pts or two standard errors)" if level else "") + ": "
            + "; ".join(f"{row.label} {mean_std_text(row['val_acc_mean'], row['val_acc_std'])}" for _, row in controls.iterrows()) + "."
            if len(controls) else "")]
     dense = results.study5_controls[results.study5_controls.name == "small-dense"]

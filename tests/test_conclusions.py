@@ -85,3 +85,15 @@ def test_overall_sparsity_counts_only_pruned_layers():
     rows = layer_rows({"fc1": (1000, 0.9), "out": (1000, 0.1)})
     assert formats.overall_sparsity(rows) == pytest.approx(0.5)
     assert formats.overall_sparsity(rows, prune_output=False) == pytest.approx(0.9)
+
+
+def test_one_level_rule_for_every_controls_sentence():
+    import pandas as pd
+
+    from engine.conclusions import is_level
+
+    row = lambda mean, std, seeds=5: pd.Series({"val_acc_mean": mean, "val_acc_std": std, "seeds": seeds})  # noqa: E731
+    assert is_level(row(0.95, 0.0), row(0.935, 0.0))          # within 2 points
+    assert not is_level(row(0.95, 0.0), row(0.92, 0.0))       # 3 points, no spread
+    assert is_level(row(0.95, 0.05), row(0.92, 0.05))         # 3 points inside two standard errors
+    assert not is_level(row(0.953, 0.020), row(0.920, 0.019))  # the shipped study: global beats small dense

@@ -139,15 +139,27 @@ def run_label(config: dict) -> str:
     return " · ".join(parts)
 
 
+MAX_TABLE_BYTES = 256 * 1024 * 1024  # history/layers.csv: a row per epoch or layer and cycle
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A run's CSV table; empty when missing, and when it is not a regular file (a pipe would
+    block the page) or is over MAX_TABLE_BYTES (it would fill the server's memory)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return pd.DataFrame()
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_TABLE_BYTES:
+        return pd.DataFrame()
+    return pd.read_csv(path)
+
+
 def load_run(run_dir: str | Path) -> RunTables:
     run_dir = Path(run_dir)
     info = _read_json(run_dir / "config.json")
     if not info:
         raise FileNotFoundError(f"{run_dir}: not a run folder (no readable config.json)")
-    history = (pd.read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file()
-               else pd.DataFrame())
-    layers = (pd.read_csv(run_dir / "layers.csv") if (run_dir / "layers.csv").is_file()
-              else pd.DataFrame())
+    history, layers = _read_table(run_dir / "history.csv"), _read_table(run_dir / "layers.csv")
     return RunTables(run_dir, info, history, layers, _read_json(run_dir / "summary.json"))
 
 

@@ -63,14 +63,15 @@ if st.session_state.pop(live.EXPLORER_AUTOSTART, False) and job is None and not 
 status = job.status if job is not None else "idle"
 buttons = st.columns([1, 1, 1, 1, 1, 3])
 buttons[0].button("Resume" if status == "paused" else ("Run again" if cached else "Run"),
-                  type="primary", on_click=start, disabled=status == "running", width="stretch",
+                  type="primary", on_click=start, disabled=status in ("running", "queued"), width="stretch",
                   help="Retrain live and refresh the cache" if cached else "Train, then prune and fine-tune")
 buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
                   disabled=status != "running", width="stretch")
 buttons[2].button("Step", on_click=step, width="stretch",
                   help="Run to the next stop: the end of the warm-up, then right after each cut (the "
                        "shock), then after its fine-tuning")
-buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused"), width="stretch")
+buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused", "queued"),
+                  width="stretch")
 buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                   help="Stop and forget the live run")
 

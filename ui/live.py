@@ -8,6 +8,7 @@ from typing import Callable
 import streamlit as st
 
 from engine.formats import duration_text
+from engine.pool import place_text
 from engine.text import plain
 
 REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
@@ -25,6 +26,9 @@ def job_status(job, failed: str, stopped: str) -> None:
 
 
 def progress_text(job) -> str:
+    if job.status == "queued":  # waiting for a slot of the training pool (engine.pool)
+        place = job.queue_place()
+        return place_text(place) if place is not None else "queued"
     last = next((e for e in reversed(job.events) if e["type"] in ("epoch", "prune")), None)
     if last is None:
         where = "loading the data"
@@ -44,7 +48,8 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
     When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
     whole page reruns once, so buttons and views catch up."""
-    running = job is not None and job.status == "running"
+    status = job.status if job is not None else None
+    running = status in ("running", "queued")  # a queued job's place in line changes too
     replaying = ticking is not None and ticking()
     tick = REPLAY_TICK_SECONDS if replaying else None
     if running:
@@ -53,7 +58,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
 
     @st.fragment(run_every=tick, key=key)
     def view():
-        if (running and (job.status != "running" or job.view().retune(tick))) or (replaying and not ticking()):
+        if (running and (job.status != status or job.view().retune(tick))) or (replaying and not ticking()):
             st.rerun()
         render()
 

@@ -24,6 +24,7 @@ every job starts at once with the threads engine.threads gives it, as before the
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import heapq
 import itertools
@@ -110,6 +111,7 @@ class TrainingPool:
                 self._tickets.remove(ticket)
                 ticket.state = "done" if ticket.state == "running" else "left"
                 self._cond.notify_all()
+            return_freed_memory()
 
     def join_line(self, ticket: Ticket) -> None:
         """Take a place in line now (a job does at its Run click, before its thread starts)."""
@@ -152,11 +154,13 @@ class TrainingPool:
     def _acquire(self, ticket: Ticket, should_stop: Callable[[], bool]) -> None:
         with self._cond:
             ticket.state = "queued"
-            while not self._admissible(ticket):
-                if should_stop():
+            while True:
+                if should_stop():  # before admitting: a stopped job never takes a slot
                     ticket.state = "left"
                     self._cond.notify_all()
                     raise LeftQueue()
+                if self._admissible(ticket):
+                    break
                 self._cond.wait(POLL_SECONDS)
             ticket.state = "running"
 
@@ -220,6 +224,23 @@ class TrainingPool:
             for _ in range(need):
                 heapq.heappush(free_at, start + duration)
         return None  # not reached
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc; elsewhere there is nothing to trim
+    except (OSError, AttributeError):
+        return None
+
+
+def return_freed_memory() -> None:
+    """Hand the memory a finished training freed back to the system. glibc keeps freed
+    blocks in each thread's arena for reuse, so without this a server that has run many
+    jobs on many threads keeps its peak RSS long after the class has left."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def step_aside(should_stop: Callable[[], bool] = lambda: False):

@@ -1,5 +1,6 @@
 """The training pool (engine/pool.py): a bound on concurrent trainings, first come first
 served, queued jobs that can be stopped, their place in line, and jobs in the app's pool."""
+import gc
 import threading
 import time
 
@@ -10,7 +11,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.live import LiveJob, live_run
 from engine.pool import LeftQueue, QueuePlace, Ticket, TrainingPool, configured_slots, place_text, step_aside
-from ui.live import progress_text
+from ui.live import SessionJobs, progress_text
 
 
 def until(condition, timeout=20.0):
@@ -204,8 +205,10 @@ def test_an_unbounded_pool_starts_everything_at_once():
 def blocking_work(release):
     def work(on_event, should_stop):
         on_event({"type": "start"})
-        release.wait(30)
-        return {"ok": True}
+        deadline = time.monotonic() + 30
+        while not release.is_set() and not should_stop() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"stopped": should_stop()}
     return work
 
 
@@ -224,6 +227,27 @@ def test_a_live_job_shows_its_place_in_line_and_stops_while_queued():
     assert pool.queued == 0
     release.set()
     assert first.join(5) and first.status == "done"
+
+
+def test_the_jobs_of_a_session_that_is_gone_are_stopped():
+    """Streamlit drops a closed session's state after its reconnect window; its queued and
+    running jobs then stop, freeing the line and the slot for those still there."""
+    pool, release = TrainingPool(1), threading.Event()
+    running = LiveJob(blocking_work(release), "running", 10, pool=pool)
+    waiting = LiveJob(blocking_work(release), "waiting", 10, pool=pool)
+    other = LiveJob(blocking_work(release), "another session's", 10, pool=pool)
+    session = SessionJobs()
+    for job in (running, waiting):
+        job.start()
+        session.add(job)
+    other.start()
+    until(lambda: waiting.status == "queued" and running.events)
+    del session
+    gc.collect()
+    assert waiting.join(5) and waiting.status == "stopped"
+    until(lambda: other.status == "running")  # the gone session's running job gave its slot up
+    release.set()
+    assert other.join(5) and other.status == "done"
 
 
 def test_a_paused_live_job_lets_the_next_one_train():

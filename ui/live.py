@@ -3,6 +3,7 @@ its progress line, and a fragment that redraws the page's view while the job run
 A job is an ``engine.live.LiveJob``; it lives in ``st.session_state`` under the page's key."""
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import streamlit as st
@@ -14,6 +15,35 @@ from engine.text import plain
 REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
+SESSION_JOBS = "live_session_jobs"
+
+
+class SessionJobs:
+    """The unfinished jobs of one browser session, kept in its state. Streamlit drops a
+    closed session's state once it can no longer reconnect (server.disconnectedSessionTTL,
+    2 minutes by default); this goes with it and stops those jobs, so a student who has
+    left holds no place in the training pool's line, no slot and no thread."""
+    __slots__ = ("jobs", "__weakref__")
+
+    def __init__(self):
+        self.jobs: list = []
+        weakref.finalize(self, stop_all, self.jobs)  # the list, not self: no cycle keeps it alive
+
+    def add(self, job) -> None:
+        self.jobs[:] = [j for j in self.jobs if not j.finished and j is not job] + [job]
+
+
+def stop_all(jobs: list) -> None:
+    for job in sorted(jobs, key=lambda j: j.status != "queued"):  # before a freed slot admits one
+        job.stop()
+
+
+def own(job) -> None:
+    """Tie ``job`` to this session: it is stopped when the session is gone."""
+    if job is not None and not job.finished:
+        if SESSION_JOBS not in st.session_state:
+            st.session_state[SESSION_JOBS] = SessionJobs()
+        st.session_state[SESSION_JOBS].add(job)
 
 
 def job_status(job, failed: str, stopped: str) -> None:
@@ -48,6 +78,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
     When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
     whole page reruns once, so buttons and views catch up."""
+    own(job)
     status = job.status if job is not None else None
     running = status in ("running", "queued")  # a queued job's place in line changes too
     replaying = ticking is not None and ticking()

@@ -201,6 +201,8 @@ def render():
     if current is not None:
         live.job_status(current, "The run failed",
                           "Stopped. The run folder keeps what was written; nothing was cached.")
+        if current.status == "queued":  # the progress line says where it stands; nothing to draw yet
+            return
         view = current.view()
         view.update()  # only the events that arrived since the last tick
         start_event = next((e for e in current.events if e["type"] == "start"), None)

@@ -2,7 +2,7 @@
 lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
-from engine.live import prepare_process, warm_up
+from engine.live import import_turn, prepare_process, warm_up
 from engine.text import plain
 from ui.screen import fit_screen
 
@@ -26,11 +26,12 @@ PAGES = [
 
 prepare_process()
 page = st.navigation(PAGES)
-if page.title != HOME.title:  # Home lists no strategies: it draws without loading torch
-    from engine.plugins import load_plugins
+with import_turn():  # not while the warm-up imports torch (engine.live.import_turn)
+    if page.title != HOME.title:  # Home lists no strategies: it draws without loading torch
+        from engine.plugins import load_plugins
 
-    # Plug-in strategies must be registered before any page lists STRATEGIES.
-    for file_name, reason in load_plugins().errors.items():
-        st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
-page.run()
+        # Plug-in strategies must be registered before any page lists STRATEGIES.
+        for file_name, reason in load_plugins().errors.items():
+            st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
+    page.run()
 warm_up()  # after the first page is drawn: torch, the training code and the plug-ins

@@ -224,7 +224,8 @@ def _run(args) -> int:
 
 def _compare(args) -> int:
     _load_plugins()  # any of the strategies compared may be a plug-in's
-    from .comparison import compare, conclusion, default_name, load_comparison, parse_seeds
+    from .comparison import compare, default_name, load_comparison, parse_seeds
+    from .conclusions import compare_conclusion
     from .controls import parse_controls
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -234,12 +235,12 @@ def _compare(args) -> int:
     name = args.name or default_name(strategies, base, seeds, controls)
     report = compare(strategies, base, name, args.out, not args.no_cache, on_event=_print_progress,
                      seeds=seeds, controls=controls)
-    summary = load_comparison(report["name"])["summary"]
+    saved = load_comparison(report["name"])
     print(json.dumps({"name": report["name"], "comparison_dir": report["comparison_dir"],
                       "seconds": report["seconds"], "seeds": seeds, "controls": controls,
                       "runs": [_result_json(r) for r in report["runs"]],
                       "control_runs": report["control_runs"],
-                      "conclusion": conclusion(summary)}))
+                      "conclusion": compare_conclusion(saved["history"], saved["summary"])}))
     return 0
 
 
@@ -257,7 +258,7 @@ def _control_names(argv: list[str] | None) -> str:
     is shown)."""
     if "compare" not in (sys.argv[1:] if argv is None else argv):
         return "see `compare --help`"
-    from .controls import CONTROLS
+    from .outcomes import CONTROLS
 
     return ", ".join(CONTROLS)
 

@@ -21,7 +21,6 @@ from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import ConfigError, RunConfig
 from .controls import parse_controls, run_controls
-from .formats import mean_std_text
 from .paths import checkpoint_dir, comparisons_dir
 
 SUMMARY_COLUMNS = ["strategy", "kind", "seed", "final_sparsity", "final_val_acc", "best_val_acc",
@@ -157,62 +156,6 @@ def comparison_view(history: pd.DataFrame, layers: pd.DataFrame,
             layer_rows = layer_rows[layer_rows.seed == first]
     return ComparisonView(bool(several), bool(controls), None if first is None else int(first),
                           strategies, layer_rows)
-
-
-def over_seeds(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per strategy or control: mean and standard deviation over the seeds (std is
-    NaN for a single seed: one seed is one seed, not a result)."""
-    frame = summary.copy()
-    if "kind" not in frame:
-        frame["kind"] = "strategy"
-    frame["kind"] = frame["kind"].fillna("strategy")
-    grouped = frame.groupby(["strategy", "kind"], sort=False)
-    table = grouped.agg(seeds=("final_val_acc", "size"),
-                        final_sparsity=("final_sparsity", "mean"),
-                        val_acc_mean=("final_val_acc", "mean"), val_acc_std=("final_val_acc", "std"),
-                        val_acc_low=("final_val_acc", "min"), val_acc_high=("final_val_acc", "max"),
-                        test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"))
-    return table.reset_index()
-
-
-def conclusion(summary: pd.DataFrame) -> str:
-    """One or two sentences computed from the comparison's numbers: the strategies' final
-    validation accuracy (mean ± std over seeds) and how the best one fared against each
-    control, in points; "level" when the gap is within 2 points or, over several seeds,
-    within two standard errors of the difference."""
-    table = over_seeds(summary)
-    strategies = table[table.kind == "strategy"].sort_values("val_acc_mean", ascending=False)
-    controls = table[table.kind == "control"]
-    if strategies.empty:
-        return ""
-    n = int(strategies.seeds.max())
-    over = f"over {n} seeds" if n > 1 else "on one seed (a single seed is an anecdote, not a result)"
-    sparsity = strategies.final_sparsity.mean()
-    parts = [f"{row.strategy} {mean_std_text(row.val_acc_mean, row.val_acc_std)}" for row in strategies.itertuples()]
-    text = f"At {100 * sparsity:.2f}% sparsity, final validation accuracy {over}: " + "; ".join(parts) + "."
-    if not controls.empty:
-        best = strategies.iloc[0]
-        against = []
-        for row in controls.itertuples():
-            gap = best.val_acc_mean - row.val_acc_mean
-            shown = f"{row.strategy} ({mean_std_text(row.val_acc_mean, row.val_acc_std)})"
-            if abs(gap) <= max(LEVEL_WITHIN, 2 * _standard_error(best, row)):
-                against.append(f"is level with {shown}")
-            else:
-                against.append(f"{'beats' if gap > 0 else 'trails'} {shown} by {100 * abs(gap):.1f} pts")
-        text += f" Against the controls, {best.strategy} " + ", ".join(against) + "."
-    return text
-
-
-LEVEL_WITHIN = 0.02  # accuracies this close (2 points) are called level
-
-
-def _standard_error(a, b) -> float:
-    """Standard error of the difference of two means over seeds; 0 for a single seed (then
-    only LEVEL_WITHIN decides). A gap within two standard errors is called level."""
-    if pd.isna(a.val_acc_std) or pd.isna(b.val_acc_std):
-        return 0.0
-    return float((a.val_acc_std ** 2 / a.seeds + b.val_acc_std ** 2 / b.seeds) ** 0.5)
 
 
 def list_comparisons() -> list[str]:

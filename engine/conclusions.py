@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .formats import overall_sparsity, percent_text, points_text, remaining_text, sparsity_text
+from .formats import mean_std_text, overall_sparsity, percent_text, points_text, remaining_text, sparsity_text
+from .outcomes import control_label, kinds, over_seeds
 
 RECOVERED_WITHIN = 0.03   # fine-tuning "brought it back" when within 3 points of the trained accuracy
 SAME_WITHIN = 0.02        # two strategies "end level" when within 2 points
@@ -67,11 +68,19 @@ def run_conclusion(history: pd.DataFrame) -> str:
     return text
 
 
-def compare_conclusion(history: pd.DataFrame) -> str:
-    """Several strategies from one start: who ends ahead at the final sparsity, by how much,
-    and the worst single cut among them."""
+def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
+    """The one sentence writer for a comparison. Over several seeds, or with controls, it
+    works from the finished comparison's ``summary`` (one row per strategy or control and
+    seed): each strategy's final validation accuracy as mean ± std, and how the best one
+    fared against each control. Otherwise (one seed, strategies only; or a comparison still
+    running) from ``history``: who ends ahead at the final sparsity, by how much, and the
+    worst single cut among them."""
+    if summary is not None and len(summary) and (
+            (kinds(summary) == "control").any() or summary.get("seed", pd.Series(dtype=float)).nunique() > 1):
+        return _over_seeds_conclusion(summary)
     if history.empty or "strategy" not in history:
         return ""
+    history = history[kinds(history) == "strategy"]
     ends = {s: g.iloc[-1] for s, g in history.groupby("strategy", sort=False) if len(g)}
     if len(ends) < 2:
         return run_conclusion(history)
@@ -92,6 +101,47 @@ def compare_conclusion(history: pd.DataFrame) -> str:
         name, cycle, change = min(worst, key=lambda item: item[2])
         text += f" The worst single cut: {name}'s, cycle {cycle}, {points_text(change)}."
     return text
+
+
+def _over_seeds_conclusion(summary: pd.DataFrame) -> str:
+    """A gap is called level when within SAME_WITHIN or, over several seeds, within two
+    standard errors of the difference of the means."""
+    table = over_seeds(summary)
+    strategies = table[table.kind == "strategy"].sort_values("val_acc_mean", ascending=False)
+    controls = table[table.kind == "control"]
+    if strategies.empty:
+        return ""
+    n = int(strategies.seeds.max())
+    over = f"over {n} seeds" if n > 1 else "on one seed (a single seed is an anecdote, not a result)"
+    sparsity = strategies.final_sparsity.mean()
+    parts = [f"{row.strategy} {mean_std_text(row.val_acc_mean, row.val_acc_std)}" for row in strategies.itertuples()]
+    text = f"At {100 * sparsity:.2f}% sparsity, final validation accuracy {over}: " + "; ".join(parts) + "."
+    if not controls.empty:
+        best = strategies.iloc[0]
+        against = []
+        for row in controls.itertuples():
+            gap = best.val_acc_mean - row.val_acc_mean
+            shown = f"{_control_phrase(row.strategy)} ({mean_std_text(row.val_acc_mean, row.val_acc_std)})"
+            if abs(gap) <= max(SAME_WITHIN, 2 * _standard_error(best, row)):
+                against.append(f"is level with {shown}")
+            else:
+                against.append(f"{'beats' if gap > 0 else 'trails'} {shown} by {100 * abs(gap):.1f} pts")
+        text += f" Against the controls, {best.strategy} " + ", ".join(against) + "."
+    return text
+
+
+def _control_phrase(name: str) -> str:
+    """A control as a sentence names it: 'the small dense network', 'random pruning',
+    "global's mask, shuffled"."""
+    label = control_label(name)
+    return label if label == "random pruning" or "'s mask" in label else f"the {label}"
+
+
+def _standard_error(a, b) -> float:
+    """Standard error of the difference of two means over seeds; 0 for a single seed."""
+    if pd.isna(a.val_acc_std) or pd.isna(b.val_acc_std):
+        return 0.0
+    return float((a.val_acc_std ** 2 / a.seeds + b.val_acc_std ** 2 / b.seeds) ** 0.5)
 
 
 def lottery_conclusion(control: dict) -> str:

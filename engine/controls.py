@@ -30,13 +30,11 @@ from .checkpoints import atomic_write_json, load_checkpoint
 from .config import ConfigError, RunConfig
 from .data import DataSplits, load_dataset
 from .models import MLP
+from .outcomes import CONTROLS
 from .paths import cache_dir
 from .pruning import Masks, full_masks, prunable_parameters
 from .training import train_masked
 
-CONTROLS = ("small-dense", "shuffled-mask", "random")
-CONTROL_LABELS = {"small-dense": "small dense network", "shuffled-mask": "shuffled mask",
-                  "random": "random pruning"}
 SHUFFLE_SEED_OFFSET = 104_729  # the permutation's seed: any fixed offset from the run's seed
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import presets
-from .comparison import over_seeds
+from .outcomes import over_seeds
 from .config import ConfigError, RunConfig
 from .errors import FileFormatError
 from .formats import mean_std_text, percent_text, points_text, remaining_text, sparsity_text
@@ -336,7 +336,7 @@ CONTROL_NAMES = {"global": "global pruning", "layerwise": "per-layer pruning",
 
 
 def arms(summary: pd.DataFrame) -> pd.DataFrame:
-    """``engine.comparison.over_seeds`` (final validation accuracy per strategy or control:
+    """``engine.outcomes.over_seeds`` (final validation accuracy per strategy or control:
     mean, std over the seeds, NaN for one seed, min and max) with a readable label."""
     table = over_seeds(summary)
     table["label"] = [CONTROL_NAMES.get(s, s) for s in table.strategy]

@@ -15,6 +15,7 @@ each poll draws from them. Nothing here blocks the caller:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import statistics
@@ -55,16 +56,42 @@ WARM_MODULES = ("pandas", "altair", "torch", "engine.experiment", "engine.analys
                 "sklearn.datasets")
 
 
+# Python 3.11 lets a thread import a submodule of a package that another thread is still
+# initialising (a half-loaded torch is already in sys.modules), and breaks the import-lock
+# deadlock that follows by handing one thread a half-initialised module: a page opened while
+# the warm-up imported torch failed with "partially initialized module 'torch' has no
+# attribute 'fx'". So until the warm-up is done, it, every page's script run and a run's
+# first imports take turns (one module at a time for the warm-up); afterwards nobody waits.
+_import_turn = threading.RLock()
+_warmed = threading.Event()
+
+
+@contextlib.contextmanager
+def import_turn():
+    """Hold the process's import turn while the warm-up has not finished (a no-op after)."""
+    if _warmed.is_set():
+        yield
+        return
+    with _import_turn:
+        yield
+
+
 @functools.cache
 def warm_up() -> threading.Thread:
     """Once per app process, after the first page is drawn (so it does not compete with
-    it): import WARM_MODULES and load the plug-ins on a background thread."""
+    it): import WARM_MODULES and load the plug-ins on a background thread, giving the
+    import turn back between modules so a page waits for one module at most."""
     def work():
         from .plugins import load_plugins
 
-        for module in WARM_MODULES:
-            importlib.import_module(module)
-        load_plugins()
+        try:
+            for module in WARM_MODULES:
+                with import_turn():
+                    importlib.import_module(module)
+            with import_turn():
+                load_plugins()
+        finally:
+            _warmed.set()
 
     thread = threading.Thread(target=work, daemon=True, name="warm-up-import")
     thread.start()
@@ -240,6 +267,8 @@ class LiveJob:
 
         name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
         try:
+            with import_turn():  # a Run pressed while the warm-up imports torch
+                importlib.import_module("engine.experiment")
             with self.pool.slot(self.ticket, self._stop.is_set):
                 self.result = self.work(self._on_event, self._stop.is_set)
             self._status = "done"

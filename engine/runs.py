@@ -3,6 +3,7 @@ checkpoints. A run folder is what ``engine.experiment`` writes under ``checkpoin
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,47 @@ class RunTables:
     def status(self) -> str:
         return self.summary.get("status", "unfinished")
 
+    def number(self, key: str) -> float | None:
+        """A figure from summary.json, or None when it is missing or not a number (a
+        hand-edited or truncated file must not break a page)."""
+        value = self.summary.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def total_params(self) -> int:
+        """summary.json's parameter count; without it, the first epoch's nonzero count (the
+        network is dense until the first cut)."""
+        total = self.number("total_params")
+        if total is None and not self.history.empty and "nonzero_params" in self.history:
+            total = self.history.nonzero_params.iloc[0]
+        return int(total or 0)
+
+    def source_text(self) -> str:
+        """Where a stored result comes from and its test accuracy, for the Explorer's caption."""
+        seconds, test, best = (self.number(k) for k in ("train_seconds", "test_acc", "best_test_acc"))
+        if self.summary.get("recorded"):
+            text = "Recorded result shipped with the app (seed 0; **Run again** retrains it live)"
+        else:
+            text = "From the run cache" + (f" (trained in {seconds:.1f} s)" if seconds is not None else "")
+        figures = [f"{name} {value:.1%}" for name, value in (("final", test), ("best-by-validation", best))
+                   if value is not None]
+        return text + (f". Test accuracy: {', '.join(figures)}." if figures else ".")
+
+
+MAX_RUN_JSON_BYTES = 1024 * 1024  # config.json and summary.json are a few kB; never read more
+
 
 def _read_json(path: Path) -> dict:
+    """A run folder's JSON record, or {} when it is missing, unreadable, not a regular file
+    (a pipe named summary.json would block the listing forever), over MAX_RUN_JSON_BYTES or
+    not a JSON object: the listing and the pages then treat the run as unfinished."""
     try:
-        value = json.loads(path.read_text())
+        if not stat.S_ISREG(path.stat().st_mode):
+            return {}
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RUN_JSON_BYTES + 1)
+        if len(raw) > MAX_RUN_JSON_BYTES:
+            return {}
+        value = json.loads(raw)
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}

@@ -4,10 +4,9 @@ import streamlit as st
 
 from engine import analysis
 from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_comparisons,
-                               load_comparison, over_seeds, strategy_rows)
-from engine.comparison import conclusion as comparison_conclusion
-from engine.controls import CONTROL_LABELS, CONTROLS
+                               load_comparison, strategy_rows)
 from engine.conclusions import compare_conclusion
+from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
 from engine.formats import SPARSITY_DEFINITION, mean_std_text, sparsity_text
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
@@ -30,9 +29,9 @@ n_seeds = st.sidebar.slider(
          "and the range over the seeds, the table mean ± std. One seed is one seed, not a result.")
 chosen_controls = st.sidebar.multiselect(
     "Controls", list(CONTROLS), default=[], key="controls", bind="query-params",
-    help="Beside the strategies, drawn in grey. small-dense: a dense network with as many weights "
-         "as the pruned one has left; shuffled-mask: each strategy's final mask shuffled within "
-         "each layer, trained from the same initial weights; random: random pruning on the same "
+    help="Beside the strategies, drawn in grey. small-dense: a dense network with as many "
+         "weights as the pruned one has left; shuffled-mask: each strategy's final mask shuffled "
+         "within each layer, trained from the same initial weights; random: random pruning on the same "
          "schedule.")
 base = controls.run_controls(st.sidebar, strategy=False)
 if base is None:
@@ -78,10 +77,13 @@ def show(history, layers, summary=None):
     view = comparison_view(history, layers, summary)
     several_seeds, with_controls, first_seed, one_seed = (view.several_seeds, view.with_controls,
                                                           view.first_seed, view.one_seed)
+    conclusion = compare_conclusion(one_seed, summary)
+    if conclusion:  # first: at a projector the finding must not sit below the fold
+        st.info(plain(conclusion), icon=":material/insights:")
     if several_seeds or with_controls:
-        table = over_seeds(summary) if summary is not None else None
+        table = labelled(over_seeds(summary)) if summary is not None else None
         left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.seed_band_chart(history), width="stretch")
+        left.vega_lite_chart(spec=charts.seed_band_chart(labelled(history)), width="stretch")
         if table is not None:
             right.vega_lite_chart(spec=charts.outcome_chart(table), width="stretch")
         else:
@@ -110,7 +112,6 @@ def show(history, layers, summary=None):
     if summary is not None:
         right.markdown("**Final results**")
         if several_seeds or with_controls:
-            table = over_seeds(summary)
             shown = table.assign(
                 sparsity=table.final_sparsity.map(sparsity_text),
                 val=[mean_std_text(m, s) for m, s in zip(table.val_acc_mean, table.val_acc_std)],
@@ -135,15 +136,11 @@ def show(history, layers, summary=None):
                                                                 help="weights and biases that are not zero"),
                 "collapse_cycle": st.column_config.NumberColumn("collapse", help="cycle of collapse, if any")})
             right.caption("best: the state with the best validation accuracy; test: on the test split.")
-        for row in summary.itertuples():
+        for row in labelled(summary).itertuples():
             if pd.notna(row.collapse_cycle):
                 on_seed = f" on seed {int(row.seed)}" if several_seeds and pd.notna(row.seed) else ""
                 right.warning(f"**{plain(row.strategy)}** collapses at cycle {int(row.collapse_cycle)}{on_seed}: "
                               "accuracy falls to chance and fine-tuning does not bring it back.")
-    conclusion = comparison_conclusion(summary) if (several_seeds or with_controls) and summary is not None \
-        else compare_conclusion(one_seed)
-    if conclusion:
-        st.info(plain(conclusion), icon=":material/insights:")
     if summary is not None:
         runs = strategy_rows(summary).dropna(subset=["run_id"]).drop_duplicates("strategy")
         st.session_state[LAST_RUN] = runs.run_id.iloc[-1]
@@ -167,7 +164,7 @@ def render():
         st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
                    f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
                    f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
-                   + (f"; controls: {', '.join(CONTROL_LABELS[c] for c in report['controls'])}."
+                   + (f"; controls: {', '.join(control_label(c) for c in report['controls'])}."
                       if report.get("controls") else "."))
         show(report["history"], report["layers"], report["summary"])
     else:

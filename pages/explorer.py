@@ -16,6 +16,7 @@ from engine.runs import load_run
 from ui import charts, controls, empty_state, live
 from ui.checkpoints import LAST_RUN
 from ui.network import network_view
+from ui.stored import StoredView
 from ui.takeaway import run_downloads
 
 JOB = "explorer_job"
@@ -78,7 +79,8 @@ buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch"
 
 def show(history, layers, total_params, view=None):
     """The tiles and charts. With a live job's ``view``, the curves are rebuilt as epochs
-    arrive and the rest (tiles, accuracy vs sparsity, heatmap) once per cut."""
+    arrive and the rest (tiles, accuracy vs sparsity, heatmap) once per cut; with a stored
+    run's (ui.stored), all of it once per run and replay frame."""
     at_cut = view.at_cut if view is not None else (lambda name, build: build())
     each_tick = view.each_tick if view is not None else (lambda name, build: build())
     values = at_cut("tiles", lambda: analysis.tiles(history, total_params))
@@ -121,7 +123,7 @@ def show(history, layers, total_params, view=None):
                           "the network is all but cut in two there. A global strategy's "
                           "layer-collapse guard (min_keep, under *Schedule, lottery ticket, options*) "
                           "keeps a floor in every layer.")
-    conclusion = run_conclusion(history)
+    conclusion = each_tick("conclusion", lambda: run_conclusion(history))
     if conclusion:
         st.info(plain(conclusion), icon=":material/insights:")
 
@@ -211,13 +213,9 @@ def render():
         network_view(run_dir_for(config))
     elif cached:
         tables = load_run(run_dir_for(config))
-        summary = tables.summary
-        source = ("Recorded result shipped with the app (seed 0; **Run again** retrains it live)"
-                  if summary.get("recorded") else f"From the run cache (trained in {summary['train_seconds']:.1f} s)")
-        st.caption(f"{source}. Test accuracy: final {summary['test_acc']:.1%}, "
-                   f"best-by-validation {summary['best_test_acc']:.1%}.")
+        st.caption(tables.source_text())
         history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
-        show(history, layers, summary["total_params"])
+        show(history, layers, tables.total_params(), StoredView(run_dir_for(config), len(history)))
         st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})

@@ -1,5 +1,7 @@
 """The PyTorch pruning tutorial, step by step, on a LeNet for the 8×8 digits. Layout only:
 every object shown is made by ``engine.tutorial``."""
+import html
+
 import pandas as pd
 import streamlit as st
 from torch.nn.utils import prune
@@ -12,6 +14,33 @@ st.title("Pruning tutorial, interactively")
 st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
            "8×8 digit images: both convolutions are padded and only the first is pooled, so fc1 "
            "takes 16·4·4 = 256 features. Every table below is read off the real module.")
+
+
+CODE_BOX = ('<pre style="background: #fcfcfb; border-radius: 0.5rem; padding: 1rem; margin: 0; '
+            'font-family: \'Source Code Pro\', monospace; font-size: 0.875rem; line-height: 1.6; '
+            'white-space: pre-wrap; color: #31333f">{}</pre>')
+
+
+def vega_spec(chart) -> dict:
+    """An Altair chart as the Vega-Lite spec st.altair_chart would send: without the
+    default theme's 300 px view size, which Streamlit drops too."""
+    spec = chart.to_dict()
+    spec.get("config", {}).pop("view", None)
+    return spec
+
+
+# Cached per tensor values: building these in Altair (schema validation of every encoding)
+# took most of this page's script time on every visit.
+@st.cache_data(show_spinner=False, max_entries=64)
+def tensor_heatmaps(frame: pd.DataFrame) -> dict:
+    return vega_spec(charts.tensor_heatmaps(frame))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_sparsity_bars(rows: pd.DataFrame) -> dict:
+    return vega_spec(charts.layer_sparsity_bars(rows, list(tutorial.LAYERS)))
+
+
 seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
 
 
@@ -39,7 +68,7 @@ tutorial.random_unstructured(model.conv1, amount, seed)
 st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
          "plain attribute.")
 show_module(model.conv1)
-st.altair_chart(charts.tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
+st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
 st.header("3 · The forward pre-hook")
 st.write("Pruning installs a forward pre-hook that recomputes `weight = weight_orig × weight_mask` "
@@ -65,11 +94,13 @@ structured = st.slider("Fraction of conv1's output channels pruned by L2 norm", 
 prune.ln_structured(model.conv1, name="weight", amount=structured, n=2, dim=0)
 st.write(f"The hook on `weight` is now {tutorial.describe(model.conv1)['pre_hooks'][-1]}: its combined mask "
          f"keeps the random cut and removes whole channels {tutorial.pruned_channels(model.conv1)}.")
-st.altair_chart(charts.tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
+st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
 st.header("6 · Serialisation: the state_dict")
 st.write("Masks are buffers and the original tensors are parameters, so both are saved:")
-st.code("\n".join(model.state_dict().keys()))
+# A code box without st.code: its syntax highlighter (1.5 MB of JavaScript registering
+# hundreds of languages) made this page take 1.6x as long to draw (docs/benchmarks.md, section 7).
+st.html(CODE_BOX.format(html.escape("\n".join(model.state_dict().keys()))))
 
 st.header("7 · Make it permanent: `prune.remove`")
 prune.remove(model.conv1, "weight")
@@ -93,7 +124,7 @@ st.write("One ranking over every weight: layers with many small weights lose the
          "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
          "thinned most and conv1 (fan-in 9) least.")
 st.dataframe(rows, hide_index=True)
-st.altair_chart(charts.layer_sparsity_bars(rows[rows.layer != "global"], list(tutorial.LAYERS)))
+st.vega_lite_chart(spec=layer_sparsity_bars(rows[rows.layer != "global"]))
 
 st.header("10 · A custom method")
 methods = tutorial.plugin_methods()

@@ -208,7 +208,7 @@ def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
     at.run()
     assert_fine(at)
     table = at.dataframe[0].value
-    assert list(table.strategy) == ["layerwise", "global", "random", "small-dense"]
+    assert list(table.strategy) == ["layerwise", "global", "random pruning", "small dense network"]
     assert list(table.kind) == ["strategy", "strategy", "control", "control"] and (table.seeds == 2).all()
     assert all("±" in v for v in table.val)
     specs = chart_specs(at)
@@ -216,6 +216,7 @@ def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
     assert any("Final accuracy: strategies and controls" in s for s in specs)
     shown_text = texts(at)
     assert "over 2 seeds" in shown_text and "Against the controls" in shown_text
+    assert "the small dense network (" in shown_text and "random pruning (" in shown_text
     name = default_name(["layerwise", "global"], TINY.replace(strategy="layerwise"), [0, 1],
                         ["small-dense", "random"])
     again = open_page("pages/compare.py", open=name)
@@ -398,3 +399,25 @@ def test_a_finished_run_replays_from_its_tables():
     assert at.session_state["explorer_replay"][1].playing
     at.button(key="replay_play").click().run()  # pause
     assert not at.session_state["explorer_replay"][1].playing
+
+
+def test_a_hand_edited_summary_does_not_break_the_explorer():
+    import json
+
+    from engine.experiment import run_dir_for
+    from engine.runs import load_run
+
+    cached_run(TINY)
+    path = run_dir_for(TINY) / "summary.json"
+    summary = json.loads(path.read_text())
+    for key in ("train_seconds", "test_acc", "total_params"):
+        summary.pop(key)
+    summary["best_test_acc"] = "<b>not a number</b>"
+    path.write_text(json.dumps(summary))
+    tables = load_run(run_dir_for(TINY))
+    assert tables.number("best_test_acc") is None and tables.number("final_val_acc") is not None
+    assert tables.source_text() == "From the run cache."
+    assert tables.total_params() == int(tables.history.nonzero_params.iloc[0]) > 0
+    at = open_page("pages/explorer.py", **TINY_QUERY)
+    assert_fine(at)
+    assert "From the run cache." in texts(at)

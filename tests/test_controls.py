@@ -8,7 +8,9 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.cli import main as cli_main
-from engine.comparison import compare, conclusion, load_comparison, over_seeds, parse_seeds
+from engine.comparison import compare, load_comparison, parse_seeds
+from engine.conclusions import compare_conclusion
+from engine.outcomes import control_label, labelled, over_seeds
 from engine.config import ConfigError
 from engine.controls import (dense_weight_count, parse_controls, shuffled_masks, small_dense_widths,
                              weight_counts)
@@ -86,21 +88,34 @@ def _summary(rows):
 def test_the_conclusion_is_computed_from_the_numbers():
     one = _summary([("global", "strategy", 0, 0.90), ("layerwise", "strategy", 0, 0.40),
                     ("small-dense", "control", 0, 0.80)])
-    text = conclusion(one)
+    text = compare_conclusion(pd.DataFrame(), one)
     assert "on one seed" in text and "global 90.0%" in text and "layerwise 40.0%" in text
-    assert "global beats small-dense (80.0%) by 10.0 pts" in text
+    assert "global beats the small dense network (80.0%) by 10.0 pts" in text
     other = _summary([("global", "strategy", s, a) for s, a in ((0, 0.5), (1, 0.7))]
                      + [("small-dense", "control", s, a) for s, a in ((0, 0.75), (1, 0.75))])
-    text = conclusion(other)
+    text = compare_conclusion(pd.DataFrame(), other)
     assert "over 2 seeds" in text and "global 60.0 ± 14.1%" in text
     # a 15-point gap within two standard errors (the seeds disagree by 20 points) is level
-    assert "global is level with small-dense (75.0 ± 0.0%)" in text
+    assert "global is level with the small dense network (75.0 ± 0.0%)" in text
     clear = _summary([("global", "strategy", s, a) for s, a in ((0, 0.58), (1, 0.62))]
                      + [("small-dense", "control", s, a) for s, a in ((0, 0.79), (1, 0.81))]
                      + [("random", "control", s, a) for s, a in ((0, 0.59), (1, 0.61))])
-    text = conclusion(clear)
-    assert "global trails small-dense (80.0 ± 1.4%) by 20.0 pts" in text
-    assert "is level with random (60.0 ± 1.4%)" in text
+    text = compare_conclusion(pd.DataFrame(), clear)
+    assert "global trails the small dense network (80.0 ± 1.4%) by 20.0 pts" in text
+    assert "is level with random pruning (60.0 ± 1.4%)" in text
+
+
+def test_controls_are_named_in_words_wherever_they_are_shown():
+    assert control_label("small-dense") == "small dense network"
+    assert control_label("shuffled-mask (layerwise)") == "layerwise's mask, shuffled"
+    assert control_label("random") == "random pruning"
+    frame = _summary([("random", "strategy", 0, 0.5), ("random", "control", 0, 0.6),
+                      ("shuffled-mask (global)", "control", 0, 0.7)])
+    # a strategy called random keeps its name; the control of the same name is put in words
+    assert list(labelled(frame).strategy) == ["random", "random pruning", "global's mask, shuffled"]
+    text = compare_conclusion(pd.DataFrame(), frame)
+    assert "random 50.0%" in text and "beats global's mask, shuffled" not in text
+    assert "trails global's mask, shuffled (70.0%) by 20.0 pts" in text
 
 
 def test_bad_seeds_and_controls_get_one_line(capsys):

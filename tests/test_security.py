@@ -702,3 +702,19 @@ def test_temporaries_of_a_killed_writer_are_removed_by_the_next_write(tmp_path):
     checkpoints.atomic_write_text(target, "a,b\n")
     assert target.read_text() == "a,b\n"
     assert not old.exists() and fresh.exists() and other.exists()  # a live writer's file stays
+
+
+
+def test_a_hostile_run_record_does_not_block_or_break_the_listing(tmp_path):
+    from engine.runs import MAX_RUN_JSON_BYTES, list_runs
+
+    # a pipe named summary.json would block a reader forever; an oversized record is not read
+    other = tmp_path / "checkpoints" / "other"
+    other.mkdir(parents=True)
+    (other / "config.json").write_text(json.dumps({"config": {"strategy": "global", "dataset": "digits"}}))
+    os.mkfifo(other / "summary.json")
+    big = tmp_path / "checkpoints" / "big"
+    big.mkdir()
+    (big / "config.json").write_bytes(b'{"config": {"strategy": "' + b"x" * MAX_RUN_JSON_BYTES + b'"}}')
+    listed = {r["run_id"]: r for r in list_runs()}
+    assert listed["other"]["status"] == "unfinished" and "big" not in listed

@@ -90,6 +90,23 @@ def test_warm_up_imports_what_a_first_run_needs():
     assert proc.stdout.strip() == "True True", proc.stderr
 
 
+def test_a_page_opened_while_the_warm_up_imports_torch_waits_its_turn():
+    # Without engine.live.import_turn, a thread that imports torch's submodules while the
+    # warm-up is half-way through `import torch` gets a half-initialised torch (every time,
+    # when started at that moment): what a page opened a second after Home hit.
+    code = ("import sys, time\nimport engine.live as live\n"
+            "live.warm_up()\n"
+            "while 'torch' not in sys.modules:\n    time.sleep(0.001)\n"
+            "with live.import_turn():\n"
+            "    from engine.plugins import load_plugins\n"
+            "    errors = load_plugins().errors\n"
+            "    import engine.analysis, engine.experiment\n"
+            "print(dict(errors))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "{}"
+
+
 def test_presets_are_listed_without_torch(tmp_path):
     code, loaded, out = loaded_by("presets", env={"PRUNING_EXPLORER_PLUGINS": str(tmp_path)})
     assert code == 0 and "study" in out

@@ -84,6 +84,9 @@ def test_tutorial_page_runs_and_reacts():
     page = AppTest.from_file(str(ROOT / "pages" / "tutorial.py"), default_timeout=60).run()
     assert not page.exception
     assert any("fc1" in str(df.value) for df in page.dataframe)
+    state_dict_box = [e.proto.body for e in page.get("html") if "conv1.weight_orig" in e.proto.body]
+    assert len(state_dict_box) == 1 and "conv1.weight_mask\nconv1.bias_mask\nconv2.weight" in state_dict_box[0]
+    assert len(page.get("vega_lite_chart")) == 3  # two tensor heat maps and the global bars
     page.slider(key="tutorial_global").set_value(0.5).run()
     assert not page.exception
     page.button(key="tutorial_hook").click().run()

@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 
 from engine import analysis
+from engine.outcomes import kinds
 from engine.pruning import STRATEGIES
 
 
@@ -343,17 +344,13 @@ def layer_sparsity_bars(rows: pd.DataFrame, order: list):
 MUTED = "#8c8c8c"  # controls: drawn beside the strategies, never in a strategy's colour
 
 
-def _kinds(frame: pd.DataFrame) -> pd.Series:
-    return frame["kind"].fillna("strategy") if "kind" in frame else pd.Series("strategy", index=frame.index)
-
-
 def seed_band_chart(history: pd.DataFrame, height: int = 330) -> dict:
     """Validation accuracy per epoch: the mean over the seeds as a line and the range (min to
     max) as a band, one colour per strategy; controls with curves (random pruning) in muted
     grey, dashed. A dotted rule at each cut."""
-    kinds = dict(zip(history.strategy, _kinds(history)))
+    kind_of = dict(zip(history.strategy, kinds(history)))
     bands = analysis.accuracy_bands(history)
-    bands["kind"] = bands.strategy.map(kinds).fillna("strategy")
+    bands["kind"] = bands.strategy.map(kind_of).fillna("strategy")
     strategies = tuple(dict.fromkeys(bands[bands.kind == "strategy"].strategy))
     seeds = int(history.seed.nunique()) if "seed" in history else 1
     return chart(_band_template(strategies, height, seeds), strategies=bands[bands.kind == "strategy"],
@@ -390,7 +387,7 @@ def _band_template(strategies: tuple, height: int, seeds: int) -> dict:
 def outcome_chart(table: pd.DataFrame, height: int | None = None) -> dict:
     """Final validation accuracy of each strategy and control: a dot at the mean over the
     seeds, a bar from min to max; strategies in their colours, controls muted."""
-    frame = table.assign(kind=_kinds(table))
+    frame = table.assign(kind=kinds(table))
     strategies = tuple(dict.fromkeys(frame[frame.kind == "strategy"].strategy))
     order = tuple(frame.strategy)
     height = height or 110 + 34 * len(order)  # every row keeps its label

@@ -26,15 +26,16 @@ class SessionJobs:
     __slots__ = ("jobs", "__weakref__")
 
     def __init__(self):
-        self.jobs: list = []
-        weakref.finalize(self, stop_all, self.jobs)  # the list, not self: no cycle keeps it alive
+        # Weak: a job lives while the page keeps it or its thread runs, not for this list.
+        self.jobs: weakref.WeakSet = weakref.WeakSet()
+        weakref.finalize(self, stop_all, self.jobs)  # the set, not self: no cycle keeps it alive
 
     def add(self, job) -> None:
-        self.jobs[:] = [j for j in self.jobs if not j.finished and j is not job] + [job]
+        self.jobs.add(job)
 
 
-def stop_all(jobs: list) -> None:
-    for job in sorted(jobs, key=lambda j: j.status != "queued"):  # before a freed slot admits one
+def stop_all(jobs: weakref.WeakSet) -> None:
+    for job in sorted(list(jobs), key=lambda j: j.status != "queued"):  # before a freed slot admits one
         job.stop()
 
 

@@ -224,7 +224,7 @@ def test_a_live_job_shows_its_place_in_line_and_stops_while_queued():
     assert first.status == "running"
     second.stop()
     assert second.join(5) and second.status == "stopped"
-    assert pool.queued == 0
+    assert progress_text(second) == "stopped · before its turn" and pool.queued == 0
     release.set()
     assert first.join(5) and first.status == "done"
 

@@ -62,7 +62,7 @@ def progress_text(job) -> str:
         return place_text(place) if place is not None else "queued"
     last = next((e for e in reversed(job.events) if e["type"] in ("epoch", "prune")), None)
     if last is None:
-        where = "loading the data"
+        where = "before its turn" if job.ticket.state == "left" else "loading the data"
     else:
         where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
         where = (f"{last['strategy']}: " if "strategy" in last else "") + where

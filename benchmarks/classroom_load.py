@@ -237,7 +237,8 @@ def measure(count: int, mode: str, epochs: int, timeout: float, settle: float) -
                   f"{len(s.live_states):11d}  {s.first_queue[:43]:43s}  {fmt(s.completed):>6s} {s.error}")
         finished = [s for s in sessions if s.completed is not None]
         live = sum(1 for s in finished if len(s.live_states) >= 2)
-        print(f"finished {len(finished)} of {count}; page load {seconds([s.page_load for s in sessions if s.page_load])}; "
+        loads = [s.page_load for s in sessions if s.page_load]
+        print(f"finished {len(finished)} of {count}; page load {seconds(loads)}; "
               f"first chart {seconds([s.first_chart for s in sessions if s.first_chart is not None])}; "
               f"done {seconds([s.completed for s in finished])}; live view updated before the end in "
               f"{live} of {len(finished)}")

@@ -82,8 +82,8 @@ def show_progress() -> None:
     if not job:
         return
     place = job.queue_place()  # waiting for the training pool's slots (engine.pool)
-    st.progress(job.done / max(job.total, 1),
-                text=f"sweep {job.name}: " + (place_text(place) if place else f"{job.done} of {job.total} cells finished"))
+    where = place_text(place) if place else f"{job.done} of {job.total} cells finished"
+    st.progress(job.done / max(job.total, 1), text=f"sweep {job.name}: {where}")
     if job.running:
         last = job.last
         if last is not None:

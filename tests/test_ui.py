@@ -72,3 +72,23 @@ def test_every_chart_has_the_one_theme():
         spec = chart.to_dict()
         assert spec["config"]["legend"]["orient"] == "bottom"
         assert isinstance(chart, alt.TopLevelMixin)
+
+
+def test_a_static_table_shows_outside_text_as_itself():
+    import pandas as pd
+
+    from ui import static_table
+
+    shown = {}
+
+    class Container:
+        def table(self, frame, border):
+            shown["frame"] = frame
+
+    hostile = "![t](http://host/p.png)"
+    static_table(Container(), pd.DataFrame({"strategy": [hostile, "global"], "val": ["1.0%", "2.0%"]}),
+                 {"strategy": "strategy", "val": "val acc"})
+    frame = shown["frame"]
+    assert list(frame.columns) == ["val acc"] and frame.index.name == "strategy"
+    assert "![" not in frame.index[0] and "](" not in frame.index[0]  # escaped: no image fetched
+    assert frame.index[1] == "global" and frame["val acc"].tolist() == ["1\\.0\\%", "2\\.0\\%"]

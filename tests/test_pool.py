@@ -287,3 +287,24 @@ def test_identical_settings_started_together_train_once(slots):
     assert all(job.join(60) and job.status == "done" for job in jobs), [j.message for j in jobs]
     assert sorted(job.result["cached"] for job in jobs) == [False, True, True]
     assert is_cached(TINY) and pool.running == 0 and pool.queued == 0
+
+
+def test_a_bad_pool_size_is_one_line_in_the_app(monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from engine import live, pool
+
+    monkeypatch.setenv("PRUNING_EXPLORER_TRAINING_SLOTS", "-2")
+    live.prepare_process.cache_clear()
+    pool.training_pool.cache_clear()
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+        assert not at.exception and len(at.error) == 1
+        shown = at.error[0].value.replace("\\", "")  # engine.text.plain escapes punctuation
+        assert "PRUNING_EXPLORER_TRAINING_SLOTS='-2' is invalid: give a whole number" in shown
+    finally:
+        monkeypatch.delenv("PRUNING_EXPLORER_TRAINING_SLOTS")
+        live.prepare_process.cache_clear()
+        pool.training_pool.cache_clear()

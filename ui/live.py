@@ -81,6 +81,11 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     whole page reruns once, so buttons and views catch up."""
     own(job)
     status = job.status if job is not None else None
+    if status == "done":
+        # It ended while this script ran (a short run admitted by the pool during the
+        # rerun that showed it starting): no fragment would tick again, so rerun once;
+        # ``current`` then announces it and the page draws the stored result.
+        st.rerun()
     running = status in ("running", "queued")  # a queued job's place in line changes too
     replaying = ticking is not None and ticking()
     tick = REPLAY_TICK_SECONDS if replaying else None

@@ -7,11 +7,15 @@ Every page imports this package, so the deep-link workaround (``ui.deep_links``)
 before any page draws."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from engine.text import plain
 from ui.deep_links import leave_pages_folder_mode
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 leave_pages_folder_mode()
 
@@ -27,6 +31,8 @@ def static_table(container, frame: pd.DataFrame, columns: dict[str, str], transp
     scrolling. ``transpose``: one column per row of ``frame`` (two or three strategies fit
     half a page side by side; seven metrics do not). Cells are formatted by the caller;
     st.table renders Markdown, so every cell and header from the data goes through ``plain``."""
+    import pandas as pd  # here: Home imports this package and draws without pandas
+
     shown = pd.DataFrame({header: [plain(value, 120) for value in frame[column]]
                           for column, header in columns.items()})
     shown = shown.set_index(shown.columns[0])

@@ -68,6 +68,7 @@ if opened == "—":
     buttons[0].button("Run comparison", type="primary", on_click=start, disabled=running or name in saved,
                       width="stretch")
     buttons[1].button("Stop", on_click=live.stop, args=(JOB,), disabled=not running, width="stretch")
+live.notice(JOB)
 
 
 def show(history, layers, summary=None):

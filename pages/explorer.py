@@ -4,6 +4,7 @@ import time
 import streamlit as st
 
 from engine import analysis
+from engine.axes import epoch_span, planned_remaining
 from engine.cache import is_cached
 from engine.conclusions import lottery_conclusion, run_conclusion
 from engine.experiment import CONTROL_FILE, run_dir_for
@@ -13,7 +14,7 @@ from engine.live import live_run
 from engine.lottery import random_reinit_control
 from engine.replay import Replay, frame_ends, frame_label, frame_tables
 from engine.runs import load_run
-from ui import charts, controls, empty_state, live
+from ui import charts, controls, empty_state, live, presenter
 from ui.checkpoints import LAST_RUN
 from ui.network import network_view
 from ui.stored import StoredView
@@ -24,9 +25,17 @@ REPLAY = "explorer_replay"  # (config key, Replay) of the finished run shown
 REPLAY_SPEEDS = {"slow (2 frames/s)": 2.0, "normal (5/s)": 5.0, "fast (12/s)": 12.0, "very fast (30/s)": 30.0}
 FIRST_CHART_WAIT = 1.0  # s: a warm default run has its first epoch in ~0.15 s; draw it at once
 
-st.title("Prune and recover")
+present = presenter.active()
+presenter.switch(st.sidebar)
+if present:  # one compact bar: the title and the controls a demo needs
+    presenter.style()
+    bar = st.columns(presenter.BAR_WIDTHS, vertical_alignment="center")
+    bar[0].title("Prune and recover")
+    presenter.exit_button(bar[6])
+else:
+    st.title("Prune and recover")
 st.sidebar.header("Settings")
-config = controls.run_controls(st.sidebar)
+config = controls.run_controls(st.sidebar, at={"strategy": bar[4], "amount": bar[5]} if present else None)
 if config is None:
     st.stop()
 
@@ -62,7 +71,7 @@ if st.session_state.pop(live.EXPLORER_AUTOSTART, False) and job is None and not 
     job = st.session_state[JOB]
 
 status = job.status if job is not None else "idle"
-buttons = st.columns([1, 1, 1, 1, 1, 3])
+buttons = bar[1:4] if present else st.columns([1, 1, 1, 1, 1, 3])
 buttons[0].button("Resume" if status == "paused" else ("Run again" if cached else "Run"),
                   type="primary", on_click=start, disabled=status in ("running", "queued"), width="stretch",
                   help="Retrain live and refresh the cache" if cached else "Train, then prune and fine-tune")
@@ -71,10 +80,13 @@ buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
 buttons[2].button("Step", on_click=step, width="stretch",
                   help="Run to the next stop: the end of the warm-up, then right after each cut (the "
                        "shock), then after its fine-tuning")
-buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused", "queued"),
-                  width="stretch")
-buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
-                  help="Stop and forget the live run")
+if present:  # Pause does for a demo; a finished run is told under the title, taking no room from the charts
+    live.notice(JOB, bar[0], compact=True)
+else:
+    buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused", "queued"),
+                      width="stretch")
+    buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
+                      help="Stop and forget the live run")
 
 
 def show(history, layers, total_params, view=None):
@@ -90,32 +102,41 @@ def show(history, layers, total_params, view=None):
     tiles = st.columns(5)
     tiles[0].metric("Overall sparsity", sparsity_text(values["sparsity"]), help=SPARSITY_DEFINITION)
     smaller = values["times_smaller"]
+    # Every tile with a delta line keeps the row's height from the first epoch: no jump at the first cut.
     tiles[1].metric("Nonzero parameters", f"{values['nonzero_params']:,}",
-                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else None, delta_color="off", delta_arrow="off",
+                    f"{smaller:.1f}× smaller" if smaller >= 1.05 else "dense", delta_color="off", delta_arrow="off",
                     help="Every parameter that is not zero: weights and biases.")
     tiles[2].metric("Validation accuracy", f"{values['val_acc']:.1%}")
     tiles[3].metric("Best validation accuracy", f"{values['best_val_acc']:.1%}")
     drop = values["last_drop"]
     tiles[4].metric("Change at the last cut", "—" if drop is None else points_text(drop),
-                    None if drop is None else f"cycle {values['last_cut_cycle']}",
+                    "no cut yet" if drop is None else f"cycle {values['last_cut_cycle']}",
                     delta_color="off", delta_arrow="off",
                     help="Validation accuracy just after the last cut minus just before it")
+    # Fixed heights and axes set by the settings: nothing moves or rescales as a run goes on.
+    height = presenter.CHART_HEIGHT if present else 330
+    look = charts.large_type if present else (lambda spec: spec)
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=each_tick("loss", lambda: charts.metric_chart(history, "loss")), width="stretch")
-    right.vega_lite_chart(spec=each_tick("accuracy", lambda: charts.metric_chart(history, "accuracy")),
-                          width="stretch")
-    st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
-               "after it. Train and validation values at each marker come from the same model "
-               "state. Train lines are the mean over each epoch.")
+    for column, metric in ((left, "loss"), (right, "accuracy")):
+        column.vega_lite_chart(spec=each_tick(f"{metric}-{present}", lambda: look(
+            charts.metric_chart(history, metric, height, epoch_span(config)))), width="stretch")
+    if not present:
+        st.caption("Dotted rules mark prune events; ● is the model just before the cut and ▼ just "
+                   "after it. Train and validation values at each marker come from the same model "
+                   "state. Train lines are the mean over each epoch.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=at_cut("sparsity", lambda: charts.sparsity_chart(history)), width="stretch")
-    left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
-                 + SPARSITY_DEFINITION)
-    if config.cycles and layers.empty:
-        right.caption("The layer × cycle sparsity heatmap fills in from the first cut.")
+    left.vega_lite_chart(spec=at_cut(f"sparsity-{present}", lambda: look(
+        charts.sparsity_chart(history, height, planned_remaining(config)))), width="stretch")
+    if not present:
+        left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
+                     + SPARSITY_DEFINITION)
+    if config.cycles and layers.empty:  # its room kept, so the page does not jump at the first cut
+        right.container(height=height, border=False).caption(
+            "The layer × cycle sparsity heatmap fills in from the first cut.")
     elif config.cycles:
-        right.vega_lite_chart(spec=at_cut("heatmap", lambda: charts.heatmap(layers, config.cycles, height=330)),
-                              width="stretch")
+        right.vega_lite_chart(spec=at_cut(f"heatmap-{present}", lambda: look(
+            charts.heatmap(layers, config.cycles, height=height, planned=planned_remaining(config),
+                           label_font=charts.LARGE_CELL_FONT if present else charts.CELL_FONT))), width="stretch")
         collapsed = at_cut("collapsed", lambda: analysis.collapsed_layers(layers[layers.cycle == layers.cycle.max()]))
         if collapsed:
             right.warning(f"**Layer collapse**: {', '.join(collapsed)} "
@@ -178,7 +199,8 @@ def replay(history, layers):
     if moved is not None and moved != st.session_state.get("replay_shown"):  # the user's hand
         clock.seek(moved, now)
     position = clock.tick(now)
-    columns = st.columns([1.2, 5, 2], vertical_alignment="bottom")
+    # presenter view: the frame's name in the same row, so the charts keep the screen
+    columns = st.columns([1.2, 4, 1.6, 3.2] if present else [1.2, 5, 2], vertical_alignment="bottom")
     if columns[0].button("Pause" if clock.playing else "Replay", key="replay_play", width="stretch",
                          icon=":material/pause:" if clock.playing else ":material/play_arrow:",
                          help="Watch the finished run fill in again, without training"):
@@ -194,15 +216,23 @@ def replay(history, layers):
                                  label_visibility="collapsed")
     if REPLAY_SPEEDS[speed] != clock.speed:
         clock.set_speed(REPLAY_SPEEDS[speed], now)
-    st.caption(f"Replay: {frame_label(history, ends[position])} (frame {position + 1} of {clock.frames})")
+    (columns[3] if present else st).caption(
+        f"Replay: {frame_label(history, ends[position])} (frame {position + 1} of {clock.frames})")
     return frame_tables(history, layers, ends[position])
 
 
 def render():
     current = st.session_state.get(JOB)
+    # One container above the charts in every state (the progress line; the notice, the
+    # source and the replay row), so the charts keep their place in the page's tree when
+    # a run ends: Streamlit updates them in place instead of drawing them anew.
+    status = st.container()
+    if not present:  # presenter view shows it in its bar
+        live.notice(JOB, status)
     if current is not None:
-        live.job_status(current, "The run failed",
-                          "Stopped. The run folder keeps what was written; nothing was cached.")
+        with status:
+            live.job_status(current, "The run failed",
+                            "Stopped. The run folder keeps what was written; nothing was cached.")
         if current.status == "queued":  # the progress line says where it stands; nothing to draw yet
             return
         view = current.view()
@@ -213,8 +243,10 @@ def render():
         network_view(run_dir_for(config))
     elif cached:
         tables = load_run(run_dir_for(config))
-        st.caption(tables.source_text())
-        history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
+        with status:
+            if not present:
+                st.caption(tables.source_text())
+            history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
         show(history, layers, tables.total_params(), StoredView(run_dir_for(config), len(history)))
         st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",

@@ -2,6 +2,8 @@
 phone, draws the network and hands over its run, and the app asks nothing of any host but
 the one serving it. Same server and Chromium
 set-up as tests/test_browser.py."""
+import re
+import time
 import zipfile
 from urllib.parse import urlparse
 
@@ -97,3 +99,98 @@ def test_explorer_fits_every_screen_draws_the_network_and_hands_over_its_run(ser
         assert elsewhere(requests, server) == []  # a classroom without internet loses nothing
     finally:
         context.close()
+
+
+KEY_CHARTS = 4  # loss, accuracy, accuracy vs weights remaining, the layer heatmap
+BOXES = """() => {
+    const box = e => { const r = e.getBoundingClientRect();
+                       return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+    return {charts: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].slice(0, %d).map(box),
+            tiles: [...document.querySelectorAll('[data-testid="stMetric"]')].map(box),
+            width: document.documentElement.scrollWidth};
+}""" % KEY_CHARTS
+# The computed size of every piece of text in the key charts' axes and legends and in the tiles.
+TEXT_SIZES = """() => {
+    const size = e => parseFloat(getComputedStyle(e).fontSize);
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].slice(0, %d);
+    const roles = ['axis-label', 'axis-title', 'legend-label', 'title-text'];
+    const sizes = Object.fromEntries(roles.map(role => [role, charts.flatMap(c =>
+        [...c.querySelectorAll('.role-' + role + ' text')].filter(t => t.textContent.trim()).map(size))]));
+    sizes.tiles = [...document.querySelectorAll('[data-testid="stMetric"] *')].filter(e =>
+        [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())).map(size);
+    return sizes;
+}""" % KEY_CHARTS
+STALE_OPACITY = """() => [...document.querySelectorAll('[data-stale="true"]')].map(e =>
+    parseFloat(getComputedStyle(e).opacity))"""
+
+
+def box_of(locator) -> dict:
+    box = locator.bounding_box()
+    return {"top": box["y"], "left": box["x"], "bottom": box["y"] + box["height"], "right": box["x"] + box["width"]}
+
+
+def inside(box: dict, width: int, height: int) -> bool:
+    return box["top"] >= 0 and box["left"] >= 0 and box["bottom"] <= height + 0.5 and box["right"] <= width + 0.5
+
+
+def test_presenter_view_fits_a_projector_in_large_type_and_a_phone(server, browser):  # noqa: F811
+    """?present=1 after a tiny run: at 1280×720 and 1400×900 the tiles and the four key charts
+    lie on the screen with no scrolling, the sidebar and the header are gone, the text of the
+    charts' axes and legends and of the tiles is 16 px or more, the completion notice sits
+    clear of every chart (no toast) and nothing was greyed out while the run was drawn; at
+    390×844 nothing overflows sideways. "Exit presenter view" brings the sidebar back."""
+    settings = {**TINY, "seed": 1, "present": 1}
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{server}/explorer?" + "&".join(f"{k}={v}" for k, v in settings.items()))
+        settle(page)
+        assert not page.get_by_test_id("stSidebar").is_visible() and not page.get_by_test_id("stHeader").is_visible()
+        page.get_by_role("button", name="Run", exact=True).click()
+        opacities = []
+        notice = page.get_by_text("Run complete in")
+        deadline = time.monotonic() + 180
+        while not notice.count():  # sampled while the live view redraws
+            assert time.monotonic() < deadline, "the run did not complete in 180 s"
+            opacities += page.evaluate(STALE_OPACITY)
+            page.wait_for_timeout(50)
+        settle(page)
+        assert min(opacities, default=1.0) == 1.0  # nothing dims during live updates
+        assert page.get_by_test_id("stToast").count() == 0
+        for width, height in [(1280, 720), (1400, 900)]:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(1000)  # charts re-fit their containers
+            page.evaluate("window.scrollTo(0, 0)")
+            boxes = page.evaluate(BOXES)
+            assert len(boxes["charts"]) == KEY_CHARTS and len(boxes["tiles"]) == 5
+            assert all(inside(box, width, height) for box in boxes["charts"] + boxes["tiles"]), boxes
+            assert boxes["width"] <= width
+            told = box_of(notice)
+            assert inside(told, width, height)
+            assert all(told["bottom"] <= box["top"] for box in boxes["charts"])  # above them, over none
+            main = page.get_by_test_id("stMain")
+            controls = [main.get_by_role("button", name=name, exact=True)
+                        for name in ("Run again", "Pause", "Step", "Exit presenter view")]
+            controls += [main.get_by_test_id(kind).filter(has_text=label) for kind, label in
+                         (("stSelectbox", "Strategy"), ("stSlider", "Amount cut per step"))]
+            assert all(inside(box_of(control), width, height) for control in controls)
+            sizes = page.evaluate(TEXT_SIZES)
+            assert all(sizes[kind] for kind in ("axis-label", "axis-title", "legend-label", "tiles")), sizes
+            assert min(min(values) for values in sizes.values() if values) >= 16, sizes
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=ARTIFACTS / f"explorer-present-{width}x{height}.png")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(1000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert all(box["right"] <= 390.5 for box in page.evaluate(BOXES)["charts"])
+        page.screenshot(path=ARTIFACTS / "explorer-present-390x844.png")
+        page.set_viewport_size({"width": 1280, "height": 720})
+        page.get_by_role("button", name="Exit presenter view").click()
+        settle(page)
+        assert "present" not in page.url and page.get_by_test_id("stSidebar").is_visible()
+        page.get_by_test_id("stSidebar").get_by_text("Presenter view").click()  # and back, by the switch
+        page.wait_for_url(re.compile(r"present=1"))
+        settle(page)
+        assert "seed=1" in page.url and not page.get_by_test_id("stSidebar").is_visible()
+    finally:
+        page.close()

@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 
 from engine import analysis
+from engine.axes import ACCURACY_DOMAIN, ceiling
 from engine.outcomes import kinds
 from engine.pruning import STRATEGIES
 
@@ -62,7 +63,38 @@ def finish(chart, title: str | None = None, height: int | None = None):
     ).configure_axis(labelFontSize=AXIS_FONT, titleFontSize=AXIS_FONT)
 
 
+LARGE_FONT = 16   # px: presenter view's axis, legend and tile text, read from the back of a room
+LARGE_TITLE = 18
+LARGE_CELL_FONT = 13  # presenter view's heatmap cell labels (CELL_FONT elsewhere)
+
+
+def large_type(spec: dict) -> dict:
+    """The same chart for a projector (presenter view): axis, legend and title text at
+    LARGE_FONT px or more, legends beside the plot rather than in rows under it (a fixed
+    height then goes to the plot), and axis labels that would overlap at that size thinned
+    out rather than drawn on top of each other."""
+    config = spec.get("config", {})
+    legend = {k: v for k, v in config.get("legend", {}).items() if k != "layout"}
+    config = {**config,
+              "axis": {**config.get("axis", {}), "labelFontSize": LARGE_FONT, "titleFontSize": LARGE_FONT},
+              "legend": {**legend, "orient": "right", "direction": "vertical",
+                         "labelFontSize": LARGE_FONT, "titleFontSize": LARGE_FONT, "symbolSize": 120},
+              "title": {**config.get("title", {}), "fontSize": LARGE_TITLE}}
+    return {**spec, "config": config, "layer": [_large_layer(layer) for layer in spec.get("layer", [])]} \
+        if "layer" in spec else {**spec, "config": config}
+
+
+def _large_layer(layer: dict) -> dict:
+    encoding = layer.get("encoding", {})
+    thinned = {channel: {**field, "axis": {**field["axis"], "labelOverlap": True}}
+               for channel, field in encoding.items()
+               if isinstance(field, dict) and isinstance(field.get("axis"), dict)
+               and field["axis"].get("labelOverlap") is False}
+    return {**layer, "encoding": {**encoding, **thinned}} if thinned else layer
+
+
 # --- charts --------------------------------------------------------------------------------------
+ACCURACY_TICKS = [0, 0.25, 0.5, 0.75, 1]  # on a 0–100% axis, readable at presenter view's height
 PHASE_SHAPES = alt.Scale(domain=["pre_prune", "post_prune"], range=["circle", "triangle-down"])
 PHASE_LABELS = "datum.label == 'pre_prune' ? 'pre-prune' : 'post-prune'"
 SPLIT_DASHES = alt.Scale(domain=["train", "validation"], range=[[5, 3], [1, 0]])
@@ -75,23 +107,27 @@ def chart(template: dict, **frames: pd.DataFrame) -> dict:
     return {**template, "datasets": frames}
 
 
-def metric_chart(history: pd.DataFrame, metric: str, height: int = 330) -> dict:
+def metric_chart(history: pd.DataFrame, metric: str, height: int = 330, epochs: int | None = None) -> dict:
     """Loss or accuracy per epoch: validation solid, train dashed, coloured by strategy; a
-    dotted rule at each prune event, ● just before the cut and ▼ just after it."""
+    dotted rule at each prune event, ● just before the cut and ▼ just after it. Accuracy
+    spans 0–100% and loss starts at 0; ``epochs`` (the run's last epoch) fixes the epoch
+    axis from the first tick of a live run, so nothing rescales as epochs arrive."""
     frame = analysis.curves(analysis.downsample(history, by="strategy"))
     frame = frame[frame.metric == metric]
-    return chart(_metric_template(metric, tuple(dict.fromkeys(history.strategy)), height),
+    values = (ACCURACY_DOMAIN if metric == "accuracy" else (0.0, ceiling(frame.value)))
+    return chart(_metric_template(metric, tuple(dict.fromkeys(history.strategy)), height, values, epochs),
                  lines=frame[frame.phase == "train"], marks=frame[frame.phase != "train"],
                  rules=analysis.prune_epochs(history).drop_duplicates("epoch"))
 
 
 @functools.lru_cache(maxsize=32)
-def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
+def _metric_template(metric: str, strategies: tuple, height: int, values: tuple, epochs: int | None) -> dict:
     color = strategy_color(strategies)
     title = "accuracy" if metric == "accuracy" else "loss (cross-entropy)"
-    y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False),
-              axis=alt.Axis(format="%" if metric == "accuracy" else "~g"))
-    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=list(values), nice=False),
+              axis=alt.Axis(format="%", values=ACCURACY_TICKS) if metric == "accuracy" else alt.Axis(format="~g"))
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1),
+              scale=alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale())
     tooltip = ["strategy:N", "split:N", "phase:N", "cycle:Q", "epoch:Q",
                alt.Tooltip("value:Q", format=".4f")]
     lines = alt.Chart(alt.NamedData("lines")).mark_line(strokeWidth=2).encode(
@@ -104,7 +140,7 @@ def _metric_template(metric: str, strategies: tuple, height: int) -> dict:
         tooltip=tooltip)
     rules = alt.Chart(alt.NamedData("rules")).mark_rule(
         color="#999999", strokeDash=[2, 3], opacity=0.7).encode(
-        x="epoch:Q", tooltip=["cycle:Q", alt.Tooltip("sparsity:Q", format=".1%")])
+        x=x, tooltip=["cycle:Q", alt.Tooltip("sparsity:Q", format=".1%")])
     return stacked_legends(finish(alt.layer(rules, lines, marks), title.split(" ")[0].capitalize(), height).to_dict())
 
 
@@ -117,14 +153,16 @@ def stacked_legends(spec: dict) -> dict:
     return spec
 
 
-def sparsity_chart(history: pd.DataFrame, height: int = 330) -> dict:
-    """Validation accuracy against the fraction of weights remaining, on a log axis (the
-    story happens past 90% sparse), one point per cycle: just after the cut (hollow) and
-    after fine-tuning (filled, joined)."""
+def sparsity_chart(history: pd.DataFrame, height: int = 330, planned: float | None = None) -> dict:
+    """Validation accuracy (0–100%) against the fraction of weights remaining, on a log axis
+    (the story happens past 90% sparse), one point per cycle: just after the cut (hollow)
+    and after fine-tuning (filled, joined). ``planned``: the fraction the run's schedule
+    leaves (engine.axes.planned_remaining), so the axis spans the whole run from its start."""
     frame = analysis.accuracy_vs_sparsity(history)
     if "strategy" not in frame:
         frame["strategy"] = history["strategy"].iloc[0] if len(history) else ""
-    low = analysis.lowest_decade(frame.remaining)
+    shown = frame.remaining if planned is None else pd.concat([frame.remaining, pd.Series([planned])])
+    low = analysis.lowest_decade(shown)
     return chart(_sparsity_template(tuple(dict.fromkeys(history.strategy)), height, low),
                  tuned=frame[frame.when == "after fine-tuning"],
                  cut=frame[frame.when == "just after the cut"])
@@ -141,7 +179,8 @@ def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
     x = alt.X("remaining:Q", title=["weights remaining (log scale)", "sparsity = 100% − remaining"],
               scale=alt.Scale(type="log", domain=[1, low], reverse=False),
               axis=alt.Axis(values=_decades(low), format="~%"))
-    y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%"))
+    y = alt.Y("val_acc:Q", title="validation accuracy", axis=alt.Axis(format="%", values=ACCURACY_TICKS),
+              scale=alt.Scale(domain=list(ACCURACY_DOMAIN)))
     tooltip = ["strategy:N", "cycle:Q", "when:N", alt.Tooltip("sparsity:Q", format=".2%"),
                alt.Tooltip("remaining:Q", format=".3~%", title="remaining"),
                alt.Tooltip("val_acc:Q", format=".2%")]
@@ -153,25 +192,33 @@ def _sparsity_template(strategies: tuple, height: int, low: float) -> dict:
 
 
 CELL_LABELS_UP_TO = 16  # cycles: past that the cells are too narrow for their % remaining
+CELL_FONT = 9
+CHAR_EMS = 0.5  # the mean width of a label's characters (digits, ".", "%") in font sizes
 
 
 def heatmap(layers: pd.DataFrame, cycles: int, height: int | None = None,
-            selected: int | None = None, title: str = "Weights remaining per layer and cycle") -> dict:
+            selected: int | None = None, title: str = "Weights remaining per layer and cycle",
+            label_font: int = CELL_FONT, planned: float | None = None) -> dict:
     """Layer × cycle, coloured by the log of the fraction remaining (so 99.5% and 99.9%
-    sparse look different), each cell labelled with its % remaining. The cycle axis spans
-    the whole run, so it fills in live. ``selected`` outlines that cycle's column."""
+    sparse look different), each cell labelled with its % remaining where the label fits
+    the cell at ``label_font`` px (on a phone, long labels would overlap). The
+    cycle axis spans the whole run, so it fills in live, and with ``planned`` (the fraction
+    the schedule leaves) the colour scale reaches that far from the first cut: it widens
+    later only for a layer cut below it. ``selected`` outlines that cycle's column."""
     order = tuple(dict.fromkeys(layers.sort_values("cycle", kind="stable").layer))
     cells = analysis.layer_grid(layers)
-    low = analysis.lowest_decade(cells.remaining)
+    low = analysis.lowest_decade(cells.remaining if planned is None else
+                                 pd.concat([cells.remaining, pd.Series([planned])]))
     frames = {"cells": cells}
     if selected:
         frames["pick"] = pd.DataFrame({"cycle": [selected]})
-    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low),
-                 **frames)
+    return chart(_heatmap_template(order, cycles, height or 90 + 26 * len(order), bool(selected), title, low,
+                                   label_font), **frames)
 
 
 @functools.lru_cache(maxsize=32)
-def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float) -> dict:
+def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, title: str, low: float,
+                      label_font: int) -> dict:
     x = alt.X("cycle:O", title="cycle", scale=alt.Scale(domain=list(range(1, max(cycles, 1) + 1))),
               axis=alt.Axis(labelAngle=0))
     y = alt.Y("layer:N", title=None, sort=list(order), scale=alt.Scale(domain=list(order)),
@@ -188,7 +235,9 @@ def _heatmap_template(order: tuple, cycles: int, height: int, outlined: bool, ti
     parts = [cells]
     if cycles <= CELL_LABELS_UP_TO:
         dark = math.sqrt(low)  # the lower half of the log scale is dark: label it in white
-        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(fontSize=9).encode(
+        fits = f"length(datum.left) * {CHAR_EMS * label_font:g} + 2 <= bandwidth('x') ? 1 : 0"  # a cell's px
+        parts.append(alt.Chart(alt.NamedData("cells")).mark_text(
+            fontSize=label_font, opacity=alt.ExprRef(fits)).encode(
             x=x, y=y, text="left:N", tooltip=tooltip,
             color=alt.condition(f"datum.remaining < {dark}", alt.value("white"), alt.value("black"))))
     if outlined:

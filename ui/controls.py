@@ -149,8 +149,11 @@ def form_controls(container, names: list[str], key_prefix: str) -> dict:
     return values
 
 
-def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -> RunConfig | None:
-    """Render every run control; return the validated RunConfig, or None after showing why not."""
+def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS,
+                 at: dict | None = None) -> RunConfig | None:
+    """Render every run control; return the validated RunConfig, or None after showing why not.
+    ``at``: containers for some settings by name (presenter view's bar takes the strategy
+    and the amount); the same keys, so a value stays when its control moves."""
     values: dict = {"strategy": base.strategy if base.strategy in STRATEGIES else next(iter(STRATEGIES))}
     places = {"main": container}
     for setting in app_settings(strategy):
@@ -161,7 +164,7 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS) -
             st.warning(problem)
         if app.group not in places:  # opened where its first control goes, below the ones before
             places[app.group] = container.expander(GROUPS[app.group])
-        place = places[app.group]
+        place = (at or {}).get(setting.name, places[app.group])
         if app.kind == "options":
             values[setting.name] = strategy_options(place, values["strategy"])
             continue

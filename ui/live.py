@@ -15,6 +15,11 @@ from engine.text import plain
 REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
 EXPLORER_AUTOSTART = "explorer_autostart"  # set by a home-page preset: start on arrival
 COMPARE_AUTOSTART = "compare_autostart"
+NOTICE = "_notice"  # after a job's key: its completion message, until the page shows it
+# Streamlit fades (opacity) the elements of a page or fragment while it reruns: redrawn every
+# second, the charts would flicker, and the page would grey out while Run starts a job.
+# Their data changes in place, so a page that follows a job keeps them at full strength.
+STEADY = '<style>[data-stale="true"] { opacity: 1 !important; transition: none !important; }</style>'
 SESSION_JOBS = "live_session_jobs"
 
 
@@ -81,10 +86,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     whole page reruns once, so buttons and views catch up."""
     own(job)
     status = job.status if job is not None else None
-    if status == "done":
-        # It ended while this script ran (a short run admitted by the pool during the
-        # rerun that showed it starting): no fragment would tick again, so rerun once;
-        # ``current`` then announces it and the page draws the stored result.
+    if status == "done":  # it ended after ``current`` looked (a short run the pool admitted meanwhile)
         st.rerun()
     running = status in ("running", "queued")  # a queued job's place in line changes too
     replaying = ticking is not None and ticking()
@@ -92,6 +94,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     if running:
         job.view().update()
         tick = job.view().tick_seconds()
+    st.html(STEADY)  # in place before the next rerun (a tick, or pressing Run) begins
 
     @st.fragment(run_every=tick, key=key)
     def view():
@@ -105,17 +108,30 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
 def current(key: str, identity: str, done_message: Callable[[object], str]):
     """The page's job, if it is the one for these settings. A job for other settings is
     stopped and forgotten (a moved control starts over, as in TensorFlow Playground); a
-    finished one is announced and forgotten, since its results are saved by then."""
+    finished one is announced (by ``notice``) and forgotten, since its results are saved by then."""
     job = st.session_state.get(key)
     if job is not None and job.identity != identity:
         job.stop()
         del st.session_state[key]
         return None
     if job is not None and job.status == "done":
-        st.toast(done_message(job))
+        st.session_state[key + NOTICE] = done_message(job)
         del st.session_state[key]
         return None
     return job
+
+
+def notice(key: str, container=st, compact: bool = False) -> None:
+    """The page's job's completion, once, in a fixed place: where its progress bar stood
+    (``compact``: one line of text, for presenter view's bar). A toast would float over
+    the charts and the results table."""
+    message = st.session_state.pop(key + NOTICE, None)
+    if message is None:
+        return
+    if compact:
+        container.caption(f":material/task_alt: {message}")
+    else:
+        container.success(message, icon=":material/task_alt:")
 
 
 def stop(key: str) -> None:

@@ -46,7 +46,7 @@ def stop_all(jobs: weakref.WeakSet) -> None:
 
 def own(job) -> None:
     """Tie ``job`` to this session: it is stopped when the session is gone."""
-    if job is not None and not job.finished:
+    if job is not None and job.status not in ("done", "failed", "stopped"):
         if SESSION_JOBS not in st.session_state:
             st.session_state[SESSION_JOBS] = SessionJobs()
         st.session_state[SESSION_JOBS].add(job)

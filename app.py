@@ -2,6 +2,7 @@
 lists them (add a page by adding a line) and sets what every page shares."""
 import streamlit as st
 
+from engine.errors import ConfigError
 from engine.live import import_turn, prepare_process, warm_up
 from engine.text import plain
 from ui.screen import fit_screen
@@ -24,7 +25,11 @@ PAGES = [
     st.Page("pages/tutorial.py", title="torch.nn.utils.prune tutorial", icon=":material/school:"),
 ]
 
-prepare_process()
+try:
+    prepare_process()
+except ConfigError as exc:  # a bad PRUNING_EXPLORER_TRAINING_SLOTS: one line, no traceback
+    st.error(plain(exc, 300))
+    st.stop()
 page = st.navigation(PAGES)
 with import_turn():  # not while the warm-up imports torch (engine.live.import_turn)
     if page.title != HOME.title:  # Home lists no strategies: it draws without loading torch

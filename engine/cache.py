@@ -13,6 +13,7 @@ import joblib
 from . import ENGINE_VERSION
 from .config import RunConfig
 from .paths import cache_dir, checkpoint_dir
+from .pool import step_aside
 from .runlock import RunInProgress, is_locked, run_lock
 
 CACHE_BYTES_LIMIT = 256 * 1024**2
@@ -65,11 +66,12 @@ def cached_run(config: RunConfig, root: str | Path | None = None, use_cache: boo
     for attempt in range(2):
         if use_cache and not is_cached(config, root, cache_root) and is_locked(run_dir):
             # The same run is in progress in another process (a classmate's identical
-            # preset, a second terminal): wait for it and reuse its result, not race it.
+            # preset, a second terminal): wait for it and reuse its result, not race it,
+            # and let the next job in the app's training pool use this one's slot meanwhile.
             if on_event:
                 on_event({"type": "waiting", "message": f"the same run is in progress in another "
                                                         f"process; waiting for it ({config.run_id()})"})
-            with run_lock(run_dir, wait=True, should_stop=should_stop):
+            with step_aside(should_stop), run_lock(run_dir, wait=True, should_stop=should_stop):
                 pass
         if use_cache and is_cached(config, root, cache_root):
             result = dict(function(*args))

@@ -25,6 +25,7 @@ from typing import Callable
 
 from .config import RunConfig
 from .errors import EngineError
+from .pool import LeftQueue, QueuePlace, Ticket, TrainingPool, step_aside, training_pool
 from .schedules import step_amounts
 from .threads import available_cores, name_this_thread, reserve_cores, threads_for_new_run
 
@@ -41,9 +42,10 @@ def prepare_process() -> int:
     intra-op threads that must meet at every small matmul wait on each other whenever
     another process holds a core (docs/benchmarks.md, sections 4 and 7).
 
-    Returns the torch thread count a run started now would get."""
+    Every job then trains through the process's pool (engine.pool), sized after that
+    reservation. Returns the torch thread count a run started now would get."""
     reserve_cores(1 if available_cores() > 1 else 0)
-    return threads_for_new_run()
+    return training_pool().threads or threads_for_new_run()
 
 
 # What a first Run or a first visit to a heavier page would otherwise wait for: the chart
@@ -142,15 +144,21 @@ class Stages:
 
 
 class LiveJob:
-    """``work(on_event, should_stop)`` on a daemon thread, steerable from another thread."""
+    """``work(on_event, should_stop)`` on a daemon thread, steerable from another thread.
+    It trains on a slot of ``pool`` (the process's engine.pool.training_pool by default):
+    until one is free its status is "queued", and a paused job lends its slot to the next
+    in line."""
 
-    def __init__(self, work: Work, identity: str, total_epochs: int, stages: Stages | None = None):
+    def __init__(self, work: Work, identity: str, total_epochs: int, stages: Stages | None = None,
+                 pool: TrainingPool | None = None):
         self.work, self.identity, self.stages = work, identity, stages  # identity: what it runs
         self.total_epochs = total_epochs
+        self.pool = pool or training_pool()
+        self.ticket = Ticket(identity, self.seconds_left, self.epochs_left)
         self.events: list[dict] = []
         self.result: dict | None = None
         self.message = ""
-        self._status = "idle"  # idle → running ⇄ paused → done | failed | stopped
+        self._status = "idle"  # idle → (queued ⇄) running ⇄ paused → done | failed | stopped
         self._go = threading.Event()
         self._stop = threading.Event()
         self._pause_after: int | None = None
@@ -164,7 +172,13 @@ class LiveJob:
     def status(self) -> str:
         if self._status == "running" and not self._go.is_set():
             return "paused"
+        if self._status == "running" and self.ticket.state in ("new", "queued"):
+            return "queued"
         return self._status
+
+    def queue_place(self) -> QueuePlace | None:
+        """Its place in line and the estimated wait, while it waits for a slot."""
+        return self.pool.place(self.ticket)
 
     @property
     def fraction(self) -> float:
@@ -183,6 +197,9 @@ class LiveJob:
         done = sum(1 for e in self.events if e["type"] == "epoch")
         return statistics.median(self._epoch_intervals[-50:]) * max(0, self.total_epochs - done)
 
+    def epochs_left(self) -> int:
+        return max(0, self.total_epochs - sum(1 for e in self.events if e["type"] == "epoch"))
+
     @property
     def finished(self) -> bool:
         return self._status in ("done", "failed", "stopped")
@@ -191,6 +208,7 @@ class LiveJob:
         if self._thread is None:
             self._status = "running"
             self._go.set()
+            self.pool.join_line(self.ticket)  # its place in line is the click's, not the thread's
             self._thread = threading.Thread(target=self._main, daemon=True, name="pruning-live-run")
             self._thread.start()
         elif not self.finished:
@@ -252,20 +270,26 @@ class LiveJob:
                     and self.stages.done < self.stages.total:
                 self._pause_after = None
                 self._go.clear()
-        if not self._go.wait(PAUSE_LIMIT_SECONDS):
-            self._stop.set()
+        if not self._go.is_set():  # paused: the next in line trains meanwhile
+            with step_aside(self._stop.is_set):
+                if not self._go.wait(PAUSE_LIMIT_SECONDS):
+                    self._stop.set()
 
     def _main(self) -> None:
-        from .experiment import RunFailed
+        with import_turn():  # engine.experiment imports torch: not beside the warm-up's import of it
+            from .experiment import RunFailed
 
         name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
         try:
-            if _warming.is_set() and not _warmed.is_set():  # a Run pressed while the warm-up imports
-                for module in ("engine.experiment", *WARM_MODULES):  # what training may import
-                    with import_turn():
-                        importlib.import_module(module)
-            self.result = self.work(self._on_event, self._stop.is_set)
+            with self.pool.slot(self.ticket, self._stop.is_set):  # in it, a failure leaves the line too
+                if _warming.is_set() and not _warmed.is_set():  # a Run pressed while the warm-up imports
+                    for module in ("engine.experiment", *WARM_MODULES):  # what training may import
+                        with import_turn():
+                            importlib.import_module(module)
+                self.result = self.work(self._on_event, self._stop.is_set)
             self._status = "done"
+        except LeftQueue:
+            self._status, self.message = "stopped", "stopped while waiting for its turn"
         except RunFailed as exc:
             self.result, self.message = exc.result, str(exc)
             self._status = "stopped" if self._stop.is_set() else "failed"
@@ -307,21 +331,32 @@ def live_comparison(strategies: list[str], base: RunConfig, name: str, seeds: li
 class SweepJob:
     """A sweep (``engine.sweep.run_sweep``) on a daemon thread, for a page to poll: cells
     done so far, the last finished cell, then the report or the error. Stop takes effect
-    when the next cell finishes."""
+    when the next cell finishes. It takes one slot of the pool per worker process (at most
+    the pool's size, which also caps the workers), and waits in line like a run."""
 
-    def __init__(self, spec, n_jobs: int):
+    def __init__(self, spec, n_jobs: int, pool: TrainingPool | None = None):
         from .sweep import run_sweep
 
-        self.name, self.total, self.done = spec.name, len(spec.cells()), 0
+        cells = spec.cells()
+        self.name, self.total, self.done = spec.name, len(cells), 0
         self.last: dict | None = None
         self.report: dict | None = None
         self.error = ""
         self._stop = threading.Event()
+        self._epochs_per_cell = _epochs(cells[0]) if cells else 0
+        self._started_at: float | None = None
+        self.pool = pool or training_pool()
+        n_jobs = min(n_jobs, self.pool.size) if self.pool.size else n_jobs
+        self.ticket = Ticket(f"sweep:{spec.name}", self.seconds_left, self.epochs_left, slots=n_jobs)
 
         def work():
             try:
-                self.report = run_sweep(spec, n_jobs=n_jobs, on_cell=self._on_cell,
-                                        should_stop=self._stop.is_set)
+                with self.pool.slot(self.ticket, self._stop.is_set):
+                    self._started_at = time.monotonic()
+                    self.report = run_sweep(spec, n_jobs=n_jobs, on_cell=self._on_cell,
+                                            should_stop=self._stop.is_set)
+            except LeftQueue:
+                self.error = "stopped while waiting for its turn"
             except Exception as exc:  # shown by the page instead of dying silently in the thread
                 self.error = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
 
@@ -330,6 +365,18 @@ class SweepJob:
 
     def _on_cell(self, row: dict, done: int, total: int) -> None:
         self.last, self.done, self.total = row, done, total
+
+    def seconds_left(self) -> float | None:
+        """At the pace of the cells finished so far (None before the first)."""
+        if self._started_at is None or not self.done:
+            return None
+        return (time.monotonic() - self._started_at) / self.done * (self.total - self.done)
+
+    def epochs_left(self) -> int:
+        return (self.total - self.done) * self._epochs_per_cell
+
+    def queue_place(self) -> QueuePlace | None:
+        return self.pool.place(self.ticket)
 
     @property
     def running(self) -> bool:

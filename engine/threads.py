@@ -54,6 +54,11 @@ def reserve_cores(count: int) -> None:
         _reserved = count
 
 
+def reserved_cores() -> int:
+    with _lock:
+        return _reserved
+
+
 def threads_for_new_run() -> int:
     """What a run starting now would get: the free cores, at least one."""
     with _lock:

@@ -73,7 +73,7 @@ if st.session_state.pop(live.EXPLORER_AUTOSTART, False) and job is None and not 
 status = job.status if job is not None else "idle"
 buttons = bar[1:4] if present else st.columns([1, 1, 1, 1, 1, 3])
 buttons[0].button("Resume" if status == "paused" else ("Run again" if cached else "Run"),
-                  type="primary", on_click=start, disabled=status == "running", width="stretch",
+                  type="primary", on_click=start, disabled=status in ("running", "queued"), width="stretch",
                   help="Retrain live and refresh the cache" if cached else "Train, then prune and fine-tune")
 buttons[1].button("Pause", on_click=lambda: st.session_state[JOB].pause(),
                   disabled=status != "running", width="stretch")
@@ -83,7 +83,7 @@ buttons[2].button("Step", on_click=step, width="stretch",
 if present:  # Pause does for a demo; a finished run is told under the title, taking no room from the charts
     live.notice(JOB, bar[0], compact=True)
 else:
-    buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused"),
+    buttons[3].button("Stop", on_click=live.stop, args=(JOB,), disabled=status not in ("running", "paused", "queued"),
                       width="stretch")
     buttons[4].button("Reset", on_click=reset, disabled=job is None, width="stretch",
                       help="Stop and forget the live run")
@@ -233,6 +233,8 @@ def render():
         with status:
             live.job_status(current, "The run failed",
                             "Stopped. The run folder keeps what was written; nothing was cached.")
+        if current.status == "queued":  # the progress line says where it stands; nothing to draw yet
+            return
         view = current.view()
         view.update()  # only the events that arrived since the last tick
         start_event = next((e for e in current.events if e["type"] == "start"), None)

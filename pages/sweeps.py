@@ -13,6 +13,7 @@ from engine.config import ConfigError
 from engine.errors import EngineError
 from engine.live import SweepJob
 from engine.paths import sweeps_dir
+from engine.pool import place_text
 from engine.pruning import STRATEGIES
 from engine.settings import BY_NAME, DATASETS
 from engine.sweep import (METRICS, SweepSpec, accuracy_over_seeds, layer_pattern, list_sweeps,
@@ -80,8 +81,9 @@ def show_progress() -> None:
     job = st.session_state.get("sweep_job")
     if not job:
         return
-    st.progress(job.done / max(job.total, 1),
-                text=f"sweep {job.name}: {job.done} of {job.total} cells finished")
+    place = job.queue_place()  # waiting for the training pool's slots (engine.pool)
+    where = place_text(place) if place else f"{job.done} of {job.total} cells finished"
+    st.progress(job.done / max(job.total, 1), text=f"sweep {job.name}: {where}")
     if job.running:
         last = job.last
         if last is not None:

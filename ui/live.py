@@ -3,11 +3,13 @@ its progress line, and a fragment that redraws the page's view while the job run
 A job is an ``engine.live.LiveJob``; it lives in ``st.session_state`` under the page's key."""
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import streamlit as st
 
 from engine.formats import duration_text
+from engine.pool import place_text
 from engine.text import plain
 
 REPLAY_TICK_SECONDS = 0.25  # a replay redraws from tables in memory: it can tick faster
@@ -18,6 +20,36 @@ NOTICE = "_notice"  # after a job's key: its completion message, until the page 
 # second, the charts would flicker, and the page would grey out while Run starts a job.
 # Their data changes in place, so a page that follows a job keeps them at full strength.
 STEADY = '<style>[data-stale="true"] { opacity: 1 !important; transition: none !important; }</style>'
+SESSION_JOBS = "live_session_jobs"
+
+
+class SessionJobs:
+    """The unfinished jobs of one browser session, kept in its state. Streamlit drops a
+    closed session's state once it can no longer reconnect (server.disconnectedSessionTTL,
+    2 minutes by default); this goes with it and stops those jobs, so a student who has
+    left holds no place in the training pool's line, no slot and no thread."""
+    __slots__ = ("jobs", "__weakref__")
+
+    def __init__(self):
+        # Weak: a job lives while the page keeps it or its thread runs, not for this list.
+        self.jobs: weakref.WeakSet = weakref.WeakSet()
+        weakref.finalize(self, stop_all, self.jobs)  # the set, not self: no cycle keeps it alive
+
+    def add(self, job) -> None:
+        self.jobs.add(job)
+
+
+def stop_all(jobs: weakref.WeakSet) -> None:
+    for job in sorted(list(jobs), key=lambda j: j.status != "queued"):  # before a freed slot admits one
+        job.stop()
+
+
+def own(job) -> None:
+    """Tie ``job`` to this session: it is stopped when the session is gone."""
+    if job is not None and job.status not in ("done", "failed", "stopped"):
+        if SESSION_JOBS not in st.session_state:
+            st.session_state[SESSION_JOBS] = SessionJobs()
+        st.session_state[SESSION_JOBS].add(job)
 
 
 def job_status(job, failed: str, stopped: str) -> None:
@@ -30,9 +62,12 @@ def job_status(job, failed: str, stopped: str) -> None:
 
 
 def progress_text(job) -> str:
+    if job.status == "queued":  # waiting for a slot of the training pool (engine.pool)
+        place = job.queue_place()
+        return place_text(place) if place is not None else "queued"
     last = next((e for e in reversed(job.events) if e["type"] in ("epoch", "prune")), None)
     if last is None:
-        where = "loading the data"
+        where = "before its turn" if job.ticket.state == "left" else "loading the data"
     else:
         where = f"cycle {last['cycle']}" + (f", epoch {last['epoch']}" if last["type"] == "epoch" else ", cut")
         where = (f"{last['strategy']}: " if "strategy" in last else "") + where
@@ -49,9 +84,11 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
     When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
     whole page reruns once, so buttons and views catch up."""
-    if job is not None and job.status == "done":  # it ended after ``current`` looked: announce it now
+    own(job)
+    status = job.status if job is not None else None
+    if status == "done":  # it ended after ``current`` looked (a short run the pool admitted meanwhile)
         st.rerun()
-    running = job is not None and job.status == "running"
+    running = status in ("running", "queued")  # a queued job's place in line changes too
     replaying = ticking is not None and ticking()
     tick = REPLAY_TICK_SECONDS if replaying else None
     if running:
@@ -61,7 +98,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
 
     @st.fragment(run_every=tick, key=key)
     def view():
-        if (running and (job.status != "running" or job.view().retune(tick))) or (replaying and not ticking()):
+        if (running and (job.status != status or job.view().retune(tick))) or (replaying and not ticking()):
             st.rerun()
         render()
 

@@ -3,6 +3,7 @@ checkpoints. A run folder is what ``engine.experiment`` writes under ``checkpoin
 from __future__ import annotations
 
 import json
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,10 +59,11 @@ def _read_json(path: Path) -> dict:
     """A run folder's JSON record, or {} when it is missing, unreadable, not a regular file
     (a pipe named summary.json would block the listing forever), over MAX_RUN_JSON_BYTES or
     not a JSON object: the listing and the pages then treat the run as unfinished."""
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return {}
-        with open(path, "rb") as handle:
+    try:  # opened without blocking and checked on the open file: no gap to swap in a pipe
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return {}
             raw = handle.read(MAX_RUN_JSON_BYTES + 1)
         if len(raw) > MAX_RUN_JSON_BYTES:
             return {}

@@ -11,7 +11,10 @@
    waits for the first chart (then Stop); then the default run watched live to the end,
    paired with the same run unwatched (the app's code path in this process, no UI), runs
    interleaved: their train_seconds, and the CPU of the training thread, of the rest of
-   the server and of Chromium over the watched run (from /proc).
+   the server and of Chromium over the watched run (from /proc), Chromium's split by
+   process and thread. While the run trains the benchmark reads the run folder, not the
+   page: asking Chromium ten times a second whether a text is shown cost it about 0.8 s of
+   CPU per run, on the cores the training needs.
 3. A preset on a fresh install (``--presets``): Chromium opens Home, clicks each preset's
    button and waits until the result page has drawn every chart and its closing sentence
    (the recorded seed-0 result: nothing trains); then reloads that page and times it again.
@@ -111,20 +114,50 @@ def process_cpu(pid: int) -> float:
     return times.user + times.system
 
 
-def chromium_cpu() -> float:
+# Where Chromium's CPU goes: the page's main thread (scripts: Streamlit's React, Vega;
+# style, layout, paint), its workers (raster, garbage collection), its compositor, the
+# GPU process (software compositing with --disable-gpu), the browser process and the rest.
+CHROMIUM_PARTS = ("page main thread", "page workers", "page compositor", "GPU process", "browser and other")
+
+
+def chromium_split() -> dict[str, float]:
     """CPU seconds of this benchmark's own Chromium (the processes under this one: other
-    people's browsers on a shared machine are not counted)."""
+    people's browsers on a shared machine are not counted), by CHROMIUM_PARTS."""
     import psutil
 
-    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    split = dict.fromkeys(CHROMIUM_PARTS, 0.0)
     for proc in psutil.Process().children(recursive=True):
         try:
-            if "chrom" in proc.name():
-                times = proc.cpu_times()
-                total += times.user + times.system
+            if "chrom" not in proc.name():
+                continue
+            command = proc.cmdline()
+            times = proc.cpu_times()
+            total = times.user + times.system
         except psutil.Error:
-            pass
-    return total
+            continue
+        if "--type=renderer" in command:
+            threads = {"main": 0.0, "Compositor": 0.0}
+            for task in Path(f"/proc/{proc.pid}/task").iterdir():
+                try:
+                    name = (task / "comm").read_text().strip()
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue  # the thread ended between listing and reading
+                seconds = (int(fields[11]) + int(fields[12])) / tick
+                if int(task.name) == proc.pid:
+                    threads["main"] += seconds
+                elif name == "Compositor":
+                    threads["Compositor"] += seconds
+            split["page main thread"] += threads["main"]
+            split["page compositor"] += threads["Compositor"]
+            split["page workers"] += total - threads["main"] - threads["Compositor"]
+        elif "--type=gpu-process" in command:
+            split["GPU process"] += total
+        else:
+            split["browser and other"] += total
+    return split
+
 
 
 def start_server(root: Path):
@@ -161,19 +194,22 @@ def watched_run(page, url: str, server_pid: int, root: Path, seed: int) -> dict:
     page.goto(f"{url}/explorer?seed={seed}")
     page.get_by_text("No run with these settings yet").wait_for()
     page.wait_for_selector(IDLE)
-    server0, browser0, train = process_cpu(server_pid), chromium_cpu(), 0.0
+    server0, browser0, train = process_cpu(server_pid), chromium_split(), 0.0
     started = time.perf_counter()
     page.get_by_role("button", name="Run", exact=True).click()
-    done = page.get_by_text("From the run cache")
-    while not done.is_visible():
+    pattern = f"digits-global-*-s{seed}-*/summary.json"
+    while not any((root / "checkpoints").glob(pattern)):  # written when the run ends
         train = max(train, thread_cpu(server_pid, "pruning-train"))
-        page.wait_for_timeout(100)
+        time.sleep(0.1)
+    train = max(train, thread_cpu(server_pid, "pruning-train"))
+    page.get_by_text("From the run cache").wait_for()
     on_screen = time.perf_counter() - started
     page.get_by_test_id("stVegaLiteChart").nth(3).locator("canvas, svg").first.wait_for()
-    summary = next((root / "checkpoints").glob(f"digits-global-*-s{seed}-*/summary.json"))
+    summary = next((root / "checkpoints").glob(pattern))
+    browser = {part: seconds - browser0[part] for part, seconds in chromium_split().items()}
     return {"train_seconds": json.loads(summary.read_text())["train_seconds"], "on_screen": on_screen,
             "train_cpu": train, "server_cpu": process_cpu(server_pid) - server0 - train,
-            "browser_cpu": chromium_cpu() - browser0}
+            "browser_cpu": sum(browser.values()), "browser": browser}
 
 
 def unwatched_run(seed: int) -> dict:
@@ -239,7 +275,9 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
                 print(f"  pair {repeat + 1}: watched {watched['train_seconds']:.2f} s (on screen "
                       f"{watched['on_screen']:.2f} s), unwatched {alone['train_seconds']:.2f} s; CPU: "
                       f"training {watched['train_cpu']:.2f} s, rest of server {watched['server_cpu']:.2f} s, "
-                      f"Chromium {watched['browser_cpu']:.2f} s", flush=True)
+                      f"Chromium {watched['browser_cpu']:.2f} s ("
+                      + ", ".join(f"{part} {seconds:.2f}" for part, seconds in watched["browser"].items())
+                      + ")", flush=True)
             # The Explorer showing a finished run (cached), warm.
             cached = [page_time(page, url, "explorer?seed=200", "From the run cache")
                       for _ in range(0 if watched_only else repeats)]
@@ -265,6 +303,8 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
     print(f"watched / unwatched run (paired train_seconds): median {ratio:.2f}x (target < 1.2x)")
     print(f"server CPU outside training / training CPU: median {server_share:.2f} (target < 0.5); "
           f"Chromium CPU / training CPU: median {med(w['browser_cpu'] / w['train_cpu'] for w, _ in pairs):.2f}")
+    print("Chromium CPU / training CPU by part, median: " + ", ".join(
+        f"{part} {med(w['browser'][part] / w['train_cpu'] for w, _ in pairs):.2f}" for part in CHROMIUM_PARTS))
     print(f"on screen (Run pressed → finished view) / watched train_seconds: median "
           f"{med(w['on_screen'] / w['train_seconds'] for w, _ in pairs):.2f}")
 

@@ -58,9 +58,14 @@ def finish(chart, title: str | None = None, height: int | None = None):
         chart = chart.properties(height=height)
     if title:
         chart = chart.properties(title=alt.TitleParams(title, anchor="start", offset=10))
+    # No ARIA label per mark: Vega-Lite builds one string per point, line and cell through
+    # the browser's expression interpreter and writes it into the SVG at every redraw, the
+    # largest single cost of a live view's tick in Chromium (docs/benchmarks.md, section 7);
+    # hundreds of "x: 3; y: 0.52" labels read aloud do not describe a chart. The chart's
+    # title, axes and legends keep theirs.
     return chart.properties(padding={"top": 8, "left": 4, "right": 4, "bottom": 4}).configure_legend(
         orient="bottom", direction="horizontal", labelLimit=220, labelFontSize=LEGEND_FONT,
-    ).configure_axis(labelFontSize=AXIS_FONT, titleFontSize=AXIS_FONT)
+    ).configure_axis(labelFontSize=AXIS_FONT, titleFontSize=AXIS_FONT).configure_mark(aria=False)
 
 
 LARGE_FONT = 16   # px: presenter view's axis, legend and tile text, read from the back of a room

@@ -8,7 +8,8 @@ into the run cache), then, at 1280×720 and at 390×844, opens it ``--repeats`` 
 new tab and times:
 
 - load → drawn: from the browser's load event (Streamlit's page shell is loaded) until
-  every section's chart and its "Try it yourself" link are drawn;
+  every section's chart (a picture drawn on the server) is shown and decoded and its
+  "Try it yourself" link is drawn;
 - navigation → drawn: the same, from the start of the navigation.
 
 Also the engine side alone: ``engine.lesson.load()`` + ``sections()`` (reading the
@@ -32,11 +33,12 @@ sys.path.insert(0, str(ROOT))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 DRAWN = """(sections) => {
-    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    // the charts are pictures drawn on the server: the one of each pair that fits is shown
+    const shown = [...document.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.offsetParent);
     const links = [...document.querySelectorAll('[data-testid="stPageLink"]')]
         .filter(l => l.textContent.includes("Try it yourself"));
-    return links.length >= sections && charts.length >= sections
-        && charts.every(c => c.querySelector("canvas, svg"));
+    return links.length >= sections && shown.length >= sections
+        && shown.every(i => i.complete && i.naturalWidth > 0);
 }"""
 
 

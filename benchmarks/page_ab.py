@@ -30,9 +30,13 @@ sys.path.insert(0, str(ROOT))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 READY = """(charts) => {
+    // a chart is a Vega-Lite chart drawn in the browser, or a picture drawn on the server
+    // (the Lesson's: the shown one of each pair)
     const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    const pictures = [...document.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.offsetParent);
     const app = document.querySelector('[data-testid="stApp"]');
-    return document.querySelector('h1') && drawn.length >= charts && drawn.every(c => c.querySelector("canvas, svg"))
+    return document.querySelector('h1') && drawn.length + pictures.length >= charts
+        && drawn.every(c => c.querySelector("canvas, svg")) && pictures.every(i => i.complete && i.naturalWidth > 0)
         && app && app.dataset.testScriptState === "notRunning";
 }"""
 

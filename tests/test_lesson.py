@@ -160,7 +160,12 @@ def test_the_page_reads_top_to_bottom_with_computed_sentences_as_plain_text(ship
     assert not at.exception, [e.message for e in at.exception]
     sections = lesson.sections(shipped)
     assert [h.value for h in at.get("subheader")] == [f"{i}. {s.title}" for i, s in enumerate(sections, 1)]
-    assert len(at.get("vega_lite_chart")) >= len(sections)
+    # every chart is a picture drawn on the server, in a wide and a phone-width size (the
+    # input-pixel grid has its own size); the browser test checks which one is shown
+    pictures = at.get("image")
+    pixels = sum("pixels" in s.frames for s in sections)
+    assert len(pictures) == 2 * len(sections) + pixels
+    assert all(p.proto.imgs[0].url.startswith("data:image/svg+xml;base64,") for p in pictures)
     shown = [t.value for t in at.get("text")]
     markdown = "\n".join(str(m.value) for m in at.get("markdown"))
     for section in sections:
@@ -261,3 +266,21 @@ def test_one_seed_is_shown_as_one_seed(shipped):
     text = {s.key: s for s in lesson.sections(other)}["controls"].sentences[0]
     seed0 = other.study5[other.study5.strategy == "global"].final_val_acc.iloc[0]
     assert text.startswith("On one seed") and "±" not in text and percent_text(seed0) in text
+
+
+def test_a_picture_is_the_chart_drawn_at_the_width_asked_with_its_text_intact(shipped):
+    import re
+
+    from engine import analysis
+    from ui import charts
+
+    layers = {s.key: s for s in lesson.sections(shipped)}["where"].frames["layers"]
+    spec = charts.heatmap(layers, int(layers.cycle.max()))
+    for width in (820, 350):
+        svg = charts.static_svg(spec, width)
+        assert re.match(rf'<svg [^>]*width="{width}"', svg)
+        assert "Weights remaining per layer and cycle" in svg and ">fc1<" in svg
+        # a cell's label ("0.31%") is the chart's own text: not cut like the coordinates
+        assert ">0.31%<" in svg and "0.31%" in set(analysis.layer_grid(layers).left)
+        numbers = re.findall(r"\d+\.\d+", " ".join(re.findall(r' d="([^"]*)"', svg)))
+        assert numbers and all(len(n.split(".")[1]) == 1 for n in numbers)

@@ -6,7 +6,6 @@ the time of day; these name the run and the chart.)"""
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -36,12 +35,6 @@ def run_charts(config, run_dir: Path) -> dict[str, dict]:
     return specs
 
 
-def standalone(spec: dict) -> dict:
-    """A page chart as a self-contained Vega-Lite spec: data inline, a fixed width."""
-    datasets = {name: json.loads(frame.to_json(orient="records")) for name, frame in spec["datasets"].items()}
-    return {**spec, "datasets": datasets, "width": EXPORT_WIDTH}
-
-
 def charts_zip(config, run_dir: Path) -> bytes:
     """Every chart of the run as ``<run id>-<chart>.png``, in one zip."""
     import vl_convert  # only when asked: it starts a JavaScript runtime
@@ -50,7 +43,7 @@ def charts_zip(config, run_dir: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, spec in run_charts(config, run_dir).items():
-            archive.writestr(f"{run_id}-{name}.png", vl_convert.vegalite_to_png(standalone(spec), scale=2))
+            archive.writestr(f"{run_id}-{name}.png", vl_convert.vegalite_to_png(charts.standalone(spec, EXPORT_WIDTH), scale=2))
     return buffer.getvalue()
 
 

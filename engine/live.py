@@ -396,6 +396,7 @@ class SweepJob:
 
 # --- what a page draws from a live job ------------------------------------------------------------
 MIN_TICK_SECONDS, MAX_TICK_SECONDS = 0.4, 1.0
+PACE_CYCLES = 3  # the training's pace: the mean over this many of the last cycles
 
 
 class LiveView:
@@ -464,12 +465,14 @@ class LiveView:
         return memo[1]
 
     def tick_seconds(self) -> float:
-        """How often the page should redraw: about one training cycle (the time between
-        the last two cuts, or an epoch's time × epochs per cycle before there are two),
-        within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]."""
+        """How often the page should redraw: about one training cycle (the mean of the last
+        PACE_CYCLES cycles between cuts, or an epoch's time × epochs per cycle before there
+        are two cuts), within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]. One cycle alone swings
+        with the machine's load, and each change of pace costs the page a full rerun."""
         posts = self.history.seconds[self.history.phase == "post_prune"].to_numpy()
         if len(posts) >= 2:
-            cycle = float(posts[-1] - posts[-2])
+            cycles = min(PACE_CYCLES, len(posts) - 1)
+            cycle = float(posts[-1] - posts[-1 - cycles]) / cycles
         else:
             epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
             per_cycle = self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5
@@ -478,6 +481,9 @@ class LiveView:
 
     def retune(self, tick: float) -> bool:
         """Whether a page redrawing every ``tick`` s is off the training's pace by 1.5x
-        or more (then it should set its refresh again)."""
+        or more (then it should set its refresh again). Judged on the events as they
+        stand now, as the page's rerun will see them: judged on the last tick's, the
+        rerun could find the pace it already had."""
+        self.update()
         ideal = self.tick_seconds()
         return max(ideal / tick, tick / ideal) >= 1.5

@@ -209,3 +209,12 @@ def test_live_view_refresh_follows_the_training_pace():
     view.update()
     assert view.tick_seconds() == MIN_TICK_SECONDS  # a 0.1 s cycle: as fast as allowed
     assert view.retune(1.0) and not view.retune(MIN_TICK_SECONDS)
+    cuts = lambda times: [{"type": "prune", "cycle": c, "pre_prune": {**row, "phase": "pre_prune", "epoch": 2,  # noqa: E731
+                                                                     "seconds": s}, "post_prune": post(s), "layers": []}
+                          for c, s in times]
+    # Cycles of 0.6 s, then one of 1.2 s (the machine busy for a moment): the pace is the
+    # mean of the last three, 0.8 s, not the one slow cycle; a page at 0.6 s keeps its pace.
+    job.events = job.events + cuts(((3, 2.7), (4, 3.3), (5, 4.5)))
+    assert view.tick_seconds() != pytest.approx(0.8)  # the new cuts not taken in yet...
+    assert not view.retune(0.6)  # ...retune takes them in first
+    assert view.tick_seconds() == pytest.approx(0.8)

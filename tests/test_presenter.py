@@ -116,3 +116,32 @@ def test_a_job_that_ends_while_the_page_draws_is_still_announced():
     at = AppTest.from_function(page, default_timeout=30).run()
     assert not at.exception, [e.message for e in at.exception]
     assert [e.value for e in at.get("success")] == ["Run complete."]
+
+
+def test_a_followed_page_keeps_its_sidebar_and_progress_bar_still():
+    """The style a page that follows a job puts in place: nothing stale dims, the sidebar's
+    expanders neither fade nor change their border at a full rerun, and the progress bar
+    does not slide (each was an animation Chromium painted frame by frame during a run)."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from ui import live
+
+        with st.sidebar.expander("Options"):
+            st.write("settings")
+        live.follow(None, "follow", lambda: st.write("charts"))
+
+    app = AppTest.from_function(page).run()
+    styles = [element.proto.body for element in app.get("html")]
+    assert len(styles) == 1
+    rules = dict(rule.strip().split("{") for rule in styles[0].removeprefix("<style>").removesuffix("</style>")
+                 .split("}") if rule.strip())
+    still = {selector.strip(): body for selector, body in rules.items()}
+    assert "opacity: 1 !important" in still['[data-stale="true"]']
+    assert "opacity: 1 !important" in still['[data-testid="stExpander"] summary']
+    assert "border-color" in still['[data-testid="stExpander"] details']
+    for selector in ('[data-stale="true"]', '[data-testid="stExpander"] summary',
+                     '[data-testid="stExpander"] details', '[data-testid="stProgressBarTrack"] > div'):
+        assert "transition: none !important" in still[selector], selector

@@ -19,7 +19,16 @@ NOTICE = "_notice"  # after a job's key: its completion message, until the page 
 # Streamlit fades (opacity) the elements of a page or fragment while it reruns: redrawn every
 # second, the charts would flicker, and the page would grey out while Run starts a job.
 # Their data changes in place, so a page that follows a job keeps them at full strength.
-STEADY = '<style>[data-stale="true"] { opacity: 1 !important; transition: none !important; }</style>'
+# The sidebar's expanders fade by themselves (their header's opacity and border colour,
+# over a second) at each full rerun, and the progress bar slides for half a second at each
+# tick: animations the browser paints frame by frame (in software, without a GPU), on the
+# cores the training needs. Both stay still; the border keeps its colour (the theme's,
+# light base: what it shows when no script runs).
+STEADY = ('<style>[data-stale="true"] { opacity: 1 !important; transition: none !important; }'
+          ' [data-testid="stExpander"] details { border-color: rgba(47, 45, 43, 0.2) !important;'
+          ' transition: none !important; }'
+          ' [data-testid="stExpander"] summary { opacity: 1 !important; transition: none !important; }'
+          ' [data-testid="stProgressBarTrack"] > div { transition: none !important; }</style>')
 SESSION_JOBS = "live_session_jobs"
 
 

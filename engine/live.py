@@ -419,6 +419,7 @@ class LiveView:
         self.version = 0      # bumps when new events arrive
         self.cuts = 0
         self._memo: dict[str, tuple] = {}
+        self._tuned_at: int | None = None  # cuts when a page last set a measured pace (tune)
 
     def update(self) -> bool:
         """Take in the events that arrived since the last call; True if there were any."""
@@ -469,21 +470,34 @@ class LiveView:
         PACE_CYCLES cycles between cuts, or an epoch's time × epochs per cycle before there
         are two cuts), within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]. One cycle alone swings
         with the machine's load, and each change of pace costs the page a full rerun."""
+        cycle = self._measured_cycle()
+        return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, MAX_TICK_SECONDS if cycle is None else cycle))
+
+    def _measured_cycle(self) -> float | None:
         posts = self.history.seconds[self.history.phase == "post_prune"].to_numpy()
         if len(posts) >= 2:
             cycles = min(PACE_CYCLES, len(posts) - 1)
-            cycle = float(posts[-1] - posts[-1 - cycles]) / cycles
-        else:
-            epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
-            per_cycle = self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5
-            cycle = float(epochs[-1] - epochs[-2]) * max(per_cycle, 1) if len(epochs) >= 2 else MAX_TICK_SECONDS
-        return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, cycle))
+            return float(posts[-1] - posts[-1 - cycles]) / cycles
+        epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
+        per_cycle = self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5
+        return float(epochs[-1] - epochs[-2]) * max(per_cycle, 1) if len(epochs) >= 2 else None
+
+    def tune(self) -> float:
+        """The refresh a page sets now (``tick_seconds``), noted: a pace measured from the
+        training then holds for PACE_CYCLES cuts (see ``retune``)."""
+        self._tuned_at = self.cuts if self._measured_cycle() is not None else None
+        return self.tick_seconds()
 
     def retune(self, tick: float) -> bool:
         """Whether a page redrawing every ``tick`` s is off the training's pace by 1.5x
-        or more (then it should set its refresh again). Judged on the events as they
-        stand now, as the page's rerun will see them: judged on the last tick's, the
-        rerun could find the pace it already had."""
+        or more (then it should set its refresh again: a full rerun). Judged on the events
+        as they stand now, as the page's rerun will see them: judged on the last tick's,
+        the rerun could find the pace it already had. A pace the page set from measurements
+        holds for PACE_CYCLES cuts: the training's pace swings with the machine's load,
+        and the page's full reruns themselves slow it, so a page that followed every swing
+        reran in full every other tick (6 full reruns in a 10-cycle run, measured)."""
         self.update()
+        if self._tuned_at is not None and self.cuts - self._tuned_at < PACE_CYCLES:
+            return False
         ideal = self.tick_seconds()
         return max(ideal / tick, tick / ideal) >= 1.5

@@ -218,3 +218,23 @@ def test_live_view_refresh_follows_the_training_pace():
     assert view.tick_seconds() != pytest.approx(0.8)  # the new cuts not taken in yet...
     assert not view.retune(0.6)  # ...retune takes them in first
     assert view.tick_seconds() == pytest.approx(0.8)
+    # A page that sets a measured pace keeps it for PACE_CYCLES cuts, however the pace swings.
+    assert view.tune() == pytest.approx(0.8)
+    job.events = job.events + cuts(((6, 4.6), (7, 4.7)))  # two 0.1 s cycles
+    assert not view.retune(0.8) and view.tick_seconds() == pytest.approx(1.4 / 3)  # 1.7x off, held
+    job.events = job.events + cuts(((8, 4.8),))  # the third cut since: a 0.1 s pace has held
+    assert view.retune(0.8) and view.tune() == MIN_TICK_SECONDS
+
+
+def test_a_live_view_sets_its_first_measured_pace_at_once():
+    """Before anything is measured a page redraws every MAX_TICK_SECONDS; the first measured
+    pace replaces it at the next tick, with no cuts to wait for."""
+    from engine.live import MAX_TICK_SECONDS, LiveJob
+
+    job = LiveJob(lambda on_event, should_stop: {}, "x", 10, Stages(TINY))  # 2 epochs per cycle
+    view = job.view()
+    assert view.tune() == MAX_TICK_SECONDS
+    row = {"cycle": 0, "train_loss": 1, "train_acc": 0, "val_loss": 1, "val_acc": 0, "sparsity": 0,
+           "nonzero_params": 1, "lr": 1e-3}
+    job.events = [{"type": "epoch", **row, "epoch": e, "phase": "train", "seconds": 1.0 + 0.2 * e} for e in (1, 2)]
+    assert view.retune(MAX_TICK_SECONDS) and view.tune() == pytest.approx(0.4)

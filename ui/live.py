@@ -88,8 +88,8 @@ def progress_text(job) -> str:
 
 def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool] | None = None) -> None:
     """Redraw ``render`` while ``job`` runs, about once per training cycle
-    (engine.live.LiveView.tick_seconds; when the pace changes by half or more, the page
-    reruns to set it again), or every REPLAY_TICK_SECONDS while ``ticking()`` holds (a
+    (engine.live.LiveView.tune; when the pace changes by half or more, and has held for a
+    few cycles, the page reruns to set it again), or every REPLAY_TICK_SECONDS while ``ticking()`` holds (a
     replay playing), without blocking the page: an ``st.fragment`` that re-runs alone.
     When that ends (done, paused by a step, stopped, failed; the replay's last frame) the
     whole page reruns once, so buttons and views catch up."""
@@ -102,7 +102,7 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     tick = REPLAY_TICK_SECONDS if replaying else None
     if running:
         job.view().update()
-        tick = job.view().tick_seconds()
+        tick = job.view().tune()
     st.html(STEADY)  # in place before the next rerun (a tick, or pressing Run) begins
 
     @st.fragment(run_every=tick, key=key)

@@ -469,9 +469,13 @@ class LiveView:
         """How often the page should redraw: about one training cycle (the mean of the last
         PACE_CYCLES cycles between cuts, or an epoch's time × epochs per cycle before there
         are two cuts), within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]. One cycle alone swings
-        with the machine's load, and each change of pace costs the page a full rerun."""
+        with the machine's load, and each change of pace costs the page a full rerun.
+        Before any epoch (loading, or queued for the training pool) the page redraws slowly."""
         cycle = self._measured_cycle()
-        return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, MAX_TICK_SECONDS if cycle is None else cycle))
+        if cycle is None:  # not measured yet: quick once training has begun, so the first
+            # epochs fill in promptly and a fast run needs no full rerun to speed up
+            cycle = MIN_TICK_SECONDS if (self.history.phase == "train").any() else MAX_TICK_SECONDS
+        return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, cycle))
 
     def _measured_cycle(self) -> float | None:
         posts = self.history.seconds[self.history.phase == "post_prune"].to_numpy()
@@ -483,8 +487,9 @@ class LiveView:
         return float(epochs[-1] - epochs[-2]) * max(per_cycle, 1) if len(epochs) >= 2 else None
 
     def tune(self) -> float:
-        """The refresh a page sets now (``tick_seconds``), noted: a pace measured from the
-        training then holds for PACE_CYCLES cuts (see ``retune``)."""
+        """The refresh a page sets now (``tick_seconds`` on the events as they stand), noted:
+        a pace measured from the training then holds for PACE_CYCLES cuts (see ``retune``)."""
+        self.update()
         self._tuned_at = self.cuts if self._measured_cycle() is not None else None
         return self.tick_seconds()
 

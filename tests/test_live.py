@@ -227,14 +227,20 @@ def test_live_view_refresh_follows_the_training_pace():
 
 
 def test_a_live_view_sets_its_first_measured_pace_at_once():
-    """Before anything is measured a page redraws every MAX_TICK_SECONDS; the first measured
+    """Before training begins a page redraws every MAX_TICK_SECONDS; the first measured
     pace replaces it at the next tick, with no cuts to wait for."""
-    from engine.live import MAX_TICK_SECONDS, LiveJob
+    from engine.live import MAX_TICK_SECONDS, MIN_TICK_SECONDS, LiveJob
 
     job = LiveJob(lambda on_event, should_stop: {}, "x", 10, Stages(TINY))  # 2 epochs per cycle
     view = job.view()
-    assert view.tune() == MAX_TICK_SECONDS
+    assert view.tune() == MAX_TICK_SECONDS  # loading, or queued: slowly
     row = {"cycle": 0, "train_loss": 1, "train_acc": 0, "val_loss": 1, "val_acc": 0, "sparsity": 0,
            "nonzero_params": 1, "lr": 1e-3}
-    job.events = [{"type": "epoch", **row, "epoch": e, "phase": "train", "seconds": 1.0 + 0.2 * e} for e in (1, 2)]
-    assert view.retune(MAX_TICK_SECONDS) and view.tune() == pytest.approx(0.4)
+    job.events = [{"type": "epoch", **row, "epoch": e, "phase": "train", "seconds": 1.0 + 0.3 * e} for e in (1, 2)]
+    assert view.retune(MAX_TICK_SECONDS) and view.tune() == pytest.approx(0.6)
+    # Training has begun but nothing is measured yet (one epoch, as when Run's rerun draws
+    # the first chart): quickly, so a fast run starts at its pace with no rerun to reach it.
+    job.events = job.events[:1]
+    fresh = LiveJob(lambda on_event, should_stop: {}, "y", 10, Stages(TINY))
+    fresh.events = job.events
+    assert fresh.view().tune() == MIN_TICK_SECONDS

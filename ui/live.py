@@ -101,7 +101,6 @@ def follow(job, key: str, render: Callable[[], None], ticking: Callable[[], bool
     replaying = ticking is not None and ticking()
     tick = REPLAY_TICK_SECONDS if replaying else None
     if running:
-        job.view().update()
         tick = job.view().tune()
     st.html(STEADY)  # in place before the next rerun (a tick, or pressing Run) begins
 

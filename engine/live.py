@@ -419,7 +419,7 @@ class LiveView:
         self.version = 0      # bumps when new events arrive
         self.cuts = 0
         self._memo: dict[str, tuple] = {}
-        self._tuned_at: int | None = None  # cuts when a page last set a measured pace (tune)
+        self._hold_until: int | None = None  # the page's pace holds until this many cuts (tune)
 
     def update(self) -> bool:
         """Take in the events that arrived since the last call; True if there were any."""
@@ -483,26 +483,36 @@ class LiveView:
             cycles = min(PACE_CYCLES, len(posts) - 1)
             return float(posts[-1] - posts[-1 - cycles]) / cycles
         epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
-        per_cycle = self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5
-        return float(epochs[-1] - epochs[-2]) * max(per_cycle, 1) if len(epochs) >= 2 else None
+        per_cycle = max(self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5, 1)
+        if len(epochs) < 2:
+            return None
+        spans = min(per_cycle, len(epochs) - 1)  # the last few epochs: the first alone runs beside the first draw
+        return float(epochs[-1] - epochs[-1 - spans]) / spans * per_cycle
 
     def tune(self) -> float:
-        """The refresh a page sets now (``tick_seconds`` on the events as they stand), noted:
-        a pace measured from the training then holds for PACE_CYCLES cuts (see ``retune``)."""
+        """The refresh a page sets now (``tick_seconds`` on the events as they stand), noted
+        for ``retune``: a pace measured from the training holds for PACE_CYCLES cuts, the
+        quick start before it is measured until the first cut, the slow wait before
+        training begins not at all."""
         self.update()
-        self._tuned_at = self.cuts if self._measured_cycle() is not None else None
+        if self._measured_cycle() is not None:
+            self._hold_until = self.cuts + PACE_CYCLES
+        elif (self.history.phase == "train").any():
+            self._hold_until = self.cuts + 1
+        else:
+            self._hold_until = None
         return self.tick_seconds()
 
     def retune(self, tick: float) -> bool:
         """Whether a page redrawing every ``tick`` s is off the training's pace by 1.5x
         or more (then it should set its refresh again: a full rerun). Judged on the events
         as they stand now, as the page's rerun will see them: judged on the last tick's,
-        the rerun could find the pace it already had. A pace the page set from measurements
-        holds for PACE_CYCLES cuts: the training's pace swings with the machine's load,
+        the rerun could find the pace it already had. A pace the page set holds as ``tune``
+        says: the training's pace swings with the machine's load,
         and the page's full reruns themselves slow it, so a page that followed every swing
         reran in full every other tick (6 full reruns in a 10-cycle run, measured)."""
         self.update()
-        if self._tuned_at is not None and self.cuts - self._tuned_at < PACE_CYCLES:
+        if self._hold_until is not None and self.cuts < self._hold_until:
             return False
         ideal = self.tick_seconds()
         return max(ideal / tick, tick / ideal) >= 1.5

@@ -240,7 +240,13 @@ def test_a_live_view_sets_its_first_measured_pace_at_once():
     assert view.retune(MAX_TICK_SECONDS) and view.tune() == pytest.approx(0.6)
     # Training has begun but nothing is measured yet (one epoch, as when Run's rerun draws
     # the first chart): quickly, so a fast run starts at its pace with no rerun to reach it.
-    job.events = job.events[:1]
     fresh = LiveJob(lambda on_event, should_stop: {}, "y", 10, Stages(TINY))
-    fresh.events = job.events
+    fresh.events = job.events[:1]
     assert fresh.view().tune() == MIN_TICK_SECONDS
+    # ...and it holds until the first cut: the first epochs run beside the page's first draw.
+    fresh.events = fresh.events + [{"type": "epoch", **row, "epoch": 2, "phase": "train", "seconds": 2.0}]
+    assert not fresh.view().retune(MIN_TICK_SECONDS) and fresh.view().tick_seconds() == MAX_TICK_SECONDS
+    post = {**row, "phase": "post_prune", "epoch": 2, "seconds": 2.1}
+    fresh.events = fresh.events + [{"type": "prune", "cycle": 1, "pre_prune": {**post, "phase": "pre_prune"},
+                                    "post_prune": post, "layers": []}]
+    assert fresh.view().retune(MIN_TICK_SECONDS)

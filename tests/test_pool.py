@@ -250,6 +250,36 @@ def test_the_jobs_of_a_session_that_is_gone_are_stopped():
     assert other.join(5) and other.status == "done"
 
 
+def test_the_sweeps_of_a_session_that_is_gone_are_stopped():
+    """The Sweeps page's job is held like a run (ui.live.own): when the session's state is
+    dropped, its running sweep cancels its cell and gives its slot back, and its queued
+    sweep leaves the line."""
+    from engine.live import SweepJob
+    from engine.sweep import SweepSpec, load_sweep
+
+    pool, release = TrainingPool(2), threading.Event()
+    grid = {"dataset": "digits", "strategies": ["global"], "amounts": [0.5], "depths": [2], "widths": [16],
+            "seeds": [0, 1], "cycles": 1, "warmup_epochs": 1000, "epochs_per_cycle": 1}
+    session = SessionJobs()
+    running = SweepJob(SweepSpec.from_dict(grid, name="running"), n_jobs=1, pool=pool)
+    session.add(running)
+    until(lambda: running.status == "running")
+    other = LiveJob(blocking_work(release), "another session's", 10, pool=pool)
+    other.start()
+    until(lambda: other.events)
+    waiting = SweepJob(SweepSpec.from_dict(grid, name="waiting"), n_jobs=1, pool=pool)
+    session.add(waiting)
+    until(lambda: waiting.status == "queued" and waiting.queue_place() is not None)
+    del session
+    gc.collect()
+    assert waiting.join(5) and waiting.status == "stopped" and waiting.report is None
+    assert running.join(30) and running.status == "stopped"
+    assert set(load_sweep("running")["results"].status) == {"cancelled", "pending"}
+    assert pool.running == 1 and pool.queued == 0  # only the other session's job
+    release.set()
+    assert other.join(5) and other.status == "done"
+
+
 def test_a_paused_live_job_lets_the_next_one_train():
     pool, gate = TrainingPool(1), threading.Event()
 

@@ -250,6 +250,43 @@ def test_the_jobs_of_a_session_that_is_gone_are_stopped():
     assert other.join(5) and other.status == "done"
 
 
+def test_a_session_freed_by_streamlit_has_its_cycles_collected_and_its_jobs_stopped():
+    """A session's state holds its objects in reference cycles; the app runs no full
+    collection after script runs, so when Streamlit frees a closed session (its AppSession,
+    here a stand-in) the app collects them itself: the state is freed and its running job
+    stops, with Python's automatic collection off."""
+    import weakref
+
+    from ui.sessions import release_on_free
+
+    pool, release = TrainingPool(1), threading.Event()
+    job = LiveJob(blocking_work(release), "a closed tab's", 10, pool=pool)
+    job.start()
+    until(lambda: job.events)
+
+    class AppSession:
+        pass
+
+    class State:
+        pass
+
+    session, state = AppSession(), State()
+    state.jobs, state.me = SessionJobs(), state  # a cycle, as a session's state is in
+    state.jobs.add(job)
+    release_on_free(session)
+    freed = weakref.ref(state)
+    gc.disable()
+    try:
+        del state
+        assert freed() is not None  # garbage, but nothing collects it yet
+        del session  # Streamlit drops the session
+        assert job.join(10) and job.result == {"stopped": True}  # told to stop, not released
+        assert freed() is None
+    finally:
+        gc.enable()
+        release.set()
+
+
 def test_the_sweeps_of_a_session_that_is_gone_are_stopped():
     """The Sweeps page's job is held like a run (ui.live.own): when the session's state is
     dropped, its running sweep cancels its cell and gives its slot back, and its queued

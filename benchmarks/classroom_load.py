@@ -16,8 +16,10 @@ click to the first chart, how many different live states the page showed while t
 run trained with its charts on screen (0 or 1: the live view never updated before the
 end), the first queue place it showed, and the time from the click to the result. Per
 mode: how many finished, medians and worst, the server's RSS before (after a warm-up
-session), at its peak, and after every session closed (``--settle`` s later), and the
-load average. Everything is bounded: at most ``--timeout`` s per mode, and the server and
+session), at its peak, after every session closed (``--settle`` s later) and once their
+state was dropped (after the reconnect window, ``--ttl``, and one more visit), and the
+load average. The server inherits the environment (``MALLOC_ARENA_MAX=2 python
+benchmarks/classroom_load.py`` serves it as the README says). Everything is bounded: at most ``--timeout`` s per mode, and the server and
 browser are stopped at the end, also on failure."""
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 
 import altair as alt
 import pandas as pd
@@ -583,15 +582,6 @@ def standalone(spec: dict, width: int) -> dict:
     return {**spec, "datasets": datasets, "width": spec.get("width", width)}
 
 
-_GEOMETRY = re.compile(r' (d|transform|points)="([^"]*)"')
-_LONG_DECIMAL = re.compile(r"(\d\.\d)\d+")
-
-
-def _rounded(match: re.Match) -> str:
-    numbers = _LONG_DECIMAL.sub(r"\1", match[2])
-    return f' {match[1]}="{numbers}"'
-
-
 # Streamlit draws Vega-Lite charts in the browser with its own theme; a picture drawn on
 # the server gets the same greys, so it looks like the other pages' charts.
 PICTURE_THEME = {"view": {"stroke": None}, "title": {"color": "#31333f"},
@@ -606,16 +596,12 @@ def _themed(config: dict) -> dict:
             **{part: {**PICTURE_THEME[part], **config.get(part, {})} for part in PICTURE_THEME if part != "view"}}
 
 
-def static_svg(spec: dict, width: int) -> str:
-    """The chart drawn on the server as an SVG picture (vl_convert: no browser, no network),
-    for a page that is read rather than explored: the browser shows a picture instead of
-    compiling and drawing a Vega-Lite chart, about half the Lesson's time to screen.
-    Shapes' coordinates keep one decimal (under 0.1 px off: a smaller message, the same
-    picture); text is left as drawn."""
-    import vl_convert  # only here: it starts a JavaScript runtime
-
-    # "fit": the width and height are the whole picture's, axes and legends included, as
-    # Streamlit sizes a chart in the browser
-    picture = {**standalone(spec, width), "autosize": {"type": "fit", "contains": "padding"}}
-    picture["config"] = _themed(picture.get("config", {}))
-    return _GEOMETRY.sub(_rounded, vl_convert.vegalite_to_svg(picture))
+def picture(spec: dict, width: int) -> dict:
+    """A page chart as a picture's spec (ui.pictures draws it on the server): for a page that
+    is read rather than explored, the browser then shows a picture instead of compiling
+    and drawing a Vega-Lite chart (about half the Lesson's time to screen). ``width`` and
+    the chart's height are the whole picture's, axes and legends included ("fit"), as
+    Streamlit sizes a chart in the browser; the colours are PICTURE_THEME's."""
+    spec = {**standalone(spec, width), "autosize": {"type": "fit", "contains": "padding"}}
+    spec["config"] = _themed(spec.get("config", {}))
+    return spec

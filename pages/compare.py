@@ -9,10 +9,11 @@ from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_co
 from engine.conclusions import compare_conclusion
 from engine.config import ConfigError, RunConfig
 from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
-from engine.formats import SPARSITY_DEFINITION, mean_std_text, percent_text, sparsity_text
+from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain
+from engine.view import comparison_table
 from ui import charts, controls, empty_state, live, static_table
 from ui.checkpoints import LAST_RUN
 from ui.takeaway import comparison_downloads
@@ -122,25 +123,14 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
                                width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
+        header, rows = comparison_table(summary, several_seeds or with_controls)
+        static_table(right, pd.DataFrame(rows, columns=header), {name: name for name in header},
+                     transpose=not (several_seeds or with_controls))
         if several_seeds or with_controls:
-            shown = table.assign(
-                sparsity=table.final_sparsity.map(sparsity_text),
-                val=[mean_std_text(m, s) for m, s in zip(table.val_acc_mean, table.val_acc_std)],
-                test=[mean_std_text(m, s) for m, s in zip(table.test_acc_mean, table.test_acc_std)])
-            static_table(right, shown, {"strategy": "strategy or control", "sparsity": "sparsity",
-                                        "val": "val acc", "test": "test acc"})
             right.caption(f"Mean ± standard deviation over {int(table.seeds.max())} seed(s) (one seed: its "
                           "value alone). A small "
                           "dense network's sparsity is the share of the large network's weights it does without.")
         else:
-            percent = {"final_val_acc": "val acc", "best_val_acc": "best val",
-                       "test_acc": "test acc", "best_test_acc": "best test"}
-            table = summary.assign(final_sparsity=summary.final_sparsity.map(sparsity_text),
-                                   nonzero_params=summary.nonzero_params.map("{:,.0f}".format),
-                                   collapse_cycle=summary.collapse_cycle.map(lambda c: "—" if pd.isna(c) else f"{c:.0f}"),
-                                   **{c: summary[c].map(percent_text) for c in percent})
-            static_table(right, table, {"strategy": "strategy", "final_sparsity": "sparsity", **percent,
-                                        "nonzero_params": "nonzero", "collapse_cycle": "collapse"}, transpose=True)
             right.caption("best: the state with the best validation accuracy; test: on the test split; "
                           "nonzero: weights and biases that are not zero; collapse: the cycle of collapse, if any.")
         for row in labelled(summary).itertuples():

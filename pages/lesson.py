@@ -1,22 +1,38 @@
 """Lesson: the study told top to bottom, one section per step, each a chart of a shipped
 result, the sentences engine.lesson computes from it, and a link that opens the Explorer
-or Compare with the settings that made it. Nothing trains here."""
+or Compare with the settings that made it. Nothing trains here.
+
+The charts are pictures drawn once per process on the server (ui.pictures): the
+page is read, not explored, and nine Vega-Lite charts compiled and drawn in the browser
+took about half of its time to screen. Each is drawn twice, for a wide column and for a
+phone, and the page's style shows the one that fits (text keeps its size either way)."""
 import streamlit as st
 
 from engine import lesson, presets
 from engine.errors import FileFormatError
 from engine.text import plain
 from engine.paths import checkpoint_dir
-from ui import charts
+from ui import charts, pictures
 
 PAGES = {"explorer": "pages/explorer.py", "compare": "pages/compare.py"}
+WIDE, NARROW = 820, 350  # px: a picture's width in the page's column, and on a phone (390 px)
+PHONE = 700  # px: below this window width the narrow drawing is shown
+SIZES = ("<style>div[class*='st-key-narrow-'] { display: none; }"
+         f"@media (max-width: {PHONE}px) {{ div[class*='st-key-wide-'] {{ display: none; }}"
+         " div[class*='st-key-narrow-'] { display: flex; } }</style>")
 
 
 @st.cache_resource(show_spinner=False)
-def shipped_lesson() -> list[tuple[lesson.Section, list[dict]]]:
-    """Every section with its charts' specs, built once per process: the results are
-    shipped, and building a chart costs tens of milliseconds."""
-    return [(section, section_charts(section)) for section in lesson.sections(lesson.load())]
+def shipped_lesson() -> list[tuple[lesson.Section, list[tuple[str, str | None]]]]:
+    """Every section with its charts as (wide, narrow) SVG pictures, narrow None for a chart
+    with its own width. Drawn once per process, in one batch: the results are shipped."""
+    sections = lesson.sections(lesson.load())
+    specs = [[spec for spec in section_charts(section)] for section in sections]
+    wanted = [charts.picture(spec, width) for group in specs for spec in group
+              for width in ((WIDE,) if spec.get("width") else (WIDE, NARROW))]
+    drawn = iter(pictures.draw(wanted))
+    return [(section, [(next(drawn), None if spec.get("width") else next(drawn)) for spec in group])
+            for section, group in zip(sections, specs)]
 
 
 @st.cache_resource(show_spinner=False)
@@ -52,19 +68,27 @@ def section_charts(section: lesson.Section) -> list[dict]:
 st.title("Lesson: what pruning does to a network")
 st.caption("Scroll down. Each chart is a result shipped with the app (nothing trains here) and "
            "each sentence under it is computed from that result. \"Try it yourself\" opens the "
-           "run behind it, with its settings in the address.")
+           "run behind it, with its settings in the address and its charts to explore.")
+st.html(SIZES)
 
 try:
     shipped = shipped_lesson()
-except FileFormatError as exc:
-    st.error(str(exc))
+except (FileFormatError, RuntimeError) as exc:  # a shipped file damaged; the charts not drawn
+    st.error(plain(exc, 600))
     st.stop()
 
-for number, (section, specs) in enumerate(shipped, start=1):
+for number, (section, pictures) in enumerate(shipped, start=1):
     with st.container(key=f"lesson-{section.key}"):
         st.subheader(f"{number}. {section.title}", anchor=section.key)
-        for spec in specs:  # a small square chart (the input pixels) keeps its own width
-            st.vega_lite_chart(spec=spec, width="content" if spec.get("width") else "stretch")
+        for index, (wide, narrow) in enumerate(pictures):
+            words = f"Chart: {section.title}"
+            if narrow is None:  # a small square chart (the input pixels): one size fits both
+                st.image(wide, alt=words)
+                continue
+            with st.container(key=f"wide-{section.key}-{index}"):
+                st.image(wide, alt=words)
+            with st.container(key=f"narrow-{section.key}-{index}"):
+                st.image(narrow, alt=words)
         for sentence in section.sentences:
             st.text(sentence)  # computed from files: never rendered as markdown
         for note in section.notes:

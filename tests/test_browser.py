@@ -223,12 +223,16 @@ def test_step_stops_after_the_cut_then_after_fine_tuning_and_a_run_shows_its_tim
 
 
 LESSON_DONE = """(sections) => {
-    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    // the charts are pictures: the one of each pair that fits the window is shown, and drawn
+    const shown = [...document.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.offsetParent);
     const links = [...document.querySelectorAll('[data-testid="stPageLink"]')]
         .filter(l => l.textContent.includes("Try it yourself"));
-    return links.length >= sections && charts.length >= sections
-        && charts.every(c => c.querySelector("canvas, svg"));
+    return links.length >= sections && shown.length >= sections
+        && shown.every(i => i.complete && i.naturalWidth > 0);
 }"""
+LESSON_PICTURES = """() => [...document.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.offsetParent)
+    .map(i => ({natural: i.naturalWidth, drawn: i.getBoundingClientRect().width,
+                size: i.closest('[class*="st-key-wide-"]') ? "wide" : i.closest('[class*="st-key-narrow-"]') ? "narrow" : "own"}))"""
 OVERFLOW = """() => {
     const width = document.documentElement.clientWidth;
     const main = document.querySelector('[data-testid="stMain"]');
@@ -244,8 +248,15 @@ def test_the_lesson_reads_by_scrolling_at_projector_and_phone_sizes(server, page
     from engine import lesson
 
     sections = len(lesson.sections(lesson.load()))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    handshakes = []
+    cdp.on("Network.webSocketHandshakeResponseReceived", lambda event: handshakes.append(event["response"]["headers"]))
     page.goto(f"{server}/lesson")  # the first visit imports and installs; the ones below are timed
     page.wait_for_function(LESSON_DONE, arg=sections)
+    # the pictures travel deflated (a weak classroom network: 553 KB becomes 84 KB)
+    assert handshakes and all("permessage-deflate" in h.get("Sec-WebSocket-Extensions", "") for h in handshakes)
+    cdp.detach()
     for width, height in [(1400, 900), (1280, 720), (390, 844)]:
         page.set_viewport_size({"width": width, "height": height})
         page.goto(f"{server}/lesson")
@@ -262,3 +273,9 @@ def test_the_lesson_reads_by_scrolling_at_projector_and_phone_sizes(server, page
         page.screenshot(path=ARTIFACTS / f"lesson-{width}x{height}-top.png")
         overflow = page.evaluate(OVERFLOW)
         assert overflow["page"] <= 0 and overflow["main"] <= 0 and not overflow["wide"], (width, overflow)
+        # one picture of each chart is shown, the one drawn for this width: text at its size
+        pictures = page.evaluate(LESSON_PICTURES)
+        sized = [p for p in pictures if p["size"] != "own"]
+        assert len(sized) == sections, pictures
+        assert {p["size"] for p in sized} == {"narrow" if width < 700 else "wide"}, (width, pictures)
+        assert all(p["drawn"] >= 0.85 * p["natural"] for p in pictures), (width, pictures)

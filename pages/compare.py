@@ -76,7 +76,7 @@ live.notice(JOB)
 
 
 def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
-         with_controls: bool = False) -> str | None:
+         with_controls: bool = False, running: bool = False) -> str | None:
     """The charts, table and conclusion; returns the conclusion (the view's download prints it).
     ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
     Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
@@ -88,7 +88,7 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
     view = comparison_view(history, layers, summary)
     several_seeds, with_controls = view.several_seeds or seeds > 1, view.with_controls or with_controls
     first_seed, one_seed = view.first_seed, view.one_seed
-    conclusion = compare_conclusion(one_seed, summary)
+    conclusion = compare_conclusion(one_seed, summary, running=running)
     if conclusion:  # first: at a projector the finding must not sit below the fold
         st.info(plain(conclusion), icon=":material/insights:")
     if several_seeds or with_controls:
@@ -164,7 +164,8 @@ def render():
                           "Stopped. Finished strategies stay in the run cache; nothing else was saved.")
         view = current.view()
         view.update()  # only the events that arrived since the last tick
-        show(view.history, view.layers, base, seeds=len(seeds), with_controls=bool(chosen_controls))
+        show(view.history, view.layers, base, seeds=len(seeds), with_controls=bool(chosen_controls),
+             running=True)  # a job on the page has not finished (live.current forgets a done one)
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]

@@ -125,6 +125,10 @@ def test_a_live_comparisons_axes_are_fixed_from_its_first_tick():
             assert scale(accuracy, "x")["domain"] == [0, epoch_span(config)] == [0, 55]
             assert scale(accuracy, "y")["domain"] == [0.0, 1.0]
             assert scale(specs["Accuracy vs weights remaining"], "x")["domain"] == [1, 0.01]  # 0.4³ = 6.4%
+            # and no verdict yet: where each strategy stands (engine.conclusions, running)
+            shown = [i.value.replace("\\", "") for i in at.info]  # plain() escapes Markdown
+            assert any(text.startswith("So far: ") for text in shown), shown
+            assert not any(" keeps " in text or "end level" in text for text in shown), shown
         finally:
             job.stop()
             job.join(30)

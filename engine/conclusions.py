@@ -38,9 +38,10 @@ def _first_unrecovered(history: pd.DataFrame, trained: float) -> int | None:
     return int(short.cycle.iloc[0]) if len(short) else None
 
 
-def run_conclusion(history: pd.DataFrame) -> str:
+def run_conclusion(history: pd.DataFrame, finished: bool = True) -> str:
     """One run: the trained accuracy, where it ended and at what sparsity, its worst cut,
-    and whether fine-tuning kept bringing it back."""
+    and whether fine-tuning kept bringing it back. A run not ``finished`` (training, or a
+    replay frame) is described as it stands so far."""
     if history.empty:
         return ""
     trained = _trained_acc(history)
@@ -51,7 +52,8 @@ def run_conclusion(history: pd.DataFrame) -> str:
     if cuts == 0:
         return f"Trained to {percent_text(trained)} validation accuracy; no cut yet."
     text = (f"Trained to {percent_text(trained)} validation accuracy, then {cuts} cut"
-            f"{'s' if cuts > 1 else ''} to {sparsity_text(last.sparsity)} sparsity: it ends at "
+            f"{'s' if cuts > 1 else ''} to {sparsity_text(last.sparsity)} sparsity"
+            f"{': it ends at' if finished else ' so far: it is at'} "
             f"{percent_text(last.val_acc)} ({points_text(last.val_acc - trained)}).")
     worst = _worst_cut(history)
     unrecovered = _first_unrecovered(history, trained)

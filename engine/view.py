@@ -52,9 +52,9 @@ class ViewText:
     table: tuple[list[str], list[list[str]]] | None = None
 
 
-def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
-    """The Explorer's view of a run as it stands in ``history`` (the whole run, or the rows
-    of a replay frame): the same figures as its tiles, and its conclusion."""
+def view_text(config, history: pd.DataFrame, total_params: int, finished: bool = True) -> ViewText:
+    """The Explorer's view of a run as it stands in ``history`` (the whole run, or, not
+    ``finished``, the rows of a replay frame): the same figures as its tiles, and its conclusion."""
     values = tiles(history, total_params)
     shown = []
     if values:
@@ -69,7 +69,7 @@ def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
                   "" if drop is None else f"cycle {values['last_cut_cycle']}")]
     return ViewText(title=f"Prune and recover: {config.strategy} on {config.dataset}", tiles=shown,
                     notes=[("Settings", settings_line(config.to_dict())), ("Run", config.run_id()),
-                           ("Conclusion", run_conclusion(history))])
+                           ("Conclusion", run_conclusion(history, finished))])
 
 
 def comparison_table(summary: pd.DataFrame, over_seeds_or_controls: bool) -> tuple[list[str], list[list[str]]]:

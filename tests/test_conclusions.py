@@ -31,6 +31,10 @@ def test_run_conclusion_follows_the_numbers():
     assert "from cycle 2 on, fine-tuning no longer brought it back" in bad
     assert conclusions.run_conclusion(history(RECOVERS[:1])) == "Trained to 95.0% validation accuracy; no cut yet."
     assert conclusions.run_conclusion(history([])) == ""
+    # a run still training, or a replay frame, is told as it stands
+    partial = conclusions.run_conclusion(history(RECOVERS[:4]), finished=False)
+    assert partial.startswith("Trained to 95.0% validation accuracy, then 1 cut to 50.0% sparsity so far: "
+                              "it is at 94.0% (−1.0 pts).") and "ends at" not in partial
 
 
 def test_compare_conclusion_names_who_ends_ahead_and_the_worst_cut():

@@ -128,7 +128,8 @@ def test_the_view_of_a_replay_frame_shows_the_run_as_that_frame_does():
     tables = load_run(run_dir)
     frame = frame_tables(tables.history, tables.layers, frame_ends(tables.history)[1])  # just after cut 1
     spec = view_spec(TINY, run_dir, frame)
-    assert "then 1 cut to 50.0% sparsity" in notes(spec) and "Cycle 1, after the cut." in notes(spec)
+    assert "then 1 cut to 50.0% sparsity so far: it is at" in notes(spec) and "Cycle 1, after the cut." in notes(spec)
+    assert "it ends at" in notes(view_spec(TINY, run_dir))  # the whole run
     kept = [row["kept_text"] for row in spec["datasets"]["network-labels"]][1:]
     after = lambda cycle: [f"{1 - s:.0%} kept" for s in tables.layers[tables.layers.cycle == cycle].sparsity]  # noqa: E731
     assert kept == after(1) != after(2)  # the network as it was after the first cut

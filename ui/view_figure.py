@@ -43,7 +43,7 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
     tables = load_run(run_dir)
     history, layers = frame if frame is not None else (tables.history, tables.layers)
     history = history.assign(strategy=config.strategy)
-    words = view_text(config, history, tables.total_params())
+    words = view_text(config, history, tables.total_params(), finished=frame is None)
     # the page's axes, set by the settings: a replay frame's figure spans the whole run too
     planned = planned_remaining(config)
     second = [("sparsity", charts.sparsity_chart(history, CHART_HEIGHT, planned))]

@@ -26,11 +26,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(runtime: Path, root: Path = ROOT, env: dict | None = None,
+def start_server(runtime: Path, root: Path = ROOT, env: dict | None = None, options: tuple = (),
                  timeout: float = 120) -> tuple[subprocess.Popen, str]:
     """The app of checkout ``root``, its run cache and checkpoints under ``runtime``, on a
     free loopback port; ``env`` adds to (or, with a None value, removes from) the server's
-    environment. Returns (process, url) once /_stcore/health answers."""
+    environment, ``options`` are more `streamlit run` flags. Returns (process, url) once
+    /_stcore/health answers."""
     environment = {**os.environ, "PRUNING_EXPLORER_CACHE": str(runtime / "cache"),
                    "PRUNING_EXPLORER_CHECKPOINTS": str(runtime / "checkpoints")}
     for key, value in (env or {}).items():
@@ -40,7 +41,7 @@ def start_server(runtime: Path, root: Path = ROOT, env: dict | None = None,
             environment[key] = value
     url = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                "--server.port", url.rsplit(":", 1)[1], "--server.address", "127.0.0.1"],
+                                "--server.port", url.rsplit(":", 1)[1], "--server.address", "127.0.0.1", *options],
                                cwd=root, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     while True:

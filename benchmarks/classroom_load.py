@@ -26,22 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+import app_server
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PAGES_PER_CONTEXT = 10
 POLL_SECONDS = 0.5
@@ -68,35 +63,11 @@ class Session:
     error: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(root: Path, slots: str | None, ttl: float | None = None) -> tuple[subprocess.Popen, str]:
-    """``ttl``: the server's server.disconnectedSessionTTL (None: the app's, 120 s)."""
-    port = free_port()
-    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
-           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
-    env.pop("PRUNING_EXPLORER_TRAINING_SLOTS", None)
-    if slots is not None:
-        env["PRUNING_EXPLORER_TRAINING_SLOTS"] = slots
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1",
-                               "--browser.gatherUsageStats", "false",
-                               *(["--server.disconnectedSessionTTL", f"{ttl:g}"] if ttl is not None else [])],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("streamlit did not start within 120 s")
+    """``slots``: PRUNING_EXPLORER_TRAINING_SLOTS (None: the app's default); ``ttl``: the
+    server's server.disconnectedSessionTTL (None: the app's, 120 s)."""
+    return app_server.start_server(root, env={"PRUNING_EXPLORER_TRAINING_SLOTS": slots},
+                                   options=("--server.disconnectedSessionTTL", f"{ttl:g}") if ttl is not None else ())
 
 
 class RssMonitor:
@@ -176,7 +147,7 @@ async def run_sessions(url: str, count: int, epochs: int, timeout: float) -> lis
 
     sessions = [Session(i, settings(i, epochs)) for i in range(count)]
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await app_server.launch_chromium(playwright)
         try:
             contexts = [await browser.new_context(viewport={"width": 1280, "height": 720})
                         for _ in range((count + PAGES_PER_CONTEXT - 1) // PAGES_PER_CONTEXT)]
@@ -196,7 +167,7 @@ async def warm_session(url: str, index: int = -1) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await app_server.launch_chromium(playwright)
         try:
             context = await browser.new_context()
             session = Session(index, settings(index, 20))
@@ -224,7 +195,7 @@ async def visit(url: str) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await app_server.launch_chromium(playwright)
         try:
             page = await browser.new_page()
             await page.goto(url)
@@ -273,11 +244,7 @@ def measure(count: int, mode: str, epochs: int, timeout: float, settle: float, t
               f"their state was dropped (reconnect window {TTL_DEFAULT if ttl is None else ttl:g} s, then a "
               f"visit) {mb(dropped)} ({(dropped - before) / 2**20 / count:+.2f} MB per session)")
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        app_server.stop_server(server)
 
 
 def one_after_another(count: int, epochs: int, settle: float, ttl: float | None) -> None:
@@ -297,7 +264,7 @@ def one_after_another(count: int, epochs: int, settle: float, ttl: float | None)
     async def visits(indices) -> list[Session]:
         done = []
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = await app_server.launch_chromium(playwright)
             try:
                 for i in indices:
                     context = await browser.new_context(viewport={"width": 1280, "height": 720})
@@ -331,11 +298,7 @@ def one_after_another(count: int, epochs: int, settle: float, ttl: float | None)
               f"{process.num_threads()} server threads")
         print(f"RSS every ten sessions: {', '.join(trace)}")
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        app_server.stop_server(server)
 
 
 def fmt(value: float | None) -> str:

@@ -6,6 +6,7 @@ from engine.errors import ConfigError
 from engine.live import import_turn, prepare_process, warm_up
 from engine.text import plain
 from ui.screen import fit_screen
+from ui.sessions import release_when_gone
 
 # An emoji favicon is drawn in the page (a data: URL); a :material/…: one is fetched from
 # fonts.gstatic.com, which a classroom without internet never reaches (issue 11: offline).
@@ -30,6 +31,7 @@ try:
 except ConfigError as exc:  # a bad PRUNING_EXPLORER_TRAINING_SLOTS: one line, no traceback
     st.error(plain(exc, 300))
     st.stop()
+release_when_gone()  # a closed tab's memory and jobs are freed when Streamlit drops its session
 page = st.navigation(PAGES)
 with import_turn():  # not while the warm-up imports torch (engine.live.import_turn)
     if page.title != HOME.title:  # Home lists no strategies: it draws without loading torch

@@ -16,33 +16,31 @@ click to the first chart, how many different live states the page showed while t
 run trained with its charts on screen (0 or 1: the live view never updated before the
 end), the first queue place it showed, and the time from the click to the result. Per
 mode: how many finished, medians and worst, the server's RSS before (after a warm-up
-session), at its peak, and after every session closed (``--settle`` s later), and the
-load average. Everything is bounded: at most ``--timeout`` s per mode, and the server and
+session), at its peak, after every session closed (``--settle`` s later) and once their
+state was dropped (after the reconnect window, ``--ttl``, and one more visit), and the
+load average. The server inherits the environment (``MALLOC_ARENA_MAX=2 python
+benchmarks/classroom_load.py`` serves it as the README says). Everything is bounded: at most ``--timeout`` s per mode, and the server and
 browser are stopped at the end, also on failure."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+import app_server
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PAGES_PER_CONTEXT = 10
 POLL_SECONDS = 0.5
+TTL_DEFAULT = 120.0  # Streamlit's server.disconnectedSessionTTL, which .streamlit/config.toml keeps
 # What one page shows, read in one round trip.
 STATE = """() => ({
     charts: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
@@ -65,33 +63,11 @@ class Session:
     error: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(root: Path, slots: str | None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
-           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
-    env.pop("PRUNING_EXPLORER_TRAINING_SLOTS", None)
-    if slots is not None:
-        env["PRUNING_EXPLORER_TRAINING_SLOTS"] = slots
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1",
-                               "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("streamlit did not start within 120 s")
+def start_server(root: Path, slots: str | None, ttl: float | None = None) -> tuple[subprocess.Popen, str]:
+    """``slots``: PRUNING_EXPLORER_TRAINING_SLOTS (None: the app's default); ``ttl``: the
+    server's server.disconnectedSessionTTL (None: the app's, 120 s)."""
+    return app_server.start_server(root, env={"PRUNING_EXPLORER_TRAINING_SLOTS": slots},
+                                   options=("--server.disconnectedSessionTTL", f"{ttl:g}") if ttl is not None else ())
 
 
 class RssMonitor:
@@ -171,7 +147,7 @@ async def run_sessions(url: str, count: int, epochs: int, timeout: float) -> lis
 
     sessions = [Session(i, settings(i, epochs)) for i in range(count)]
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await app_server.launch_chromium(playwright)
         try:
             contexts = [await browser.new_context(viewport={"width": 1280, "height": 720})
                         for _ in range((count + PAGES_PER_CONTEXT - 1) // PAGES_PER_CONTEXT)]
@@ -191,7 +167,7 @@ async def warm_session(url: str, index: int = -1) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await app_server.launch_chromium(playwright)
         try:
             context = await browser.new_context()
             session = Session(index, settings(index, 20))
@@ -213,9 +189,24 @@ def mb(value: int) -> str:
     return f"{value / 2**20:.0f} MB"
 
 
-def measure(count: int, mode: str, epochs: int, timeout: float, settle: float) -> None:
+async def visit(url: str) -> None:
+    """Open the home page and leave: Streamlit drops the closed sessions whose reconnect
+    window has passed when another session disconnects (its session store expires lazily)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await app_server.launch_chromium(playwright)
+        try:
+            page = await browser.new_page()
+            await page.goto(url)
+            await page.wait_for_selector(IDLE, timeout=120_000)
+        finally:
+            await browser.close()
+
+
+def measure(count: int, mode: str, epochs: int, timeout: float, settle: float, ttl: float | None) -> None:
     root = Path(tempfile.mkdtemp(prefix=f"classroom-{mode}-"))
-    server, url = start_server(root, None if mode == "pool" else "0")
+    server, url = start_server(root, None if mode == "pool" else "0", ttl)
     try:
         asyncio.run(warm_session(url))
         time.sleep(5)  # the warm-up imports (engine.live.warm_up) finish; the tab's session closes
@@ -226,8 +217,14 @@ def measure(count: int, mode: str, epochs: int, timeout: float, settle: float) -
             started = time.monotonic()
             sessions = asyncio.run(run_sessions(url, count, epochs, timeout))
             wall = time.monotonic() - started
+            closed = time.monotonic()
             time.sleep(settle)
             after = monitor.now()
+        # The closed sessions' state is held for the reconnect window, then dropped.
+        time.sleep(max(0.0, closed + (TTL_DEFAULT if ttl is None else ttl) + 2 - time.monotonic()))
+        asyncio.run(visit(url))
+        time.sleep(3)
+        dropped = monitor.now()
         print(f"\n## {count} sessions, {mode} (load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; "
               f"{wall:.0f} s)")
         print("session  settings                                                         load   first chart  "
@@ -243,16 +240,14 @@ def measure(count: int, mode: str, epochs: int, timeout: float, settle: float) -
               f"done {seconds([s.completed for s in finished])}; live view updated before the end in "
               f"{live} of {len(finished)}")
         print(f"server RSS: before {mb(before)}, peak {mb(monitor.peak)}, {settle:.0f} s after the sessions "
-              f"closed {mb(after)} ({(after - before) / 2**20 / count:+.2f} MB per session)")
+              f"closed {mb(after)} ({(after - before) / 2**20 / count:+.2f} MB per session); once "
+              f"their state was dropped (reconnect window {TTL_DEFAULT if ttl is None else ttl:g} s, then a "
+              f"visit) {mb(dropped)} ({(dropped - before) / 2**20 / count:+.2f} MB per session)")
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        app_server.stop_server(server)
 
 
-def one_after_another(count: int, epochs: int, settle: float) -> None:
+def one_after_another(count: int, epochs: int, settle: float, ttl: float | None) -> None:
     """Memory kept per closed session: ``count`` sessions one after another, each opening
     the Explorer on its own small run, pressing Run, waiting for the result and closing.
     RSS after the first five (the one-time imports and caches) against after the last, and
@@ -262,14 +257,14 @@ def one_after_another(count: int, epochs: int, settle: float) -> None:
     from playwright.async_api import async_playwright
 
     root = Path(tempfile.mkdtemp(prefix="classroom-sequence-"))
-    server, url = start_server(root, None)
+    server, url = start_server(root, None, ttl)
     process = psutil.Process(server.pid)
     trace = []  # RSS every ten sessions: a bounded cache levels off, a leak does not
 
     async def visits(indices) -> list[Session]:
         done = []
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = await app_server.launch_chromium(playwright)
             try:
                 for i in indices:
                     context = await browser.new_context(viewport={"width": 1280, "height": 720})
@@ -303,11 +298,7 @@ def one_after_another(count: int, epochs: int, settle: float) -> None:
               f"{process.num_threads()} server threads")
         print(f"RSS every ten sessions: {', '.join(trace)}")
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        app_server.stop_server(server)
 
 
 def fmt(value: float | None) -> str:
@@ -324,17 +315,20 @@ def main() -> None:
                                                                   "RSS reading (default 15)")
     parser.add_argument("--one-after-another", type=int, default=0, metavar="N",
                         help="instead: N sessions one after another, for the memory a closed session keeps")
+    parser.add_argument("--ttl", type=float, default=None, metavar="S",
+                        help="the server's server.disconnectedSessionTTL: how long a closed session's "
+                             f"state is kept (default: the app's, {TTL_DEFAULT:g} s)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, affinity {len(os.sched_getaffinity(0))}, load average "
           f"{os.getloadavg()[0]:.2f}; {args.epochs} epochs per run")
     if args.one_after_another:
-        one_after_another(args.one_after_another, args.epochs, args.settle)
+        one_after_another(args.one_after_another, args.epochs, args.settle, args.ttl)
         return
     for count in (int(c) for c in args.sessions.split(",")):
         for mode in args.modes.split(","):
             if mode not in ("pool", "no-pool"):
                 parser.error(f"--modes: {mode!r} is not pool or no-pool")
-            measure(count, mode, args.epochs, args.timeout, args.settle)
+            measure(count, mode, args.epochs, args.timeout, args.settle, args.ttl)
 
 
 if __name__ == "__main__":

@@ -17,21 +17,14 @@ shipped tables and computing every sentence)."""
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_server import ROOT, launch_chromium, serving
+
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 DRAWN = """(sections) => {
     // the charts are pictures drawn on the server: the one of each pair that fits is shown
     const shown = [...document.querySelectorAll('[data-testid="stImage"] img')].filter(i => i.offsetParent);
@@ -59,61 +52,33 @@ def browser_side(repeats: int) -> None:
     from engine import lesson
 
     sections = len(lesson.sections(lesson.load()))
-    with tempfile.TemporaryDirectory() as root, socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        env = {**os.environ, "PRUNING_EXPLORER_CACHE": f"{root}/cache",
-               "PRUNING_EXPLORER_CHECKPOINTS": f"{root}/checkpoints"}
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                   "--server.port", str(port), "--server.address", "127.0.0.1"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                first = browser.new_page()
-                start = time.perf_counter()
-                first.goto(f"{url}/lesson")
-                first.wait_for_function(DRAWN, arg=sections, timeout=120_000)
-                print(f"browser: the server's first visit (imports, presets installed): "
-                      f"{time.perf_counter() - start:.2f} s")
-                first.close()
-                # Warm: the server's background imports after its first page (engine.live.warm_up,
-                # about 5 s on a quiet machine) are over before the timed visits.
-                time.sleep(10)
-                for width, height in [(1280, 720), (390, 844)]:
-                    after_load, after_nav = [], []
-                    for _ in range(repeats):
-                        page = browser.new_page(viewport={"width": width, "height": height})
-                        page.goto(f"{url}/lesson")
-                        page.wait_for_function(DRAWN, arg=sections, polling=20, timeout=60_000)
-                        now, load_end, nav = page.evaluate(
-                            "[performance.now(), performance.timing.loadEventEnd - performance.timing.navigationStart,"
-                            " 0]")
-                        after_load.append(now - load_end)
-                        after_nav.append(now - nav)
-                        page.close()
-                    print(f"browser {width}x{height}: load → drawn median {statistics.median(after_load):.0f} ms "
-                          f"(max {max(after_load):.0f}); navigation → drawn median "
-                          f"{statistics.median(after_nav):.0f} ms ({repeats} runs)")
-                browser.close()
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:  # a busy machine: never leave it running
-                server.kill()
-                server.wait()
+    with serving() as (_, url), sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        first = browser.new_page()
+        start = time.perf_counter()
+        first.goto(f"{url}/lesson")
+        first.wait_for_function(DRAWN, arg=sections, timeout=120_000)
+        print(f"browser: the server's first visit (imports, presets installed, pictures drawn): "
+              f"{time.perf_counter() - start:.2f} s")
+        first.close()
+        # Warm: the server's background imports after its first page (engine.live.warm_up,
+        # about 5 s on a quiet machine) are over before the timed visits.
+        time.sleep(10)
+        for width, height in [(1280, 720), (390, 844)]:
+            after_load, after_nav = [], []
+            for _ in range(repeats):
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.goto(f"{url}/lesson")
+                page.wait_for_function(DRAWN, arg=sections, polling=20, timeout=60_000)
+                now, load_end = page.evaluate(
+                    "[performance.now(), performance.timing.loadEventEnd - performance.timing.navigationStart]")
+                after_load.append(now - load_end)
+                after_nav.append(now)
+                page.close()
+            print(f"browser {width}x{height}: load → drawn median {statistics.median(after_load):.0f} ms "
+                  f"(max {max(after_load):.0f}); navigation → drawn median "
+                  f"{statistics.median(after_nav):.0f} ms ({repeats} runs)")
+        browser.close()
 
 
 def main() -> None:

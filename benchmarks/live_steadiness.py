@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+from app_server import ROOT, launch_chromium, start_server, stop_server
+
 SETTINGS = "depth=6&width=256&cycles=8&warmup_epochs=6&epochs_per_cycle=3&amount=0.4&strategy=global"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 SAMPLE = """() => {
@@ -49,33 +43,6 @@ SAMPLE = """() => {
                                   document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue,
     };
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(root: Path, runtime: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(runtime / "cache"),
-           "PRUNING_EXPLORER_CHECKPOINTS": str(runtime / "checkpoints"), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                "--server.port", str(port), "--server.address", "127.0.0.1"],
-                               cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return process, url
-        except OSError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise SystemExit(f"streamlit did not start in {root}")
-        time.sleep(0.3)
 
 
 def changes(values: list) -> int:
@@ -125,8 +92,9 @@ def main() -> None:
 
     roots = {"this checkout": ROOT} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
     with tempfile.TemporaryDirectory() as runtime, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        servers = {name: start_server(root, Path(runtime) / name.replace(" ", "-")) for name, root in roots.items()}
+        browser = launch_chromium(playwright)
+        servers = {name: start_server(Path(runtime) / name.replace(" ", "-"), root, {"OMP_NUM_THREADS": "1"})
+                   for name, root in roots.items()}
         results: dict[str, list[dict]] = {name: [] for name in roots}
         try:
             for repeat in range(args.repeats):  # interleaved: a busy moment hits both alike
@@ -137,8 +105,7 @@ def main() -> None:
                         f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()), flush=True)
         finally:
             for process, _ in servers.values():
-                process.terminate()
-                process.wait(timeout=10)
+                stop_server(process)
             browser.close()
     print(f"\nload average {os.getloadavg()[0]:.1f}; 1280×720; medians over {args.repeats} runs")
     for name, rows in results.items():

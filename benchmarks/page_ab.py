@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from app_server import ROOT, launch_chromium, start_server, stop_server
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+sys.path.insert(0, str(ROOT))
 READY = """(charts) => {
     // a chart is a Vega-Lite chart drawn in the browser, or a picture drawn on the server
     // (the Lesson's: the shown one of each pair)
@@ -52,26 +47,6 @@ def pages() -> dict[str, tuple[str, int]]:
     return {**out, "lesson": ("lesson", 9), "tutorial": ("tutorial", 3), "home": ("", 0)}
 
 
-def start(folder: Path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(tempfile.mkdtemp(prefix="page-ab-"))
-    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
-           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"streamlit did not start in {folder}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the other checkout (A)")
@@ -85,11 +60,12 @@ def main() -> None:
     width, height = map(int, args.viewport.split("x"))
     chosen = {name: page for name, page in pages().items()
               if not args.pages or name in args.pages.split(",")}
-    sides = {"before": start(args.before), "after": start(args.after)}
+    runtime = Path(tempfile.mkdtemp(prefix="page-ab-"))
+    sides = {side: start_server(runtime / side, folder) for side, folder in (("before", args.before), ("after", args.after))}
     times = {(side, name): [] for side in sides for name in chosen}
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": width, "height": height})
             page.set_default_timeout(120_000)
             for _, url in sides.values():  # the first visits: imports
@@ -113,12 +89,7 @@ def main() -> None:
             browser.close()
     finally:
         for server, _ in sides.values():
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:  # a busy machine: never leave it running
-                server.kill()
-                server.wait()
+            stop_server(server)
     med = statistics.median
     print(f"load average {load:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; viewport {args.viewport}; "
           f"{args.rounds} rounds; A = {args.before}, B = {args.after}")

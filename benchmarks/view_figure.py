@@ -49,7 +49,7 @@ def main() -> None:
     config = RunConfig(depth=args.depth, width=args.width, cycles=args.cycles, num_threads=1)
     print(f"training {config.run_id()} once (1 thread)…", flush=True)
     run_dir = Path(cached_run(config)["run_dir"])
-    started = time.perf_counter()  # the first in a process: chart templates built, vl_convert's runtime started
+    started = time.perf_counter()  # the first in a process: chart templates built (each drawing starts its own child)
     first = view_png(view_spec(config, run_dir))
     first_s = time.perf_counter() - started
     spec_s, spec = median_s(lambda: view_spec(config, run_dir), args.repeats)

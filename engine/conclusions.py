@@ -38,9 +38,10 @@ def _first_unrecovered(history: pd.DataFrame, trained: float) -> int | None:
     return int(short.cycle.iloc[0]) if len(short) else None
 
 
-def run_conclusion(history: pd.DataFrame) -> str:
+def run_conclusion(history: pd.DataFrame, finished: bool = True) -> str:
     """One run: the trained accuracy, where it ended and at what sparsity, its worst cut,
-    and whether fine-tuning kept bringing it back."""
+    and whether fine-tuning kept bringing it back. A run not ``finished`` (training, or a
+    replay frame) is described as it stands so far."""
     if history.empty:
         return ""
     trained = _trained_acc(history)
@@ -51,7 +52,8 @@ def run_conclusion(history: pd.DataFrame) -> str:
     if cuts == 0:
         return f"Trained to {percent_text(trained)} validation accuracy; no cut yet."
     text = (f"Trained to {percent_text(trained)} validation accuracy, then {cuts} cut"
-            f"{'s' if cuts > 1 else ''} to {sparsity_text(last.sparsity)} sparsity: it ends at "
+            f"{'s' if cuts > 1 else ''} to {sparsity_text(last.sparsity)} sparsity"
+            f"{': it ends at' if finished else ' so far: it is at'} "
             f"{percent_text(last.val_acc)} ({points_text(last.val_acc - trained)}).")
     worst = _worst_cut(history)
     unrecovered = _first_unrecovered(history, trained)
@@ -68,13 +70,17 @@ def run_conclusion(history: pd.DataFrame) -> str:
     return text
 
 
-def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
+def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = None, running: bool = False) -> str:
     """The one sentence writer for a comparison. Over several seeds, or with controls, it
     works from the finished comparison's ``summary`` (one row per strategy or control and
     seed): each strategy's final validation accuracy as mean ± std, and how the best one
-    fared against each control. Otherwise (one seed, strategies only; or a comparison still
-    running) from ``history``: who ends ahead at the final sparsity, by how much, and the
-    worst single cut among them."""
+    fared against each control. Otherwise (one seed, strategies only) from ``history``: who
+    ends ahead at the final sparsity, by how much, and the worst single cut among them.
+    While the comparison is ``running`` it gives no verdict (its strategies train one after
+    another: a finished one beside one in its warm-up is no comparison), only where each
+    strategy stands."""
+    if running:
+        return _progress(history)
     if summary is not None and len(summary) and (
             (kinds(summary) == "control").any() or summary.get("seed", pd.Series(dtype=float)).nunique() > 1):
         return _over_seeds_conclusion(summary)
@@ -101,6 +107,20 @@ def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = Non
         name, cycle, change = min(worst, key=lambda item: item[2])
         text += f" The worst single cut: {name}'s, cycle {cycle}, {points_text(change)}."
     return text
+
+
+def _progress(history: pd.DataFrame) -> str:
+    if history.empty or "strategy" not in history:
+        return ""
+    history = history[kinds(history) == "strategy"]
+    parts = []
+    for name, group in history.groupby("strategy", sort=False):
+        last = group.iloc[-1]
+        where = "in its warm-up" if int(last.cycle) == 0 else f"after cut {int(last.cycle)}"
+        parts.append(f"{name} {where} ({sparsity_text(last.sparsity)} sparse, "
+                     f"{percent_text(last.val_acc)} validation accuracy)")
+    return ("So far: " + "; ".join(parts) + ". The comparison's conclusion follows when every strategy "
+            "has finished.") if parts else ""
 
 
 def _over_seeds_conclusion(summary: pd.DataFrame) -> str:

@@ -330,9 +330,12 @@ def live_comparison(strategies: list[str], base: RunConfig, name: str, seeds: li
 
 class SweepJob:
     """A sweep (``engine.sweep.run_sweep``) on a daemon thread, for a page to poll: cells
-    done so far, the last finished cell, then the report or the error. Stop takes effect
-    when the next cell finishes. It takes one slot of the pool per worker process (at most
-    the pool's size, which also caps the workers), and waits in line like a run."""
+    done so far, the last finished cell, then the report or the error. It takes one slot of
+    the pool per worker process (at most the pool's size, which also caps the workers), and
+    waits in line like a run. Its ``status`` and ``stop()`` are a LiveJob's, so a session
+    holds it as it holds a run (ui.live.own): stopped, it leaves the line, or cancels the
+    cells in progress between epochs, starts no other, shuts its workers down and gives
+    its slots back."""
 
     def __init__(self, spec, n_jobs: int, pool: TrainingPool | None = None):
         from .sweep import run_sweep
@@ -342,6 +345,7 @@ class SweepJob:
         self.last: dict | None = None
         self.report: dict | None = None
         self.error = ""
+        self._outcome = ""  # done | stopped | failed, once the thread has ended
         self._stop = threading.Event()
         self._epochs_per_cell = _epochs(cells[0]) if cells else 0
         self._started_at: float | None = None
@@ -355,10 +359,12 @@ class SweepJob:
                     self._started_at = time.monotonic()
                     self.report = run_sweep(spec, n_jobs=n_jobs, on_cell=self._on_cell,
                                             should_stop=self._stop.is_set)
+                self._outcome = "stopped" if self.report["status"] == "stopped" else "done"
             except LeftQueue:
-                self.error = "stopped while waiting for its turn"
+                self.error, self._outcome = "stopped while waiting for its turn", "stopped"
             except Exception as exc:  # shown by the page instead of dying silently in the thread
                 self.error = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+                self._outcome = "failed"
 
         self._thread = threading.Thread(target=work, daemon=True, name=f"sweep-{spec.name}")
         self._thread.start()
@@ -377,6 +383,13 @@ class SweepJob:
 
     def queue_place(self) -> QueuePlace | None:
         return self.pool.place(self.ticket)
+
+    @property
+    def status(self) -> str:
+        """queued (waiting for the pool's slots) → running → done | stopped | failed."""
+        if self._thread.is_alive():
+            return "queued" if self.ticket.state in ("new", "queued") else "running"
+        return self._outcome or "failed"  # a thread that ended without an outcome cannot be running
 
     @property
     def running(self) -> bool:

@@ -26,11 +26,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 import heapq
 import itertools
 import os
 import statistics
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -241,6 +243,41 @@ def return_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+RELEASE_DELAY_SECONDS = 1.0  # sessions dropped together (a class leaving) cost one collection
+_release_wanted = threading.Event()
+_releaser: threading.Thread | None = None
+_releaser_lock = threading.RLock()  # a finalizer may run while this thread holds it
+
+
+def release_memory() -> None:
+    """Free what nothing reaches any more, then hand it back to the system. A browser
+    session's objects (its state, its jobs and chart tables, Streamlit's script runner) hold
+    one another in reference cycles, which only a full collection frees, and the app turns
+    the collection after each script run off (.streamlit/config.toml, runner.postScriptGC),
+    so without this a closed session's memory, and its unfinished jobs (ui.live.SessionJobs),
+    would wait for Python's rare full collection."""
+    gc.collect()
+    return_freed_memory()
+
+
+def release_memory_soon() -> None:
+    """release_memory() on a background thread RELEASE_DELAY_SECONDS from now, once for all
+    the calls in between; quick, so a finalizer may call it."""
+    global _releaser
+    _release_wanted.set()
+    with _releaser_lock:
+        if _releaser is None or not _releaser.is_alive():
+            def loop():
+                while True:
+                    _release_wanted.wait()
+                    time.sleep(RELEASE_DELAY_SECONDS)
+                    _release_wanted.clear()
+                    release_memory()
+
+            _releaser = threading.Thread(target=loop, daemon=True, name="pruning-release-memory")
+            _releaser.start()
 
 
 def step_aside(should_stop: Callable[[], bool] = lambda: False):

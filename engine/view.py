@@ -52,9 +52,9 @@ class ViewText:
     table: tuple[list[str], list[list[str]]] | None = None
 
 
-def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
-    """The Explorer's view of a run as it stands in ``history`` (the whole run, or the rows
-    of a replay frame): the same figures as its tiles, and its conclusion."""
+def view_text(config, history: pd.DataFrame, total_params: int, finished: bool = True) -> ViewText:
+    """The Explorer's view of a run as it stands in ``history`` (the whole run, or, not
+    ``finished``, the rows of a replay frame): the same figures as its tiles, and its conclusion."""
     values = tiles(history, total_params)
     shown = []
     if values:
@@ -69,7 +69,25 @@ def view_text(config, history: pd.DataFrame, total_params: int) -> ViewText:
                   "" if drop is None else f"cycle {values['last_cut_cycle']}")]
     return ViewText(title=f"Prune and recover: {config.strategy} on {config.dataset}", tiles=shown,
                     notes=[("Settings", settings_line(config.to_dict())), ("Run", config.run_id()),
-                           ("Conclusion", run_conclusion(history))])
+                           ("Conclusion", run_conclusion(history, finished))])
+
+
+def comparison_table(summary: pd.DataFrame, over_seeds_or_controls: bool) -> tuple[list[str], list[list[str]]]:
+    """A comparison's final table as the Compare page and its figure show it: a header and
+    one row of formatted cells per strategy or control (mean ± std over the seeds when there
+    are several, or controls), else per strategy with its best states, nonzero count and collapse."""
+    if over_seeds_or_controls:
+        header = ["strategy or control", "kind", "sparsity", "val acc", "test acc"]
+        rows = [[str(row.strategy), str(row.kind), sparsity_text(row.final_sparsity),
+                 mean_std_text(row.val_acc_mean, row.val_acc_std), mean_std_text(row.test_acc_mean, row.test_acc_std)]
+                for row in labelled(over_seeds(summary)).itertuples()]
+    else:
+        header = ["strategy", "sparsity", "val acc", "best val", "test acc", "best test", "nonzero", "collapse"]
+        rows = [[str(row.strategy), sparsity_text(row.final_sparsity), percent_text(row.final_val_acc),
+                 percent_text(row.best_val_acc), percent_text(row.test_acc), percent_text(row.best_test_acc),
+                 f"{int(row.nonzero_params):,}", "—" if pd.isna(row.collapse_cycle) else f"cycle {int(row.collapse_cycle)}"]
+                for row in labelled(summary).itertuples()]
+    return header, rows
 
 
 def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str) -> ViewText:
@@ -84,18 +102,7 @@ def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str)
                              seeds=f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
     if controls:
         settings += f" · controls: {', '.join(control_label(str(name)) for name in controls)}"
-    if over_seeds_or_controls:
-        table = labelled(over_seeds(summary))
-        header = ["strategy or control", "kind", "sparsity", "val acc", "test acc"]
-        rows = [[str(row.strategy), str(row.kind), sparsity_text(row.final_sparsity),
-                 mean_std_text(row.val_acc_mean, row.val_acc_std), mean_std_text(row.test_acc_mean, row.test_acc_std)]
-                for row in table.itertuples()]
-    else:
-        header = ["strategy", "sparsity", "val acc", "best val", "test acc", "best test", "nonzero", "collapse"]
-        rows = [[str(row.strategy), sparsity_text(row.final_sparsity), percent_text(row.final_val_acc),
-                 percent_text(row.best_val_acc), percent_text(row.test_acc), percent_text(row.best_test_acc),
-                 f"{int(row.nonzero_params):,}", "—" if pd.isna(row.collapse_cycle) else f"cycle {int(row.collapse_cycle)}"]
-                for row in labelled(summary).itertuples()]
+    header, rows = comparison_table(summary, over_seeds_or_controls)
     return ViewText(title=f"Compare strategies: {' vs '.join(map(str, report['strategies']))}",
                     table=(header, rows),
                     notes=[("Settings", settings), ("Saved as", str(report.get("name", ""))),

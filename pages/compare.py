@@ -3,14 +3,17 @@ import pandas as pd
 import streamlit as st
 
 from engine import analysis
+from engine.axes import epoch_span, planned_remaining
 from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_comparisons,
                                load_comparison, strategy_rows)
 from engine.conclusions import compare_conclusion
+from engine.config import ConfigError, RunConfig
 from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
-from engine.formats import SPARSITY_DEFINITION, mean_std_text, percent_text, sparsity_text
+from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain
+from engine.view import comparison_table
 from ui import charts, controls, empty_state, live, static_table
 from ui.checkpoints import LAST_RUN
 from ui.takeaway import comparison_downloads
@@ -72,21 +75,26 @@ if opened == "—":
 live.notice(JOB)
 
 
-def show(history, layers, summary=None) -> str | None:
-    """The charts, table and conclusion; returns the conclusion (the view's download prints it)."""
+def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
+         with_controls: bool = False, running: bool = False) -> str | None:
+    """The charts, table and conclusion; returns the conclusion (the view's download prints it).
+    ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
+    Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
+    comparison's charts neither rescale nor change kind while it runs."""
     if history.empty:
         st.caption("Loading the data and building the model…")
         return
+    span, planned = (epoch_span(config), planned_remaining(config)) if config else (None, None)
     view = comparison_view(history, layers, summary)
-    several_seeds, with_controls, first_seed, one_seed = (view.several_seeds, view.with_controls,
-                                                          view.first_seed, view.one_seed)
-    conclusion = compare_conclusion(one_seed, summary)
+    several_seeds, with_controls = view.several_seeds or seeds > 1, view.with_controls or with_controls
+    first_seed, one_seed = view.first_seed, view.one_seed
+    conclusion = compare_conclusion(one_seed, summary, running=running)
     if conclusion:  # first: at a projector the finding must not sit below the fold
         st.info(plain(conclusion), icon=":material/insights:")
     if several_seeds or with_controls:
         table = labelled(over_seeds(summary)) if summary is not None else None
         left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.seed_band_chart(labelled(history)), width="stretch")
+        left.vega_lite_chart(spec=charts.seed_band_chart(labelled(history), epochs=span), width="stretch")
         if table is not None:
             right.vega_lite_chart(spec=charts.outcome_chart(table), width="stretch")
         else:
@@ -94,45 +102,35 @@ def show(history, layers, summary=None) -> str | None:
                           "the comparison is done.")
         st.caption("Strategies in colour, controls in grey. Right: the final accuracy, a dot at the mean "
                    "and a bar from the lowest to the highest seed. "
-                   + (f"Lines: the mean of {history.seed.nunique()} seeds; bands: min to max."
+                   + (f"Lines: the mean of the {history.seed.nunique()} seed(s) run so far; bands: min to max."
                       if several_seeds else "One seed: a single run each, not a result."))
     if not several_seeds:
         left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.metric_chart(one_seed, "accuracy"), width="stretch")
-        right.vega_lite_chart(spec=charts.metric_chart(one_seed, "loss"), width="stretch")
+        left.vega_lite_chart(spec=charts.metric_chart(one_seed, "accuracy", epochs=span), width="stretch")
+        right.vega_lite_chart(spec=charts.metric_chart(one_seed, "loss", epochs=span), width="stretch")
         st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
                    "measured on the same model state for train and validation.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=charts.sparsity_chart(one_seed), width="stretch")
+    left.vega_lite_chart(spec=charts.sparsity_chart(one_seed, planned=planned), width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
                  + SPARSITY_DEFINITION + (f" Seed {first_seed} shown." if several_seeds else ""))
     strategy_layers = view.layers
-    cycles = int(strategy_layers.cycle.max()) if len(strategy_layers) else 0
-    groups = list(strategy_layers.groupby("strategy", sort=False)) if cycles else []
+    cycles = config.cycles if config else int(strategy_layers.cycle.max()) if len(strategy_layers) else 0
+    groups = list(strategy_layers.groupby("strategy", sort=False)) if cycles and len(strategy_layers) else []
     for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
-        column.vega_lite_chart(spec=charts.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"),
+        column.vega_lite_chart(spec=charts.heatmap(group, cycles, planned=planned,
+                                                   title=f"{strategy}: weights remaining per layer and cycle"),
                                width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
+        header, rows = comparison_table(summary, several_seeds or with_controls)
+        static_table(right, pd.DataFrame(rows, columns=header), {name: name for name in header},
+                     transpose=not (several_seeds or with_controls))
         if several_seeds or with_controls:
-            shown = table.assign(
-                sparsity=table.final_sparsity.map(sparsity_text),
-                val=[mean_std_text(m, s) for m, s in zip(table.val_acc_mean, table.val_acc_std)],
-                test=[mean_std_text(m, s) for m, s in zip(table.test_acc_mean, table.test_acc_std)])
-            static_table(right, shown, {"strategy": "strategy or control", "sparsity": "sparsity",
-                                        "val": "val acc", "test": "test acc"})
             right.caption(f"Mean ± standard deviation over {int(table.seeds.max())} seed(s) (one seed: its "
                           "value alone). A small "
                           "dense network's sparsity is the share of the large network's weights it does without.")
         else:
-            percent = {"final_val_acc": "val acc", "best_val_acc": "best val",
-                       "test_acc": "test acc", "best_test_acc": "best test"}
-            table = summary.assign(final_sparsity=summary.final_sparsity.map(sparsity_text),
-                                   nonzero_params=summary.nonzero_params.map("{:,.0f}".format),
-                                   collapse_cycle=summary.collapse_cycle.map(lambda c: "—" if pd.isna(c) else f"{c:.0f}"),
-                                   **{c: summary[c].map(percent_text) for c in percent})
-            static_table(right, table, {"strategy": "strategy", "final_sparsity": "sparsity", **percent,
-                                        "nonzero_params": "nonzero", "collapse_cycle": "collapse"}, transpose=True)
             right.caption("best: the state with the best validation accuracy; test: on the test split; "
                           "nonzero: weights and biases that are not zero; collapse: the cycle of collapse, if any.")
         for row in labelled(summary).itertuples():
@@ -150,6 +148,15 @@ def show(history, layers, summary=None) -> str | None:
     return conclusion
 
 
+def saved_config(settings: dict) -> RunConfig | None:
+    """A saved comparison's settings, for its axes (None, axes from the data, if this engine
+    no longer knows one of them)."""
+    try:
+        return RunConfig.from_dict(settings)
+    except ConfigError:
+        return None
+
+
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
@@ -157,7 +164,8 @@ def render():
                           "Stopped. Finished strategies stay in the run cache; nothing else was saved.")
         view = current.view()
         view.update()  # only the events that arrived since the last tick
-        show(view.history, view.layers)
+        show(view.history, view.layers, base, seeds=len(seeds), with_controls=bool(chosen_controls),
+             running=True)  # a job on the page has not finished (live.current forgets a done one)
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]
@@ -166,7 +174,7 @@ def render():
                    f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
                    + (f"; controls: {', '.join(control_label(c) for c in report['controls'])}."
                       if report.get("controls") else "."))
-        conclusion = show(report["history"], report["layers"], report["summary"])
+        conclusion = show(report["history"], report["layers"], saved_config(config), report["summary"])
         comparison_downloads(report, conclusion)
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "

@@ -89,10 +89,11 @@ else:
                       help="Stop and forget the live run")
 
 
-def show(history, layers, total_params, view=None):
+def show(history, layers, total_params, view=None, finished: bool = True):
     """The tiles and charts. With a live job's ``view``, the curves are rebuilt as epochs
     arrive and the rest (tiles, accuracy vs sparsity, heatmap) once per cut; with a stored
-    run's (ui.stored), all of it once per run and replay frame."""
+    run's (ui.stored), all of it once per run and replay frame. ``finished``: the whole run
+    is shown (not a live run or a replay frame), so the closing sentence may say how it ends."""
     at_cut = view.at_cut if view is not None else (lambda name, build: build())
     each_tick = view.each_tick if view is not None else (lambda name, build: build())
     values = at_cut("tiles", lambda: analysis.tiles(history, total_params))
@@ -144,7 +145,7 @@ def show(history, layers, total_params, view=None):
                           "the network is all but cut in two there. A global strategy's "
                           "layer-collapse guard (min_keep, under *Schedule, lottery ticket, options*) "
                           "keeps a floor in every layer.")
-    conclusion = each_tick("conclusion", lambda: run_conclusion(history))
+    conclusion = each_tick("conclusion", lambda: run_conclusion(history, finished))
     if conclusion:
         st.info(plain(conclusion), icon=":material/insights:")
 
@@ -239,7 +240,7 @@ def render():
         view.update()  # only the events that arrived since the last tick
         start_event = next((e for e in current.events if e["type"] == "start"), None)
         show(view.each_tick("history", lambda: view.history.assign(strategy=config.strategy)), view.layers,
-             start_event["total_params"] if start_event else 0, view)
+             start_event["total_params"] if start_event else 0, view, finished=False)
         network_view(run_dir_for(config))
     elif cached:
         version = StoredView.version(run_dir_for(config))
@@ -248,11 +249,11 @@ def render():
             if not present:
                 st.caption(tables.source_text())
             history, layers = replay(tables.history.assign(strategy=config.strategy), tables.layers)
-        show(history, layers, tables.total_params(), StoredView(run_dir_for(config), version, len(history)))
+        whole = len(history) == len(tables.history)
+        show(history, layers, tables.total_params(), StoredView(run_dir_for(config), version, len(history)), whole)
         st.session_state[LAST_RUN] = config.run_id()
         st.page_link("pages/layers.py", label="Where does this run cut? Each layer, cycle by cycle",
                      icon=":material/stacked_bar_chart:", query_params={"run": config.run_id()})
-        whole = len(history) == len(tables.history)
         network_view(run_dir_for(config), None if whole else history, stored=True)
         run_downloads(config, run_dir_for(config), None if whole else (history, layers))
         if config.rewind_epoch is not None:

@@ -2,7 +2,7 @@
 result, the sentences engine.lesson computes from it, and a link that opens the Explorer
 or Compare with the settings that made it. Nothing trains here.
 
-The charts are pictures drawn once per process on the server (ui.charts.static_svg): the
+The charts are pictures drawn once per process on the server (ui.pictures): the
 page is read, not explored, and nine Vega-Lite charts compiled and drawn in the browser
 took about half of its time to screen. Each is drawn twice, for a wide column and for a
 phone, and the page's style shows the one that fits (text keeps its size either way)."""
@@ -12,7 +12,7 @@ from engine import lesson, presets
 from engine.errors import FileFormatError
 from engine.text import plain
 from engine.paths import checkpoint_dir
-from ui import charts
+from ui import charts, pictures
 
 PAGES = {"explorer": "pages/explorer.py", "compare": "pages/compare.py"}
 WIDE, NARROW = 820, 350  # px: a picture's width in the page's column, and on a phone (390 px)
@@ -25,14 +25,14 @@ SIZES = ("<style>div[class*='st-key-narrow-'] { display: none; }"
 @st.cache_resource(show_spinner=False)
 def shipped_lesson() -> list[tuple[lesson.Section, list[tuple[str, str | None]]]]:
     """Every section with its charts as (wide, narrow) SVG pictures, narrow None for a chart
-    with its own width. Drawn once per process: the results are shipped, and drawing a
-    chart takes 25–100 ms."""
-    drawn = []
-    for section in lesson.sections(lesson.load()):
-        pictures = [(charts.static_svg(spec, WIDE), None if spec.get("width") else charts.static_svg(spec, NARROW))
-                    for spec in section_charts(section)]
-        drawn.append((section, pictures))
-    return drawn
+    with its own width. Drawn once per process, in one batch: the results are shipped."""
+    sections = lesson.sections(lesson.load())
+    specs = [[spec for spec in section_charts(section)] for section in sections]
+    wanted = [charts.picture(spec, width) for group in specs for spec in group
+              for width in ((WIDE,) if spec.get("width") else (WIDE, NARROW))]
+    drawn = iter(pictures.draw(wanted))
+    return [(section, [(next(drawn), None if spec.get("width") else next(drawn)) for spec in group])
+            for section, group in zip(sections, specs)]
 
 
 @st.cache_resource(show_spinner=False)
@@ -73,8 +73,8 @@ st.html(SIZES)
 
 try:
     shipped = shipped_lesson()
-except FileFormatError as exc:
-    st.error(str(exc))
+except (FileFormatError, RuntimeError) as exc:  # a shipped file damaged; the charts not drawn
+    st.error(plain(exc, 600))
     st.stop()
 
 for number, (section, pictures) in enumerate(shipped, start=1):

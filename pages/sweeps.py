@@ -19,7 +19,7 @@ from engine.settings import BY_NAME, DATASETS
 from engine.sweep import (METRICS, SweepSpec, accuracy_over_seeds, layer_pattern, list_sweeps,
                           load_sweep, strategy_gap)
 from engine.text import plain
-from ui import charts, controls
+from ui import charts, controls, live
 
 PAGE_MAX_CELLS = 48
 # Beyond the grid's axes and the few settings above, every run setting the app shows
@@ -73,6 +73,7 @@ with st.expander("Launch a small sweep", expanded=not list_sweeps()):
                 raise ConfigError(f"the grid has {cells} cells; this page runs at most {PAGE_MAX_CELLS} "
                                   "(use `python -m engine sweep` for larger sweeps)")
             st.session_state.sweep_job = SweepJob(spec, int(jobs))
+            live.own(st.session_state.sweep_job)  # a closed tab stops its sweep, as it stops its run
         except ConfigError as exc:
             st.error(plain(exc, 600))
 
@@ -89,7 +90,9 @@ def show_progress() -> None:
         if last is not None:
             st.caption(f"last: {last['strategy']} amount {last['amount']:g} depth {last['depth']} "
                        f"width {last['width']} seed {last['seed']} → {last['status']}")
-        if st.button("Stop when the next cell finishes", disabled=job.stopping):
+        if st.button("Stop the sweep", disabled=job.stopping,
+                     help="Cells in progress are cancelled; finished cells stay, and launching the "
+                          "same sweep again resumes it."):
             job.stop()
         return
     if job.error:
@@ -98,7 +101,8 @@ def show_progress() -> None:
         report = job.report
         st.success(f"sweep {plain(report['name'], 120)} {report['status']}: {report['complete']} of "
                    f"{report['cells']} cells complete ({report['computed']} computed, "
-                   f"{report['cached']} from the cache, {report['failed']} failed)")
+                   f"{report['cached']} from the cache, {report['failed']} failed"
+                   + (f", {report['cancelled']} cancelled)" if report["cancelled"] else ")"))
     if st.session_state.get("sweep_shown") is not job:  # once finished, reopen the page on it
         st.session_state.sweep_shown = job
         st.session_state.open_sweep = job.name

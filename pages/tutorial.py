@@ -8,7 +8,7 @@ from torch.nn.utils import prune
 
 from engine import tutorial
 from engine.pruning import method_takes_amount
-from ui import charts
+from ui import charts, static_table
 
 st.title("Pruning tutorial, interactively")
 st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
@@ -44,16 +44,31 @@ def layer_sparsity_bars(rows: pd.DataFrame) -> dict:
 seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
 
 
+def table(container, rows, columns: list[str]) -> None:
+    """A few rows as a static table (``ui.static_table``): a data grid would bring its
+    megabyte of JavaScript to the page for each of these handfuls of cells."""
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        container.caption("none")
+        return
+    static_table(container, frame.astype(str), {column: column for column in columns})
+
+
 def show_module(module) -> None:
     info = tutorial.describe(module)
     left, middle, right = st.columns(3)
     left.write("**parameters**")
-    left.dataframe(pd.DataFrame(info["parameters"]), hide_index=True)
+    table(left, [(p["name"], p["shape"]) for p in info["parameters"]], ["name", "shape"])
     middle.write("**buffers**")
-    middle.dataframe(pd.DataFrame(info["buffers"], columns=["name", "shape"]), hide_index=True)
+    table(middle, [(b["name"], b["shape"]) for b in info["buffers"]], ["name", "shape"])
     right.write("**forward pre-hooks**")
     right.write(info["pre_hooks"] or "none")
     st.write(info["attributes"])
+
+
+def sparsity_table(container, rows: pd.DataFrame) -> None:
+    table(container, [(r.layer, f"{r.weights:,}", f"{r.zeros:,}", f"{r.sparsity:.1%}") for r in rows.itertuples()],
+          ["layer", "weights", "zeros", "sparsity"])
 
 
 model = tutorial.make_lenet(seed)
@@ -84,9 +99,10 @@ if st.button("Zero one more mask entry, then run a forward pass on four digits",
 st.header("4 · Prune the bias: `prune.l1_unstructured` with a count")
 count = st.slider("Number of conv1 biases to prune (smallest |b|)", 1, 6, 3, key="tutorial_bias")
 prune.l1_unstructured(model.conv1, name="bias", amount=count)  # an int amount: a count
-st.dataframe(pd.DataFrame({"bias_orig": model.conv1.bias_orig.detach().numpy(),
-                           "bias_mask": model.conv1.bias_mask.numpy(),
-                           "bias": model.conv1.bias.detach().numpy()}), hide_index=False)
+# + 0.0: a masked negative bias is -0.0, shown as 0.0000
+table(st, [(channel, f"{orig:.4f}", f"{mask:g}", f"{bias + 0.0:.4f}") for channel, (orig, mask, bias) in enumerate(zip(
+    model.conv1.bias_orig.tolist(), model.conv1.bias_mask.tolist(), model.conv1.bias.tolist()))],
+      ["channel", "bias_orig", "bias_mask", "bias"])
 
 st.header("5 · Iterative pruning: `prune.ln_structured` on top")
 structured = st.slider("Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, 0.5, 0.1,
@@ -114,7 +130,7 @@ conv_amount = left.slider("L1 amount for every Conv2d", 0.05, 0.95, 0.2, 0.05, k
 linear_amount = right.slider("L1 amount for every Linear", 0.05, 0.95, 0.4, 0.05, key="tutorial_linear")
 several = tutorial.prune_several(tutorial.make_lenet(seed), conv_amount, linear_amount)
 st.write("Buffers of the whole model:", list(dict(several.named_buffers()).keys()))
-st.dataframe(pd.DataFrame(tutorial.layer_sparsity_rows(several)), hide_index=True)
+sparsity_table(st, pd.DataFrame(tutorial.layer_sparsity_rows(several)))
 
 st.header("9 · Global pruning")
 global_amount = st.slider("Global L1 amount over all five weight tensors", 0.05, 0.95, 0.2, 0.05,
@@ -123,7 +139,7 @@ rows = pd.DataFrame(tutorial.layer_sparsity_rows(tutorial.global_l1(tutorial.mak
 st.write("One ranking over every weight: layers with many small weights lose the most. On a fresh "
          "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
          "thinned most and conv1 (fan-in 9) least.")
-st.dataframe(rows, hide_index=True)
+sparsity_table(st, rows)
 st.vega_lite_chart(spec=layer_sparsity_bars(rows[rows.layer != "global"]))
 
 st.header("10 · A custom method")

@@ -92,3 +92,43 @@ def test_the_heatmaps_colour_scale_reaches_the_planned_end_from_the_first_cut():
                     if "color" in layer["encoding"] and "scale" in layer["encoding"]["color"])
 
     assert colour_domain(layers[layers.cycle == 1]) == colour_domain(layers) == [0.01, 1]
+
+
+def test_a_live_comparisons_axes_are_fixed_from_its_first_tick():
+    """Compare draws its charts on the Explorer's axes (engine.axes): at the first tick of a
+    live comparison the epoch axis already spans the whole run, accuracy 0–100%, the
+    weights-remaining axis reaches the schedule's end; with seeds, the band chart too."""
+    import json
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    config = RunConfig(dataset="digits", depth=2, width=16, warmup_epochs=40, cycles=3, epochs_per_cycle=5,
+                       amount=0.6)
+    query = {"depth": "2", "width": "16", "warmup_epochs": "40", "cycles": "3", "epochs_per_cycle": "5",
+             "amount": "0.6"}
+    for seeds in ("1", "2"):
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+        at.switch_page("pages/compare.py")
+        at.query_params.update(query, seeds=seeds)
+        at.run()
+        at.button[0].click().run()
+        job = at.session_state["compare_job"]
+        try:
+            assert job.wait_for_first_epoch(120)
+            job.pause()  # at its next epoch: the page draws a comparison that has barely begun
+            at.run()
+            assert not at.exception and job.status in ("running", "paused")
+            specs = {spec["title"]["text"] if isinstance(spec["title"], dict) else spec["title"]: spec
+                     for spec in (json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart"))}
+            accuracy = specs["Validation accuracy over seeds" if seeds == "2" else "Accuracy"]
+            assert scale(accuracy, "x")["domain"] == [0, epoch_span(config)] == [0, 55]
+            assert scale(accuracy, "y")["domain"] == [0.0, 1.0]
+            assert scale(specs["Accuracy vs weights remaining"], "x")["domain"] == [1, 0.01]  # 0.4³ = 6.4%
+            # and no verdict yet: where each strategy stands (engine.conclusions, running)
+            shown = [i.value.replace("\\", "") for i in at.info]  # plain() escapes Markdown
+            assert any(text.startswith("So far: ") for text in shown), shown
+            assert not any(" keeps " in text or "end level" in text for text in shown), shown
+        finally:
+            job.stop()
+            job.join(30)

@@ -31,6 +31,10 @@ def test_run_conclusion_follows_the_numbers():
     assert "from cycle 2 on, fine-tuning no longer brought it back" in bad
     assert conclusions.run_conclusion(history(RECOVERS[:1])) == "Trained to 95.0% validation accuracy; no cut yet."
     assert conclusions.run_conclusion(history([])) == ""
+    # a run still training, or a replay frame, is told as it stands
+    partial = conclusions.run_conclusion(history(RECOVERS[:4]), finished=False)
+    assert partial.startswith("Trained to 95.0% validation accuracy, then 1 cut to 50.0% sparsity so far: "
+                              "it is at 94.0% (−1.0 pts).") and "ends at" not in partial
 
 
 def test_compare_conclusion_names_who_ends_ahead_and_the_worst_cut():
@@ -97,3 +101,16 @@ def test_one_level_rule_for_every_controls_sentence():
     assert not is_level(row(0.95, 0.0), row(0.92, 0.0))       # 3 points, no spread
     assert is_level(row(0.95, 0.05), row(0.92, 0.05))         # 3 points inside two standard errors
     assert not is_level(row(0.953, 0.020), row(0.920, 0.019))  # the shipped study: global beats small dense
+
+
+def test_a_running_comparison_gives_no_verdict_only_where_each_strategy_stands():
+    """Strategies train one after another: a finished one beside one in its warm-up must
+    not read as "global keeps 94.5%; layerwise falls to 95.0%"."""
+    warming = history(COLLAPSES[:1], "layerwise")
+    text = conclusions.compare_conclusion(pd.concat([history(RECOVERS, "global"), warming]), running=True)
+    assert text == ("So far: global after cut 2 (75.0% sparse, 94.5% validation accuracy); layerwise in its "
+                    "warm-up (0.0% sparse, 95.0% validation accuracy). The comparison's conclusion follows "
+                    "when every strategy has finished.")
+    later = history(COLLAPSES[:4], "layerwise")
+    assert "layerwise after cut 1 (50.0% sparse, 93.0%" in conclusions.compare_conclusion(
+        pd.concat([history(RECOVERS, "global"), later]), running=True)

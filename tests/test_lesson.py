@@ -272,15 +272,37 @@ def test_a_picture_is_the_chart_drawn_at_the_width_asked_with_its_text_intact(sh
     import re
 
     from engine import analysis
-    from ui import charts
+    from ui import charts, pictures
 
     layers = {s.key: s for s in lesson.sections(shipped)}["where"].frames["layers"]
     spec = charts.heatmap(layers, int(layers.cycle.max()))
-    for width in (820, 350):
-        svg = charts.static_svg(spec, width)
+    widths = (820, 350)
+    for width, svg in zip(widths, pictures.draw([charts.picture(spec, width) for width in widths])):
         assert re.match(rf'<svg [^>]*width="{width}"', svg)
         assert "Weights remaining per layer and cycle" in svg and ">fc1<" in svg
         # a cell's label ("0.31%") is the chart's own text: not cut like the coordinates
         assert ">0.31%<" in svg and "0.31%" in set(analysis.layer_grid(layers).left)
         numbers = re.findall(r"\d+\.\d+", " ".join(re.findall(r' d="([^"]*)"', svg)))
         assert numbers and all(len(n.split(".")[1]) == 1 for n in numbers)
+
+
+def test_pictures_are_drawn_in_a_child_that_takes_its_runtime_away():
+    """vl_convert's JavaScript runtime (about 120 MB) never stays in the server process."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, '.')\n"
+            "from ui import pictures\n"
+            "svg, = pictures.draw([{'data': {'values': [{'a': 1}]}, 'mark': 'bar', 'encoding': {'y': {'field': 'a', 'type': 'quantitative'}}}])\n"
+            "png, = pictures.draw([{'data': {'values': [{'a': 1}]}, 'mark': 'point'}], 'png', scale=2)\n"
+            "assert svg.startswith('<svg') and png[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
+            "assert 'vl_convert' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_chart_that_cannot_be_drawn_is_one_line_not_a_hang():
+    from ui import pictures
+
+    with pytest.raises(RuntimeError, match="could not be drawn"):
+        pictures.draw([{"mark": "bar", "encoding": {"x": {"field": "a", "type": "no-such-type"}}}])

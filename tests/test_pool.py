@@ -250,6 +250,73 @@ def test_the_jobs_of_a_session_that_is_gone_are_stopped():
     assert other.join(5) and other.status == "done"
 
 
+def test_a_session_freed_by_streamlit_has_its_cycles_collected_and_its_jobs_stopped():
+    """A session's state holds its objects in reference cycles; the app runs no full
+    collection after script runs, so when Streamlit frees a closed session (its AppSession,
+    here a stand-in) the app collects them itself: the state is freed and its running job
+    stops, with Python's automatic collection off."""
+    import weakref
+
+    from ui.sessions import release_on_free
+
+    pool, release = TrainingPool(1), threading.Event()
+    job = LiveJob(blocking_work(release), "a closed tab's", 10, pool=pool)
+    job.start()
+    until(lambda: job.events)
+
+    class AppSession:
+        pass
+
+    class State:
+        pass
+
+    session, state = AppSession(), State()
+    state.jobs, state.me = SessionJobs(), state  # a cycle, as a session's state is in
+    state.jobs.add(job)
+    release_on_free(session)
+    freed = weakref.ref(state)
+    gc.disable()
+    try:
+        del state
+        assert freed() is not None  # garbage, but nothing collects it yet
+        del session  # Streamlit drops the session
+        assert job.join(10) and job.result == {"stopped": True}  # told to stop, not released
+        assert freed() is None
+    finally:
+        gc.enable()
+        release.set()
+
+
+def test_the_sweeps_of_a_session_that_is_gone_are_stopped():
+    """The Sweeps page's job is held like a run (ui.live.own): when the session's state is
+    dropped, its running sweep cancels its cell and gives its slot back, and its queued
+    sweep leaves the line."""
+    from engine.live import SweepJob
+    from engine.sweep import SweepSpec, load_sweep
+
+    pool, release = TrainingPool(2), threading.Event()
+    grid = {"dataset": "digits", "strategies": ["global"], "amounts": [0.5], "depths": [2], "widths": [16],
+            "seeds": [0, 1], "cycles": 1, "warmup_epochs": 1000, "epochs_per_cycle": 1}
+    session = SessionJobs()
+    running = SweepJob(SweepSpec.from_dict(grid, name="running"), n_jobs=1, pool=pool)
+    session.add(running)
+    until(lambda: running.status == "running")
+    other = LiveJob(blocking_work(release), "another session's", 10, pool=pool)
+    other.start()
+    until(lambda: other.events)
+    waiting = SweepJob(SweepSpec.from_dict(grid, name="waiting"), n_jobs=1, pool=pool)
+    session.add(waiting)
+    until(lambda: waiting.status == "queued" and waiting.queue_place() is not None)
+    del session
+    gc.collect()
+    assert waiting.join(5) and waiting.status == "stopped" and waiting.report is None
+    assert running.join(30) and running.status == "stopped"
+    assert set(load_sweep("running")["results"].status) == {"cancelled", "pending"}
+    assert pool.running == 1 and pool.queued == 0  # only the other session's job
+    release.set()
+    assert other.join(5) and other.status == "done"
+
+
 def test_a_paused_live_job_lets_the_next_one_train():
     pool, gate = TrainingPool(1), threading.Event()
 

@@ -182,8 +182,40 @@ def test_killed_sweep_process_loses_no_finished_cell(tmp_path, capsys):
 
 def test_should_stop_ends_the_sweep_with_pending_cells():
     report = run_sweep(spec("stop", seeds=[0]), n_jobs=1, should_stop=lambda: True)
-    assert (report["status"], report["complete"]) == ("stopped", 1)
-    assert (load_sweep("stop")["results"].status == "pending").sum() == 3
+    assert (report["status"], report["complete"], report["cancelled"]) == ("stopped", 0, 1)
+    statuses = load_sweep("stop")["results"].status
+    assert (statuses == "cancelled").sum() == 1 and (statuses == "pending").sum() == 3
+
+
+def test_a_stopped_sweep_job_cancels_its_cells_shuts_its_workers_and_frees_its_slots():
+    """Stop while two workers are each in the middle of a long cell: the cells are cancelled
+    between epochs (not run to their end), the others are never started, the worker
+    processes are gone and the pool's slots are free for the next in line."""
+    import psutil
+
+    from engine.live import SweepJob
+    from engine.pool import TrainingPool
+
+    pool = TrainingPool(2)
+    # 1000 epochs, 15 s or more per cell here: a stop that waited for them would see them complete
+    long = spec("long", strategies=["global"], amounts=[0.5], seeds=[0, 1, 2], warmup_epochs=1000)
+    job = SweepJob(long, n_jobs=2, pool=pool)
+    folders = Path(os.environ["PRUNING_EXPLORER_CHECKPOINTS"])
+    deadline = time.monotonic() + 90
+    while len(list(folders.glob("*/history.csv"))) < 2:  # both workers are training a cell
+        assert time.monotonic() < deadline and job.running, job.error
+        time.sleep(0.2)
+    workers = [c for c in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+    assert job.status == "running" and pool.running == 2 and len(workers) == 2
+    job.stop()
+    assert job.join(30), "the cells in progress were not cancelled"
+    assert job.status == "stopped" and job.report["status"] == "stopped" and not job.error
+    results = load_sweep("long")["results"]
+    assert (results.status == "complete").sum() == 0 and (results.status == "pending").sum() >= 1
+    assert job.report["cancelled"] >= 1 and set(results.status) <= {"pending", "cancelled"}
+    assert pool.running == 0 and pool.queued == 0
+    psutil.wait_procs(workers, timeout=10)
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_failed_cells_are_recorded_and_retried(tmp_path):
@@ -363,6 +395,8 @@ def test_page_launches_a_sweep_and_reports_progress():
     app.selectbox(key="sweep_optimizer").set_value("sgd")
     app.button[0].click().run()
     assert not app.error and app.get("progress")
+    from ui.live import SESSION_JOBS
+    assert app.session_state.sweep_job in app.session_state[SESSION_JOBS].jobs  # stopped with the session
     deadline = time.monotonic() + 60
     while app.session_state.sweep_job.running and time.monotonic() < deadline:
         time.sleep(0.5)

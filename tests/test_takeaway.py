@@ -128,7 +128,8 @@ def test_the_view_of_a_replay_frame_shows_the_run_as_that_frame_does():
     tables = load_run(run_dir)
     frame = frame_tables(tables.history, tables.layers, frame_ends(tables.history)[1])  # just after cut 1
     spec = view_spec(TINY, run_dir, frame)
-    assert "then 1 cut to 50.0% sparsity" in notes(spec) and "Cycle 1, after the cut." in notes(spec)
+    assert "then 1 cut to 50.0% sparsity so far: it is at" in notes(spec) and "Cycle 1, after the cut." in notes(spec)
+    assert "it ends at" in notes(view_spec(TINY, run_dir))  # the whole run
     kept = [row["kept_text"] for row in spec["datasets"]["network-labels"]][1:]
     after = lambda cycle: [f"{1 - s:.0%} kept" for s in tables.layers[tables.layers.cycle == cycle].sparsity]  # noqa: E731
     assert kept == after(1) != after(2)  # the network as it was after the first cut
@@ -176,6 +177,8 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     from engine.comparison import compare, comparison_view, load_comparison
     from engine.conclusions import compare_conclusion
     from tests.test_app import TINY, assert_fine, open_page, texts
+    from engine.text import plain
+    from engine.view import comparison_table
     from ui.view_figure import comparison_spec, view_png
 
     name = f"view-{len(seeds)}-seeds"
@@ -186,6 +189,13 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     at = open_page("pages/compare.py", open=name)
     assert_fine(at)
     assert conclusion in texts(at)  # the page's sentence is the one printed under the figure
+    # and the page's table is the one printed in it (engine.view.comparison_table, cell for cell)
+    header, rows = comparison_table(report["summary"], bool(controls) or len(seeds) > 1)
+    shown = at.table[0].value
+    shown = shown if controls else shown.T
+    assert [shown.index.name, *shown.columns] == header
+    escaped = [[plain(cell, 120) for cell in row] for row in rows]  # st.table renders Markdown
+    assert [[index, *values] for index, values in zip(shown.index, shown.values.tolist())] == escaped
     assert [button.proto.label for button in at.get("download_button")] == ["View PNG", "View SVG"]
     spec = comparison_spec(report, conclusion)
     assert conclusion in notes(spec) and name in notes(spec)

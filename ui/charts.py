@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 
 import altair as alt
 import pandas as pd
@@ -400,26 +399,29 @@ def layer_sparsity_bars(rows: pd.DataFrame, order: list):
 MUTED = "#8c8c8c"  # controls: drawn beside the strategies, never in a strategy's colour
 
 
-def seed_band_chart(history: pd.DataFrame, height: int = 330) -> dict:
+def seed_band_chart(history: pd.DataFrame, height: int = 330, epochs: int | None = None) -> dict:
     """Validation accuracy per epoch: the mean over the seeds as a line and the range (min to
     max) as a band, one colour per strategy; controls with curves (random pruning) in muted
-    grey, dashed. A dotted rule at each cut."""
+    grey, dashed. A dotted rule at each cut. Axes as metric_chart's: 0–100%, and ``epochs``
+    fixes the epoch axis from the first tick of a live comparison."""
     kind_of = dict(zip(history.strategy, kinds(history)))
     bands = analysis.accuracy_bands(history)
     bands["kind"] = bands.strategy.map(kind_of).fillna("strategy")
     strategies = tuple(dict.fromkeys(bands[bands.kind == "strategy"].strategy))
     seeds = int(history.seed.nunique()) if "seed" in history else 1
-    return chart(_band_template(strategies, height, seeds), strategies=bands[bands.kind == "strategy"],
+    return chart(_band_template(strategies, height, seeds, epochs), strategies=bands[bands.kind == "strategy"],
                  controls=bands[bands.kind == "control"],
                  rules=analysis.prune_epochs(history).drop_duplicates("epoch"))
 
 
 @functools.lru_cache(maxsize=32)
-def _band_template(strategies: tuple, height: int, seeds: int) -> dict:
+def _band_template(strategies: tuple, height: int, seeds: int, epochs: int | None) -> dict:
     color = strategy_color(strategies)
-    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1))
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1),
+              scale=alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale())
+    scale = alt.Scale(domain=list(ACCURACY_DOMAIN), nice=False)
     y = alt.Y("mean:Q", title="validation accuracy" if seeds == 1 else f"validation accuracy, {seeds} seeds",
-              scale=alt.Scale(zero=False), axis=alt.Axis(format="%"))
+              scale=scale, axis=alt.Axis(format="%", values=ACCURACY_TICKS))
     tooltip = ["strategy:N", "epoch:Q", alt.Tooltip("mean:Q", format=".2%", title="mean"),
                alt.Tooltip("low:Q", format=".2%", title="min"), alt.Tooltip("high:Q", format=".2%", title="max"),
                alt.Tooltip("seeds:Q", title="seeds")]
@@ -427,15 +429,15 @@ def _band_template(strategies: tuple, height: int, seeds: int) -> dict:
     band_color = alt.Color("strategy:N", legend=None,  # the lines' legend, in full colour
                            scale=alt.Scale(domain=list(strategies), range=[colors[n] for n in strategies]))
     band = alt.Chart(alt.NamedData("strategies")).mark_area(opacity=0.18).encode(
-        x=x, y=alt.Y("low:Q"), y2="high:Q", color=band_color)
+        x=x, y=alt.Y("low:Q", scale=scale), y2="high:Q", color=band_color)
     line = alt.Chart(alt.NamedData("strategies")).mark_line(strokeWidth=2).encode(
         x=x, y=y, color=color, tooltip=tooltip)
     control_band = alt.Chart(alt.NamedData("controls")).mark_area(opacity=0.12, color=MUTED).encode(
-        x=x, y="low:Q", y2="high:Q", detail="strategy:N")
+        x=x, y=alt.Y("low:Q", scale=scale), y2="high:Q", detail="strategy:N")
     control_line = alt.Chart(alt.NamedData("controls")).mark_line(
         strokeWidth=1.5, strokeDash=[4, 3], color=MUTED).encode(x=x, y=y, detail="strategy:N", tooltip=tooltip)
     rules = alt.Chart(alt.NamedData("rules")).mark_rule(
-        color="#999999", strokeDash=[2, 3], opacity=0.7).encode(x="epoch:Q")
+        color="#999999", strokeDash=[2, 3], opacity=0.7).encode(x=x)
     return finish(alt.layer(rules, control_band, band, control_line, line),
                   "Validation accuracy over seeds", height).to_dict()
 
@@ -588,15 +590,6 @@ def standalone(spec: dict, width: int) -> dict:
     return {**spec, "datasets": datasets, "width": spec.get("width", width)}
 
 
-_GEOMETRY = re.compile(r' (d|transform|points)="([^"]*)"')
-_LONG_DECIMAL = re.compile(r"(\d\.\d)\d+")
-
-
-def _rounded(match: re.Match) -> str:
-    numbers = _LONG_DECIMAL.sub(r"\1", match[2])
-    return f' {match[1]}="{numbers}"'
-
-
 # Streamlit draws Vega-Lite charts in the browser with its own theme; a picture drawn on
 # the server gets the same greys, so it looks like the other pages' charts.
 PICTURE_THEME = {"view": {"stroke": None}, "title": {"color": "#31333f"},
@@ -611,16 +604,12 @@ def _themed(config: dict) -> dict:
             **{part: {**PICTURE_THEME[part], **config.get(part, {})} for part in PICTURE_THEME if part != "view"}}
 
 
-def static_svg(spec: dict, width: int) -> str:
-    """The chart drawn on the server as an SVG picture (vl_convert: no browser, no network),
-    for a page that is read rather than explored: the browser shows a picture instead of
-    compiling and drawing a Vega-Lite chart, about half the Lesson's time to screen.
-    Shapes' coordinates keep one decimal (under 0.1 px off: a smaller message, the same
-    picture); text is left as drawn."""
-    import vl_convert  # only here: it starts a JavaScript runtime
-
-    # "fit": the width and height are the whole picture's, axes and legends included, as
-    # Streamlit sizes a chart in the browser
-    picture = {**standalone(spec, width), "autosize": {"type": "fit", "contains": "padding"}}
-    picture["config"] = _themed(picture.get("config", {}))
-    return _GEOMETRY.sub(_rounded, vl_convert.vegalite_to_svg(picture))
+def picture(spec: dict, width: int) -> dict:
+    """A page chart as a picture's spec (ui.pictures draws it on the server): for a page that
+    is read rather than explored, the browser then shows a picture instead of compiling
+    and drawing a Vega-Lite chart (about half the Lesson's time to screen). ``width`` and
+    the chart's height are the whole picture's, axes and legends included ("fit"), as
+    Streamlit sizes a chart in the browser; the colours are PICTURE_THEME's."""
+    spec = {**standalone(spec, width), "autosize": {"type": "fit", "contains": "padding"}}
+    spec["config"] = _themed(spec.get("config", {}))
+    return spec

@@ -35,8 +35,9 @@ SESSION_JOBS = "live_session_jobs"
 class SessionJobs:
     """The unfinished jobs of one browser session, kept in its state. Streamlit drops a
     closed session's state once it can no longer reconnect (server.disconnectedSessionTTL,
-    2 minutes by default); this goes with it and stops those jobs, so a student who has
-    left holds no place in the training pool's line, no slot and no thread."""
+    2 minutes by default); this goes with it (ui.sessions collects it then) and stops those
+    jobs, so a student who has left holds no place in the training pool's line, no slot and
+    no thread. A sweep (engine.live.SweepJob) is held the same way."""
     __slots__ = ("jobs", "__weakref__")
 
     def __init__(self):

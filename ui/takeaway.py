@@ -14,7 +14,7 @@ import streamlit as st
 from engine.network import run_graph, run_graph_checkpoint
 from engine.run_spec import run_spec_text
 from engine.runs import load_run
-from ui import charts
+from ui import charts, pictures
 from ui.view_figure import comparison_spec, view_png, view_spec, view_svg
 
 EXPORT_WIDTH = 640  # px: the width of a chart in the PNGs (×2 for sharpness)
@@ -37,13 +37,13 @@ def run_charts(config, run_dir: Path) -> dict[str, dict]:
 
 def charts_zip(config, run_dir: Path) -> bytes:
     """Every chart of the run as ``<run id>-<chart>.png``, in one zip."""
-    import vl_convert  # only when asked: it starts a JavaScript runtime
-
     run_id = config.run_id()
+    specs = run_charts(config, run_dir)
+    drawn = pictures.draw([charts.standalone(spec, EXPORT_WIDTH) for spec in specs.values()], "png", scale=2)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, spec in run_charts(config, run_dir).items():
-            archive.writestr(f"{run_id}-{name}.png", vl_convert.vegalite_to_png(charts.standalone(spec, EXPORT_WIDTH), scale=2))
+        for name, png in zip(specs, drawn):
+            archive.writestr(f"{run_id}-{name}.png", png)
     return buffer.getvalue()
 
 

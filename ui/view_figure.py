@@ -2,8 +2,8 @@
 figures, the four key charts, loss, accuracy, accuracy vs weights remaining and the layer
 heatmap, and the network picture), or the Compare page's of a saved comparison (its
 charts and final table), with the settings and the page's conclusion printed under it
-(``engine.view``), composed as one Vega-Lite spec and rendered on the server by
-vl_convert (no browser, no network).
+(``engine.view``), composed as one Vega-Lite spec and drawn on the server by vl_convert
+in a child process (ui.pictures: no browser, no network).
 
 The charts are the page's own specs (ui.charts); each keeps its data as named datasets,
 so here they are renamed per chart (two charts both call theirs "lines") and gathered at
@@ -23,7 +23,7 @@ from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
 from engine.outcomes import labelled, over_seeds
 from engine.runs import load_run
 from engine.view import ViewText, comparison_text, view_text
-from ui import charts
+from ui import charts, pictures
 
 WIDTH = 1140       # px: the figure's content width (the network and the text run across it)
 CHART_HEIGHT = 330  # the page's height for the four key charts
@@ -43,7 +43,7 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
     tables = load_run(run_dir)
     history, layers = frame if frame is not None else (tables.history, tables.layers)
     history = history.assign(strategy=config.strategy)
-    words = view_text(config, history, tables.total_params())
+    words = view_text(config, history, tables.total_params(), finished=frame is None)
     # the page's axes, set by the settings: a replay frame's figure spans the whole run too
     planned = planned_remaining(config)
     second = [("sparsity", charts.sparsity_chart(history, CHART_HEIGHT, planned))]
@@ -176,12 +176,8 @@ def _notes(notes: list[tuple[str, str]], datasets: dict) -> dict:
 
 
 def view_png(spec: dict) -> bytes:
-    import vl_convert  # only when asked: it starts a JavaScript runtime
-
-    return vl_convert.vegalite_to_png(spec, scale=2)
+    return pictures.draw([spec], "png", scale=2)[0]
 
 
 def view_svg(spec: dict) -> str:
-    import vl_convert
-
-    return vl_convert.vegalite_to_svg(spec)
+    return pictures.draw([spec])[0]

@@ -50,12 +50,13 @@ def _exit_with_submitter(pid: int) -> None:
 
 
 def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads: int = 1,
-             use_cache: bool = True, submitter_pid: int | None = None) -> dict:
+             use_cache: bool = True, submitter_pid: int | None = None, stop_file: str | None = None) -> dict:
     """Run one cell and return its results row; never raises for a failing run. The
     submitter's checkpoint and cache roots come as arguments; torch's threads are capped
     for the cell and restored after (a one-job sweep runs its cells in the calling
     process). Given ``submitter_pid`` (local workers), the worker exits when that process
-    is gone."""
+    is gone. Given ``stop_file``, the run is cancelled between epochs once that file
+    exists (the submitter's stop, which a worker process cannot see otherwise)."""
     import torch
 
     if submitter_pid is not None:
@@ -66,7 +67,9 @@ def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads:
     with cpu_threads(torch_threads):
         try:
             load_plugins()  # a worker process is an entry point: plug-in strategies load here
-            result = cached_run(RunConfig.from_dict(config), checkpoint_root, use_cache, cache_root=cache_root)
+            should_stop = (lambda: os.path.exists(stop_file)) if stop_file else None
+            result = cached_run(RunConfig.from_dict(config), checkpoint_root, use_cache,
+                                should_stop=should_stop, cache_root=cache_root)
             row.update(_metrics(result), status="complete", cached=bool(result["cached"]))
         except RunFailed as exc:
             row.update(_metrics(exc.result), status=exc.result.get("status", "failed"), error=str(exc))

@@ -7,7 +7,10 @@ import contextlib
 import json
 import os
 import re
+import tempfile
+import threading
 import time
+import uuid
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterator
@@ -30,6 +33,7 @@ SCHEDULER_PATTERN = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 # worker again is recorded as lost. Lost this many times in a row with no cell started,
 # the remaining cells are recorded as lost.
 MAX_UNEXPLAINED_LOSSES = 3
+STOP_POLL_SECONDS = 0.2
 
 
 def _check_execution(backend: str, n_jobs, scheduler, torch_threads) -> None:
@@ -157,13 +161,47 @@ def _started_since(cell: RunConfig, checkpoint_root: str, since: float) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _stop_file(should_stop: Callable[[], bool] | None, local: bool) -> Iterator[str | None]:
+    """A file that appears once ``should_stop()`` turns true, for local cells to poll between
+    epochs (engine.sweep.cell): a stop then cancels the cells in progress instead of
+    waiting for them to finish. A cluster's workers may not share this machine's files:
+    their cells finish, and the remaining ones are not started."""
+    if should_stop is None or not local:
+        yield None
+        return
+    path = os.path.join(tempfile.gettempdir(), f"pruning-sweep-stop-{os.getpid()}-{uuid.uuid4().hex}")
+    over = threading.Event()
+
+    def watch():
+        while not should_stop():
+            if over.wait(STOP_POLL_SECONDS):
+                return
+        with open(path, "w"):
+            pass
+
+    watcher = threading.Thread(target=watch, daemon=True, name="pruning-sweep-stop")
+    watcher.start()
+    if should_stop():  # already stopped: no cell may start before the file is there
+        watcher.join()
+    try:
+        yield path
+    finally:
+        over.set()
+        watcher.join()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
               scheduler: str | None = None, shared_dir: str | os.PathLike | None = None,
               torch_threads: int = 1, use_cache: bool = True,
               on_cell: Callable[[dict, int, int], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> dict:
     """Run every cell that is not complete yet and return a report. ``on_cell(row, done,
-    total)`` is called in this process as each cell finishes.
+    total)`` is called in this process as each cell finishes. Once ``should_stop()`` turns
+    true the sweep ends: local cells in progress are cancelled between epochs, the rest are
+    not started, and the worker processes are shut down (status "stopped").
 
     One torch thread per cell by default: a sweep is parallel across cells, and torch's
     CPU kernels split sums differently for different thread counts, so a fixed count
@@ -179,7 +217,8 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
     started = time.perf_counter()
     rows = _starting_rows(spec, out)
     cells = [c for c in spec.cells() if rows[c.key()]["status"] != "complete"]
-    counts = {"kept": len(rows) - len(cells), "computed": 0, "cached": 0, "failed": 0, "worker_losses": 0}
+    counts = {"kept": len(rows) - len(cells), "computed": 0, "cached": 0, "failed": 0, "cancelled": 0,
+              "worker_losses": 0}
     stopped = False
     # Connect first, so a sweep refused by its cluster writes nothing.
     with _parallel(backend, n_jobs, scheduler, torch_threads) if cells else contextlib.nullcontext() as parallel:
@@ -188,12 +227,13 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
         _write_results(out, rows)
         if cells:
             submitter = os.getpid() if backend == "loky" else None  # a cluster's workers outlive us
-            outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache,
-                                                   submitter), counts)
-            try:
-                stopped = _record(outcomes, rows, out, counts, on_cell, should_stop)
-            finally:
-                outcomes.close()
+            with _stop_file(should_stop, backend == "loky") as stop_file:
+                outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache,
+                                                       submitter, stop_file), counts)
+                try:
+                    stopped = _record(outcomes, rows, out, counts, on_cell, should_stop)
+                finally:
+                    outcomes.close()  # joblib then kills the workers of the cells not collected
     return {"name": spec.name, "sweep_dir": str(out), "status": "stopped" if stopped else "finished",
             "cells": len(rows), "complete": sum(r["status"] == "complete" for r in rows.values()),
             **counts, "backend": backend, "jobs": n_jobs if backend == "loky" else None,
@@ -209,7 +249,8 @@ def _record(outcomes, rows: dict, out: Path, counts: dict, on_cell, should_stop)
         rows[row["key"]].update(row)
         _write_results(out, rows)
         done += 1
-        kind = "failed" if row["status"] != "complete" else "cached" if row.get("cached") else "computed"
+        kind = ("cancelled" if row["status"] == "cancelled" else "failed" if row["status"] != "complete"
+                else "cached" if row.get("cached") else "computed")
         counts[kind] += 1
         if on_cell:
             on_cell(rows[row["key"]], done, len(rows))

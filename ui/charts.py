@@ -59,9 +59,9 @@ def finish(chart, title: str | None = None, height: int | None = None):
         chart = chart.properties(height=height)
     if title:
         chart = chart.properties(title=alt.TitleParams(title, anchor="start", offset=10))
-    # No ARIA label per mark: Vega-Lite builds one string per point, line and cell through
-    # the browser's expression interpreter and writes it into the SVG at every redraw, the
-    # largest single cost of a live view's tick in Chromium (docs/benchmarks.md, section 7);
+    # No ARIA label per mark: Vega-Lite builds one string per point, line and cell (through
+    # the expression interpreter in Streamlit's page) and writes it into the SVG at every
+    # redraw, 27–40% of a live chart's redraw in Chromium (benchmarks/chart_redraw.py);
     # hundreds of "x: 3; y: 0.52" labels read aloud do not describe a chart. The chart's
     # title, axes and legends keep theirs.
     return chart.properties(padding={"top": 8, "left": 4, "right": 4, "bottom": 4}).configure_legend(

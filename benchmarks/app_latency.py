@@ -24,16 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_server import ROOT, launch_chromium, start_server, stop_server
+
 sys.path.insert(0, str(ROOT))
 
 
@@ -82,8 +80,6 @@ def engine_latency(repeats: int, threads: int | None) -> None:
     print(f"whole run, no UI: median {statistics.median(wholes):.1f} s")
 
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # page path -> text that shows the page has rendered (its title, or what it shows)
 PAGES = {"": "Pruning Explorer", "explorer": "Prune and recover", "compare": "Compare strategies",
@@ -160,25 +156,6 @@ def chromium_split() -> dict[str, float]:
 
 
 
-def start_server(root: Path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
-           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless",
-                               "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("streamlit did not start")
-
-
 def page_time(page, url: str, path: str, marker: str) -> float:
     """goto → the page's marker visible and the script idle."""
     started = time.perf_counter()
@@ -234,7 +211,7 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
     os.environ["PRUNING_EXPLORER_CACHE"] = str(root / "cache-unwatched")
     os.environ["PRUNING_EXPLORER_CHECKPOINTS"] = str(root / "checkpoints-unwatched")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
         page.set_default_timeout(120_000)
         started = time.perf_counter()
@@ -282,12 +259,7 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
             cached = [page_time(page, url, "explorer?seed=200", "From the run cache")
                       for _ in range(0 if watched_only else repeats)]
         finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:  # a busy machine: never leave it running
-                server.kill()
-                server.wait()
+            stop_server(server)
             browser.close()
     med = statistics.median
     print(f"load average {os.getloadavg()[0]:.2f}")
@@ -316,28 +288,11 @@ def preset_latency(repeats: int) -> None:
 
     from engine.presets import PRESETS
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(tempfile.mkdtemp(prefix="preset-latency-"))
-    env = {**os.environ, "PRUNING_EXPLORER_CACHE": str(root / "cache"),
-           "PRUNING_EXPLORER_CHECKPOINTS": str(root / "checkpoints")}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless",
-                               "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(Path(tempfile.mkdtemp(prefix="preset-latency-")))
     charts = {"compare": 5, "explorer": 4}
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run"])
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.set_default_timeout(120_000)
             for name, preset in PRESETS.items():
@@ -366,12 +321,7 @@ def preset_latency(repeats: int) -> None:
             print(f"load average {os.getloadavg()[0]:.2f}")
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:  # a busy machine: never leave it running
-            server.kill()
-            server.wait()
+        stop_server(server)
 
 
 def main() -> None:

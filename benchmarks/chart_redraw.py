@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app_server import launch_chromium
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -82,8 +84,7 @@ def main() -> None:
         specs = chart_specs(Path(folder) / "checkpoints")
         page_file = Path(folder) / "charts.html"
         page_file.write_text(PAGE % vl_convert.javascript_bundle())
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(page_file.as_uri())
         print(f"load average {os.getloadavg()[0]:.2f}; ms per data update (median over "

@@ -28,6 +28,8 @@ from engine.models import MLP  # noqa: E402
 from engine.network import network_graph  # noqa: E402
 from ui import charts  # noqa: E402
 
+from app_server import launch_chromium  # noqa: E402  (benchmarks/, this script's folder)
+
 
 def median_ms(function, repeats: int) -> float:
     times = []
@@ -81,8 +83,7 @@ def browser_render(depth: int, width: int, cuts: int = 10, amount: float = 0.2) 
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         path = Path(folder) / "network.html"
         path.write_text(html)
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(path.as_uri())
         timings = page.evaluate("specs => measure(specs)", specs)

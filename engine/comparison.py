@@ -165,6 +165,15 @@ def list_comparisons() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "comparison.json").is_file())
 
 
+def saved_settings(settings: dict) -> RunConfig | None:
+    """A saved comparison's settings, for its charts' axes; None (axes from the data) when a
+    damaged or older file's settings are not ones this engine accepts."""
+    try:
+        return RunConfig.from_dict(settings).validate()
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None
+
+
 def load_comparison(name: str) -> dict:
     out = comparisons_dir() / validate_name(name)
     report = json.loads((out / "comparison.json").read_text())

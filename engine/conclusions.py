@@ -70,17 +70,17 @@ def run_conclusion(history: pd.DataFrame, finished: bool = True) -> str:
     return text
 
 
-def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = None, running: bool = False) -> str:
+def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = None, state: str = "finished") -> str:
     """The one sentence writer for a comparison. Over several seeds, or with controls, it
     works from the finished comparison's ``summary`` (one row per strategy or control and
     seed): each strategy's final validation accuracy as mean ± std, and how the best one
     fared against each control. Otherwise (one seed, strategies only) from ``history``: who
     ends ahead at the final sparsity, by how much, and the worst single cut among them.
-    While the comparison is ``running`` it gives no verdict (its strategies train one after
-    another: a finished one beside one in its warm-up is no comparison), only where each
-    strategy stands."""
-    if running:
-        return _progress(history)
+    A comparison whose ``state`` is "running" (or queued, or paused) or "stopped" (or
+    failed) gets no verdict (its strategies train one after another: a finished one beside
+    one in its warm-up is no comparison), only where each strategy stands."""
+    if state != "finished":
+        return _progress(history, state)
     if summary is not None and len(summary) and (
             (kinds(summary) == "control").any() or summary.get("seed", pd.Series(dtype=float)).nunique() > 1):
         return _over_seeds_conclusion(summary)
@@ -109,7 +109,9 @@ def compare_conclusion(history: pd.DataFrame, summary: pd.DataFrame | None = Non
     return text
 
 
-def _progress(history: pd.DataFrame) -> str:
+def _progress(history: pd.DataFrame, state: str) -> str:
+    if state not in ("running", "stopped"):
+        raise ValueError(f"state must be 'finished', 'running' or 'stopped', got {state!r}")
     if history.empty or "strategy" not in history:
         return ""
     history = history[kinds(history) == "strategy"]
@@ -119,8 +121,11 @@ def _progress(history: pd.DataFrame) -> str:
         where = "in its warm-up" if int(last.cycle) == 0 else f"after cut {int(last.cycle)}"
         parts.append(f"{name} {where} ({sparsity_text(last.sparsity)} sparse, "
                      f"{percent_text(last.val_acc)} validation accuracy)")
-    return ("So far: " + "; ".join(parts) + ". The comparison's conclusion follows when every strategy "
-            "has finished.") if parts else ""
+    if not parts:
+        return ""
+    if state == "running":
+        return "So far: " + "; ".join(parts) + ". The conclusion follows when the comparison has finished."
+    return "Where it stopped: " + "; ".join(parts) + ". No conclusion: the comparison did not finish."
 
 
 def _over_seeds_conclusion(summary: pd.DataFrame) -> str:

@@ -85,7 +85,8 @@ def comparison_table(summary: pd.DataFrame, over_seeds_or_controls: bool) -> tup
         header = ["strategy", "sparsity", "val acc", "best val", "test acc", "best test", "nonzero", "collapse"]
         rows = [[str(row.strategy), sparsity_text(row.final_sparsity), percent_text(row.final_val_acc),
                  percent_text(row.best_val_acc), percent_text(row.test_acc), percent_text(row.best_test_acc),
-                 f"{int(row.nonzero_params):,}", "—" if pd.isna(row.collapse_cycle) else f"cycle {int(row.collapse_cycle)}"]
+                 "—" if pd.isna(row.nonzero_params) else f"{int(row.nonzero_params):,}",
+                 "—" if pd.isna(row.collapse_cycle) else f"cycle {int(row.collapse_cycle)}"]
                 for row in labelled(summary).itertuples()]
     return header, rows
 

@@ -5,9 +5,9 @@ import streamlit as st
 from engine import analysis
 from engine.axes import epoch_span, planned_remaining
 from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_comparisons,
-                               load_comparison, strategy_rows)
+                               load_comparison, saved_settings, strategy_rows)
 from engine.conclusions import compare_conclusion
-from engine.config import ConfigError, RunConfig
+from engine.config import RunConfig
 from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
 from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
@@ -76,11 +76,12 @@ live.notice(JOB)
 
 
 def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
-         with_controls: bool = False, running: bool = False) -> str | None:
+         with_controls: bool = False, state: str = "finished") -> str | None:
     """The charts, table and conclusion; returns the conclusion (the view's download prints it).
     ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
     Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
-    comparison's charts neither rescale nor change kind while it runs."""
+    comparison's charts neither rescale nor change kind while it runs. ``state``: "finished",
+    "running" or "stopped", for the sentence (engine.conclusions.compare_conclusion)."""
     if history.empty:
         st.caption("Loading the data and building the model…")
         return
@@ -88,7 +89,7 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
     view = comparison_view(history, layers, summary)
     several_seeds, with_controls = view.several_seeds or seeds > 1, view.with_controls or with_controls
     first_seed, one_seed = view.first_seed, view.one_seed
-    conclusion = compare_conclusion(one_seed, summary, running=running)
+    conclusion = compare_conclusion(one_seed, summary, state)
     if conclusion:  # first: at a projector the finding must not sit below the fold
         st.info(plain(conclusion), icon=":material/insights:")
     if several_seeds or with_controls:
@@ -102,7 +103,8 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
                           "the comparison is done.")
         st.caption("Strategies in colour, controls in grey. Right: the final accuracy, a dot at the mean "
                    "and a bar from the lowest to the highest seed. "
-                   + (f"Lines: the mean of the {history.seed.nunique()} seed(s) run so far; bands: min to max."
+                   + (f"Lines: the mean of the {history.seed.nunique()} seed(s) run"
+                      f"{' so far' if state != 'finished' else ''}; bands: min to max."
                       if several_seeds else "One seed: a single run each, not a result."))
     if not several_seeds:
         left, right = st.columns(2)
@@ -148,15 +150,6 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
     return conclusion
 
 
-def saved_config(settings: dict) -> RunConfig | None:
-    """A saved comparison's settings, for its axes (None, axes from the data, if this engine
-    no longer knows one of them)."""
-    try:
-        return RunConfig.from_dict(settings)
-    except ConfigError:
-        return None
-
-
 def render():
     current = st.session_state.get(JOB)
     if current is not None:
@@ -165,7 +158,7 @@ def render():
         view = current.view()
         view.update()  # only the events that arrived since the last tick
         show(view.history, view.layers, base, seeds=len(seeds), with_controls=bool(chosen_controls),
-             running=True)  # a job on the page has not finished (live.current forgets a done one)
+             state="running" if current.status in ("queued", "running", "paused") else "stopped")
     elif name in saved:
         report = load_comparison(name)
         config = report["config"]
@@ -174,7 +167,7 @@ def render():
                    f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
                    + (f"; controls: {', '.join(control_label(c) for c in report['controls'])}."
                       if report.get("controls") else "."))
-        conclusion = show(report["history"], report["layers"], saved_config(config), report["summary"])
+        conclusion = show(report["history"], report["layers"], saved_settings(config), report["summary"])
         comparison_downloads(report, conclusion)
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "

@@ -107,10 +107,17 @@ def test_a_running_comparison_gives_no_verdict_only_where_each_strategy_stands()
     """Strategies train one after another: a finished one beside one in its warm-up must
     not read as "global keeps 94.5%; layerwise falls to 95.0%"."""
     warming = history(COLLAPSES[:1], "layerwise")
-    text = conclusions.compare_conclusion(pd.concat([history(RECOVERS, "global"), warming]), running=True)
+    both = pd.concat([history(RECOVERS, "global"), warming])
+    text = conclusions.compare_conclusion(both, state="running")
     assert text == ("So far: global after cut 2 (75.0% sparse, 94.5% validation accuracy); layerwise in its "
-                    "warm-up (0.0% sparse, 95.0% validation accuracy). The comparison's conclusion follows "
-                    "when every strategy has finished.")
+                    "warm-up (0.0% sparse, 95.0% validation accuracy). The conclusion follows when the "
+                    "comparison has finished.")
     later = history(COLLAPSES[:4], "layerwise")
     assert "layerwise after cut 1 (50.0% sparse, 93.0%" in conclusions.compare_conclusion(
-        pd.concat([history(RECOVERS, "global"), later]), running=True)
+        pd.concat([history(RECOVERS, "global"), later]), state="running")
+    # stopped: no promise of a conclusion that will never come
+    stopped = conclusions.compare_conclusion(both, state="stopped")
+    assert stopped.startswith("Where it stopped: global after cut 2") and "did not finish" in stopped
+    assert "follows" not in stopped
+    with pytest.raises(ValueError, match="state"):
+        conclusions.compare_conclusion(both, state="done")

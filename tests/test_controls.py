@@ -11,7 +11,7 @@ from engine.cli import main as cli_main
 from engine.comparison import compare, load_comparison, parse_seeds
 from engine.conclusions import compare_conclusion
 from engine.outcomes import control_label, labelled, over_seeds
-from engine.config import ConfigError
+from engine.config import ConfigError, RunConfig
 from engine.controls import (dense_weight_count, parse_controls, shuffled_masks, small_dense_widths,
                              weight_counts)
 
@@ -162,3 +162,23 @@ def test_seed_bands_summarise_every_seed():
     cut = vs[(vs.cycle == 1) & (vs.when == "just after the cut")].iloc[0]
     assert cut.seeds == 3 and round(cut["mean"], 6) == 0.4 and round(cut.sparsity, 9) == 0.2
     assert round(cut.low, 6) == 0.3 and round(cut.high, 6) == 0.5
+
+
+def test_a_damaged_saved_comparisons_settings_give_axes_from_the_data_not_a_crash():
+    from engine.comparison import saved_settings
+
+    good = RunConfig(depth=2, width=16).to_dict()
+    assert saved_settings(good) == RunConfig(depth=2, width=16)
+    for damaged in ({**good, "cycles": "3"}, {**good, "schedule": "no-such"}, {**good, "surprise": 1},
+                    {**good, "amount": 7.0}):
+        assert saved_settings(damaged) is None, damaged
+
+
+def test_the_comparison_table_shows_a_missing_count_as_a_dash_not_a_crash():
+    from engine.view import comparison_table
+
+    summary = pd.DataFrame([{"strategy": "global", "final_sparsity": 0.5, "final_val_acc": 0.9, "best_val_acc": 0.95,
+                             "test_acc": 0.9, "best_test_acc": 0.95, "nonzero_params": float("nan"),
+                             "collapse_cycle": float("nan")}])
+    header, rows = comparison_table(summary, False)
+    assert rows[0][header.index("nonzero")] == "—" and rows[0][header.index("collapse")] == "—"

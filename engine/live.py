@@ -432,7 +432,8 @@ class LiveView:
         self.version = 0      # bumps when new events arrive
         self.cuts = 0
         self._memo: dict[str, tuple] = {}
-        self._hold_until: int | None = None  # the page's pace holds until this many cuts (tune)
+        # the page's pace holds until this many ("cuts", n) or ("epochs", n) have arrived (tune)
+        self._hold_until: tuple[str, int] | None = None
 
     def update(self) -> bool:
         """Take in the events that arrived since the last call; True if there were any."""
@@ -491,27 +492,40 @@ class LiveView:
         return min(MAX_TICK_SECONDS, max(MIN_TICK_SECONDS, cycle))
 
     def _measured_cycle(self) -> float | None:
-        posts = self.history.seconds[self.history.phase == "post_prune"].to_numpy()
+        """One cycle's seconds, measured on the run training now: a comparison's history
+        runs its strategies and seeds one after another, each timed from its own start."""
+        rows = self.history
+        for column in ("strategy", "seed"):
+            if column in rows and len(rows):
+                rows = rows[rows[column] == rows[column].iloc[-1]]
+        posts = rows.seconds[rows.phase == "post_prune"].to_numpy()
         if len(posts) >= 2:
             cycles = min(PACE_CYCLES, len(posts) - 1)
             return float(posts[-1] - posts[-1 - cycles]) / cycles
-        epochs = self.history.seconds[self.history.phase == "train"].to_numpy()
-        per_cycle = max(self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5, 1)
+        epochs = rows.seconds[rows.phase == "train"].to_numpy()
         if len(epochs) < 2:
             return None
+        per_cycle = self._epochs_per_cycle()
         spans = min(per_cycle, len(epochs) - 1)  # the last few epochs: the first alone runs beside the first draw
         return float(epochs[-1] - epochs[-1 - spans]) / spans * per_cycle
 
+    def _epochs_per_cycle(self) -> int:
+        return max(self.job.stages.config.epochs_per_cycle if self.job.stages is not None else 5, 1)
+
+    def _epochs_seen(self) -> int:
+        return int((self.history.phase == "train").sum()) if len(self.history) else 0
+
     def tune(self) -> float:
         """The refresh a page sets now (``tick_seconds`` on the events as they stand), noted
-        for ``retune``: a pace measured from the training holds for PACE_CYCLES cuts, the
-        quick start before it is measured until the first cut, the slow wait before
-        training begins not at all."""
+        for ``retune``: a pace measured from the training holds for PACE_CYCLES cuts; the
+        quick start before it is measured, for a cycle's worth of epochs (the first epochs
+        run beside the page's first draw and read slow; a long warm-up or a run without
+        cuts then gets its measured pace); the slow wait before training begins not at all."""
         self.update()
         if self._measured_cycle() is not None:
-            self._hold_until = self.cuts + PACE_CYCLES
+            self._hold_until = ("cuts", self.cuts + PACE_CYCLES)
         elif (self.history.phase == "train").any():
-            self._hold_until = self.cuts + 1
+            self._hold_until = ("epochs", self._epochs_seen() + self._epochs_per_cycle())
         else:
             self._hold_until = None
         return self.tick_seconds()
@@ -525,7 +539,9 @@ class LiveView:
         and the page's full reruns themselves slow it, so a page that followed every swing
         reran in full every other tick (6 full reruns in a 10-cycle run, measured)."""
         self.update()
-        if self._hold_until is not None and self.cuts < self._hold_until:
-            return False
+        if self._hold_until is not None:
+            kind, until = self._hold_until
+            if (self.cuts if kind == "cuts" else self._epochs_seen()) < until:
+                return False
         ideal = self.tick_seconds()
         return max(ideal / tick, tick / ideal) >= 1.5

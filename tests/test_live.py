@@ -243,10 +243,29 @@ def test_a_live_view_sets_its_first_measured_pace_at_once():
     fresh = LiveJob(lambda on_event, should_stop: {}, "y", 10, Stages(TINY))
     fresh.events = job.events[:1]
     assert fresh.view().tune() == MIN_TICK_SECONDS
-    # ...and it holds until the first cut: the first epochs run beside the page's first draw.
+    # ...and it holds for a cycle's worth of epochs (2 here): the first epochs run beside
+    # the page's first draw and read slow...
     fresh.events = fresh.events + [{"type": "epoch", **row, "epoch": 2, "phase": "train", "seconds": 2.0}]
     assert not fresh.view().retune(MIN_TICK_SECONDS) and fresh.view().tick_seconds() == MAX_TICK_SECONDS
-    post = {**row, "phase": "post_prune", "epoch": 2, "seconds": 2.1}
-    fresh.events = fresh.events + [{"type": "prune", "cycle": 1, "pre_prune": {**post, "phase": "pre_prune"},
-                                    "post_prune": post, "layers": []}]
-    assert fresh.view().retune(MIN_TICK_SECONDS)
+    # ...then a long warm-up gets its measured pace without waiting for a cut
+    fresh.events = fresh.events + [{"type": "epoch", **row, "epoch": 3, "phase": "train", "seconds": 2.7}]
+    assert fresh.view().retune(MIN_TICK_SECONDS) and fresh.view().cuts == 0
+
+
+def test_a_comparisons_pace_is_measured_on_the_run_training_now():
+    """A live comparison's strategies run one after another, each timed from its own start:
+    a cycle measured across the boundary would be negative or bogus."""
+    from engine.live import LiveJob
+
+    job = LiveJob(lambda on_event, should_stop: {}, "x", 10, Stages(TINY))  # 2 epochs per cycle
+    row = {"cycle": 0, "train_loss": 1, "train_acc": 0, "val_loss": 1, "val_acc": 0, "sparsity": 0,
+           "nonzero_params": 1, "lr": 1e-3}
+    post = lambda strategy, cycle, seconds: {"type": "prune", "cycle": cycle, "strategy": strategy,  # noqa: E731
+                                             "pre_prune": {**row, "phase": "pre_prune", "epoch": 2, "seconds": seconds},
+                                             "post_prune": {**row, "phase": "post_prune", "epoch": 2,
+                                                            "seconds": seconds}, "layers": []}
+    job.events = [post("layerwise", c, 10.0 + 3 * c) for c in (1, 2, 3)] + \
+                 [post("global", c, 2.0 + 0.8 * c) for c in (1, 2)]
+    view = job.view()
+    view.update()
+    assert view._measured_cycle() == pytest.approx(0.8)  # global's own cycles, not 2.8 - 19.0

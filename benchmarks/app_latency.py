@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -165,6 +166,9 @@ def page_time(page, url: str, path: str, marker: str) -> float:
     return time.perf_counter() - started
 
 
+WATCH_LIMIT_SECONDS = 600  # a default run takes 4–40 s here: bounded, never waiting on a failed run
+
+
 def watched_run(page, url: str, server_pid: int, root: Path, seed: int) -> dict:
     """The default run started from the Explorer and watched to the end. CPU of the
     training thread, the rest of the server, and Chromium over the same span."""
@@ -175,7 +179,10 @@ def watched_run(page, url: str, server_pid: int, root: Path, seed: int) -> dict:
     started = time.perf_counter()
     page.get_by_role("button", name="Run", exact=True).click()
     pattern = f"digits-global-*-s{seed}-*/summary.json"
+    deadline = time.monotonic() + WATCH_LIMIT_SECONDS
     while not any((root / "checkpoints").glob(pattern)):  # written when the run ends
+        if time.monotonic() > deadline or page.get_by_text("The run failed").count():
+            raise RuntimeError(f"the watched run (seed {seed}) did not finish within {WATCH_LIMIT_SECONDS} s")
         train = max(train, thread_cpu(server_pid, "pruning-train"))
         time.sleep(0.1)
     train = max(train, thread_cpu(server_pid, "pruning-train"))
@@ -261,6 +268,7 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
         finally:
             stop_server(server)
             browser.close()
+            shutil.rmtree(root, ignore_errors=True)
     med = statistics.median
     print(f"load average {os.getloadavg()[0]:.2f}")
     if not watched_only:
@@ -288,7 +296,8 @@ def preset_latency(repeats: int) -> None:
 
     from engine.presets import PRESETS
 
-    server, url = start_server(Path(tempfile.mkdtemp(prefix="preset-latency-")))
+    runtime = tempfile.TemporaryDirectory(prefix="preset-latency-")
+    server, url = start_server(Path(runtime.name))
     charts = {"compare": 5, "explorer": 4}
     try:
         with sync_playwright() as playwright:
@@ -322,6 +331,7 @@ def preset_latency(repeats: int) -> None:
             browser.close()
     finally:
         stop_server(server)
+        runtime.cleanup()
 
 
 def main() -> None:

@@ -93,10 +93,11 @@ def main() -> None:
     roots = {"this checkout": ROOT} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
     with tempfile.TemporaryDirectory() as runtime, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        servers = {name: start_server(Path(runtime) / name.replace(" ", "-"), root, {"OMP_NUM_THREADS": "1"})
-                   for name, root in roots.items()}
+        servers: dict = {}
         results: dict[str, list[dict]] = {name: [] for name in roots}
         try:
+            for name, root in roots.items():  # inside: a failed start stops the other
+                servers[name] = start_server(Path(runtime) / name.replace(" ", "-"), root, {"OMP_NUM_THREADS": "1"})
             for repeat in range(args.repeats):  # interleaved: a busy moment hits both alike
                 for name, (_, url) in servers.items():
                     result = watch(browser, url, seed=100 + repeat, present=args.present and name == "this checkout")

@@ -60,10 +60,12 @@ def main() -> None:
     width, height = map(int, args.viewport.split("x"))
     chosen = {name: page for name, page in pages().items()
               if not args.pages or name in args.pages.split(",")}
-    runtime = Path(tempfile.mkdtemp(prefix="page-ab-"))
-    sides = {side: start_server(runtime / side, folder) for side, folder in (("before", args.before), ("after", args.after))}
-    times = {(side, name): [] for side in sides for name in chosen}
+    runtime = tempfile.TemporaryDirectory(prefix="page-ab-")
+    sides: dict = {}
+    times = {(side, name): [] for side in ("before", "after") for name in chosen}
     try:
+        for side, folder in (("before", args.before), ("after", args.after)):  # inside: a failed start stops the other
+            sides[side] = start_server(Path(runtime.name) / side, folder)
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": width, "height": height})
@@ -90,6 +92,7 @@ def main() -> None:
     finally:
         for server, _ in sides.values():
             stop_server(server)
+        runtime.cleanup()
     med = statistics.median
     print(f"load average {load:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; viewport {args.viewport}; "
           f"{args.rounds} rounds; A = {args.before}, B = {args.after}")

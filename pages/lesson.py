@@ -4,8 +4,9 @@ or Compare with the settings that made it. Nothing trains here.
 
 The charts are pictures drawn once per process on the server (ui.pictures): the
 page is read, not explored, and nine Vega-Lite charts compiled and drawn in the browser
-took about half of its time to screen. Each is drawn twice, for a wide column and for a
-phone, and the page's style shows the one that fits (text keeps its size either way)."""
+took about half of its time to screen. Each is drawn twice, 820 px wide for a desktop
+column and 350 px for a phone, and the page's style shows the phone's below a 700 px window
+(in a column narrower than 820 px the wide one is scaled down to fit)."""
 import streamlit as st
 
 from engine import lesson, presets
@@ -27,12 +28,13 @@ def shipped_lesson() -> list[tuple[lesson.Section, list[tuple[str, str | None]]]
     """Every section with its charts as (wide, narrow) SVG pictures, narrow None for a chart
     with its own width. Drawn once per process, in one batch: the results are shipped."""
     sections = lesson.sections(lesson.load())
-    specs = [[spec for spec in section_charts(section)] for section in sections]
-    wanted = [charts.picture(spec, width) for group in specs for spec in group
-              for width in ((WIDE,) if spec.get("width") else (WIDE, NARROW))]
-    drawn = iter(pictures.draw(wanted))
-    return [(section, [(next(drawn), None if spec.get("width") else next(drawn)) for spec in group])
-            for section, group in zip(sections, specs)]
+    sizes = [[(spec, (WIDE,) if spec.get("width") else (WIDE, NARROW)) for spec in section_charts(section)]
+             for section in sections]
+    drawn = iter(pictures.draw([charts.picture(spec, width) for group in sizes for spec, widths in group
+                                for width in widths]))
+    return [(section, [tuple(next(drawn) if width in widths else None for width in (WIDE, NARROW))
+                       for _, widths in group])
+            for section, group in zip(sections, sizes)]
 
 
 @st.cache_resource(show_spinner=False)
@@ -77,10 +79,10 @@ except (FileFormatError, RuntimeError) as exc:  # a shipped file damaged; the ch
     st.error(plain(exc, 600))
     st.stop()
 
-for number, (section, pictures) in enumerate(shipped, start=1):
+for number, (section, drawings) in enumerate(shipped, start=1):
     with st.container(key=f"lesson-{section.key}"):
         st.subheader(f"{number}. {section.title}", anchor=section.key)
-        for index, (wide, narrow) in enumerate(pictures):
+        for index, (wide, narrow) in enumerate(drawings):
             words = f"Chart: {section.title}"
             if narrow is None:  # a small square chart (the input pixels): one size fits both
                 st.image(wide, alt=words)

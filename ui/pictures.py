@@ -47,6 +47,8 @@ def draw(specs: list[dict], kind: str = "svg", scale: float = 1) -> list:
     line, when they cannot be drawn."""
     if kind not in ("svg", "png"):
         raise ValueError(f"kind must be 'svg' or 'png', got {kind!r}")
+    if not specs:
+        return []
     job = json.dumps({"specs": specs, "format": kind, "scale": scale}, default=_plain)
     try:
         done = subprocess.run([sys.executable, *SAFE_PATH, "-c", CHILD], input=job, capture_output=True,

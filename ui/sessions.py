@@ -30,5 +30,9 @@ def release_when_gone() -> None:
 
 
 def release_on_free(session: object) -> None:
-    """When ``session`` is freed, release the memory of what it left behind."""
-    weakref.finalize(session, release_memory_soon)
+    """When ``session`` is freed, release the memory of what it left behind. This relies on
+    Streamlit freeing a dropped AppSession by reference counting (its own tests guard
+    against reference leaks there); if a future Streamlit kept it in a cycle, the release
+    would wait for Python's own collector instead. Not at the server's exit: the process
+    is going anyway."""
+    weakref.finalize(session, release_memory_soon).atexit = False

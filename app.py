@@ -5,6 +5,7 @@ import streamlit as st
 from engine.errors import ConfigError
 from engine.live import import_turn, prepare_process, warm_up
 from engine.text import plain
+from ui.lesson import draw_in_background as draw_lesson_in_background
 from ui.screen import fit_screen
 from ui.sessions import release_when_gone
 
@@ -41,4 +42,5 @@ with import_turn():  # not while the warm-up imports torch (engine.live.import_t
         for file_name, reason in load_plugins().errors.items():
             st.sidebar.warning(f"Plug-in plugins/{plain(file_name, 80)} was skipped: {plain(reason, 400)}")
     page.run()
-warm_up()  # after the first page is drawn: torch, the training code and the plug-ins
+# after the first page is drawn: torch, the training code and the plug-ins; then the Lesson's pictures
+draw_lesson_in_background(warm_up())

@@ -220,9 +220,9 @@ def test_text_from_the_shipped_files_is_never_rendered_as_markdown(shipped, monk
     other.final["machine"] = hostile
     other.final["sizes"][-1]["form"] = hostile
     monkeypatch.setattr(lesson, "load", lambda: other)
-    import streamlit as st
+    from ui import lesson as drawn
 
-    st.cache_resource.clear()  # the page builds its sections once per process
+    drawn.forget()  # the page draws its sections once per process
     try:
         at = open_lesson()
         assert not at.exception, [e.message for e in at.exception]
@@ -230,7 +230,7 @@ def test_text_from_the_shipped_files_is_never_rendered_as_markdown(shipped, monk
         rendered = [str(m.value) for kind in ("markdown", "caption") for m in at.get(kind)]
         assert not any("[a link](https://example.com)" in value for value in rendered)
     finally:
-        st.cache_resource.clear()
+        drawn.forget()
 
 
 def test_the_checkpoint_facts_describe_the_recorded_run(shipped):
@@ -249,15 +249,15 @@ def test_missing_shipped_results_give_one_line_on_the_page(tmp_path, monkeypatch
     monkeypatch.setattr(lesson, "STUDY5_DIR", tmp_path / "nowhere")
     with pytest.raises(FileFormatError, match="git checkout engine/recorded"):
         lesson.load()
-    import streamlit as st
+    from ui import lesson as drawn
 
-    st.cache_resource.clear()
+    drawn.forget()
     try:
         at = open_lesson()
         assert not at.exception, [e.message for e in at.exception]
         assert len(at.error) == 1 and "cannot be read" in at.error[0].value
     finally:
-        st.cache_resource.clear()
+        drawn.forget()
 
 
 def test_one_seed_is_shown_as_one_seed(shipped):
@@ -306,3 +306,36 @@ def test_a_chart_that_cannot_be_drawn_is_one_line_not_a_hang():
 
     with pytest.raises(RuntimeError, match="could not be drawn"):
         pictures.draw([{"mark": "bar", "encoding": {"x": {"field": "a", "type": "no-such-type"}}}])
+
+
+def test_the_lessons_pictures_are_drawn_in_the_background_once_the_warm_up_is_over(monkeypatch):
+    import threading
+    import time
+
+    from streamlit.runtime import Runtime
+
+    from ui import lesson as drawn
+
+    calls = []
+    warming = threading.Event()
+    warm_up = threading.Thread(target=warming.wait)
+    warm_up.start()
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: True))
+    monkeypatch.setattr(drawn, "drawn_sections", lambda: calls.append("drawn"))
+    monkeypatch.setattr(drawn, "_started", False)
+    drawn.draw_in_background(warm_up)
+    drawn.draw_in_background(warm_up)  # app.py calls it on every script run: once per process
+    time.sleep(0.3)
+    assert calls == [], "it must wait for the warm-up (the first page's imports come first)"
+    warming.set()
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert calls == ["drawn"]
+    # outside a served app (AppTest, bare mode) nothing is started
+    monkeypatch.setattr(drawn, "_started", False)
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: False))
+    drawn.draw_in_background(None)
+    time.sleep(0.3)
+    assert calls == ["drawn"]

@@ -49,8 +49,8 @@ def main() -> None:
     for seed in range(args.repeats):
         writes.clear()
         posts = []
-        result = run(RunConfig(seed=seed, num_threads=1),
-                     on_event=lambda e: posts.append(time.perf_counter()) if e["type"] == "prune" else None)
+        run(RunConfig(seed=seed, num_threads=1),
+            on_event=lambda e: posts.append(time.perf_counter()) if e["type"] == "prune" else None)
         for a, b in zip(posts, posts[1:]):  # one prune + fine-tune cycle: between two cuts
             io = sum(seconds for when, seconds in writes if a <= when < b)
             cycles.append(b - a)

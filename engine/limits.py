@@ -111,7 +111,7 @@ def check_checkpoint_size(params: int, name: str, limit: int | None = None) -> N
     budget = checkpoint_param_budget(limit)
     if params > budget:
         share = (f"a 1/{CLASS_SIZE} share of {human(machine_limit())}" if limit is None
-                 else f"what this command may use now")
+                 else "what this command may use now")
         raise CheckpointError(
             f"{name}: its architecture has {params:,} parameters; this server inspects at most "
             f"{budget:,} (about {human(budget * BYTES_PER_PARAM_INSPECTED)}, {share}); refused "

@@ -2,7 +2,6 @@
 import pandas as pd
 import streamlit as st
 
-from engine import analysis
 from engine.axes import epoch_span, planned_remaining
 from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_comparisons,
                                load_comparison, saved_settings, strategy_rows)

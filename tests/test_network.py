@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 from torch.profiler import ProfilerActivity, profile
 
 from engine.cache import cached_run

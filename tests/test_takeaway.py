@@ -199,7 +199,7 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     assert [button.proto.label for button in at.get("download_button")] == ["View PNG", "View SVG"]
     spec = comparison_spec(report, conclusion)
     assert conclusion in notes(spec) and name in notes(spec)
-    assert f"layerwise vs global · 50% × 2 cycles" in notes(spec)
+    assert "layerwise vs global · 50% × 2 cycles" in notes(spec)
     assert ("seeds 0, 1" if controls else "seed 0 ·") in notes(spec)
     cells = [row["text"] for row in spec["datasets"]["table-rows"]]
     assert cells[0] == "layerwise" and "global" in cells and ("random pruning" in cells) == bool(controls)

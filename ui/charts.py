@@ -601,7 +601,7 @@ PICTURE_THEME = {"view": {"stroke": None}, "title": {"color": "#31333f"},
 def _themed(config: dict) -> dict:
     """``config`` (finish()'s fonts and layout) over PICTURE_THEME's colours, section by section."""
     return {**PICTURE_THEME, **config,
-            **{part: {**PICTURE_THEME[part], **config.get(part, {})} for part in PICTURE_THEME if part != "view"}}
+            **{part: {**PICTURE_THEME[part], **config.get(part, {})} for part in PICTURE_THEME}}
 
 
 def picture(spec: dict, width: int) -> dict:

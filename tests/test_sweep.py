@@ -426,3 +426,41 @@ def test_page_shows_validation_errors():
     app.button[0].click().run()
     assert "this page runs at most 48" in shown(app.error[0].value)
     assert list_sweeps() == []
+
+
+def test_a_cell_of_a_stopped_sweep_that_has_not_begun_is_cancelled_at_once(tmp_path):
+    from engine.sweep.cell import run_cell
+
+    stop_file = tmp_path / "stop"
+    stop_file.write_text("")
+    cell = next(iter(spec("early", strategies=["global"], amounts=[0.5], seeds=[0], warmup_epochs=1000).cells()))
+    started = time.monotonic()
+    row = run_cell(cell.to_dict(), str(tmp_path / "ck"), str(tmp_path / "cache"), stop_file=str(stop_file))
+    assert row["status"] == "cancelled" and "before it began" in row["error"]
+    assert time.monotonic() - started < 5 and not (tmp_path / "ck").exists()  # nothing trained, nothing written
+
+
+def test_a_stop_does_not_shut_down_workers_another_sweep_is_using(monkeypatch):
+    """Local sweeps share joblib's loky workers: while another sweep runs, a stopped one lets
+    its cells end as cancelled (those not begun at once) instead of killing the workers."""
+    import psutil
+
+    from engine.live import SweepJob
+    from engine.pool import TrainingPool
+    from engine.sweep import execution
+
+    monkeypatch.setattr(execution, "_others_running", lambda: True)
+    long = spec("shared", strategies=["global"], amounts=[0.5], seeds=[0, 1, 2, 3], warmup_epochs=1000)
+    job = SweepJob(long, n_jobs=2, pool=TrainingPool(2))
+    folders = Path(os.environ["PRUNING_EXPLORER_CHECKPOINTS"])
+    deadline = time.monotonic() + 90
+    while len(list(folders.glob("*/history.csv"))) < 2:  # both workers are training a cell
+        assert time.monotonic() < deadline and job.running, job.error
+        time.sleep(0.2)
+    workers = [c for c in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+    job.stop()
+    assert job.join(60), "the cells in progress were not cancelled"
+    assert job.status == "stopped" and job.report["status"] == "stopped" and not job.error
+    results = load_sweep("shared")["results"]
+    assert set(results.status) == {"cancelled"}, results.status.tolist()  # every cell told, none left pending
+    assert len(workers) == 2 and all(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)

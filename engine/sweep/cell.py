@@ -64,6 +64,9 @@ def run_cell(config: dict, checkpoint_root: str, cache_root: str, torch_threads:
 
     started = time.perf_counter()
     row = {"key": RunConfig.from_dict(config).key(), "error": ""}
+    if stop_file and os.path.exists(stop_file):  # the sweep was stopped before this cell began
+        return {**row, "status": "cancelled", "error": "stopped before it began", "seconds": 0.0,
+                "worker": f"{socket.gethostname()}:{os.getpid()}"}
     with cpu_threads(torch_threads):
         try:
             load_plugins()  # a worker process is an entry point: plug-in strategies load here

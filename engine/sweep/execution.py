@@ -34,6 +34,30 @@ SCHEDULER_PATTERN = re.compile(r"^(tcp|tls)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 # the remaining cells are recorded as lost.
 MAX_UNEXPLAINED_LOSSES = 3
 STOP_POLL_SECONDS = 0.2
+# Local sweeps running in this process. They share joblib's loky workers: a stopped sweep
+# shuts them down (their memory back at once) only when no other sweep is using them.
+_local_sweeps = 0
+_local_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _counted_local_sweep(local: bool) -> Iterator[None]:
+    global _local_sweeps
+    if not local:
+        yield
+        return
+    with _local_lock:
+        _local_sweeps += 1
+    try:
+        yield
+    finally:
+        with _local_lock:
+            _local_sweeps -= 1
+
+
+def _others_running() -> bool:
+    with _local_lock:
+        return _local_sweeps > 1
 
 
 def _check_execution(backend: str, n_jobs, scheduler, torch_threads) -> None:
@@ -227,13 +251,18 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
         _write_results(out, rows)
         if cells:
             submitter = os.getpid() if backend == "loky" else None  # a cluster's workers outlive us
-            with _stop_file(should_stop, backend == "loky") as stop_file:
+            with _counted_local_sweep(backend == "loky"), _stop_file(should_stop, backend == "loky") as stop_file:
                 outcomes = _outcomes(parallel, cells, (checkpoint_root, cache_root, torch_threads, use_cache,
                                                        submitter, stop_file), counts)
                 try:
                     stopped = _record(outcomes, rows, out, counts, on_cell, should_stop)
+                    if stopped and stop_file is not None and _others_running():
+                        # The workers are shared: the cells left see the stop file and end as
+                        # cancelled (those not started at once) instead of the workers being
+                        # shut down under the other sweep.
+                        _record(outcomes, rows, out, counts, on_cell, None)
                 finally:
-                    outcomes.close()  # joblib then kills the workers of the cells not collected
+                    outcomes.close()  # joblib then shuts down the workers of the cells not collected
     return {"name": spec.name, "sweep_dir": str(out), "status": "stopped" if stopped else "finished",
             "cells": len(rows), "complete": sum(r["status"] == "complete" for r in rows.values()),
             **counts, "backend": backend, "jobs": n_jobs if backend == "loky" else None,
@@ -243,7 +272,7 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
 
 def _record(outcomes, rows: dict, out: Path, counts: dict, on_cell, should_stop) -> bool:
     """Write each finished cell into results.csv at once; True if stopped early."""
-    done = counts["kept"]
+    done = sum(counts[kind] for kind in ("kept", "computed", "cached", "failed", "cancelled"))
     for row in outcomes:
         row = _check_visible(row)
         rows[row["key"]].update(row)

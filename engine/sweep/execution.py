@@ -60,6 +60,14 @@ def _others_running() -> bool:
         return _local_sweeps > 1
 
 
+def _shut_down_local_workers() -> None:
+    """Kill joblib's loky worker processes (a stopped sweep's cells that ended as cancelled
+    leave them idle, each holding torch in memory, until loky's idle timeout)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
+
+
 def _check_execution(backend: str, n_jobs, scheduler, torch_threads) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"backend={backend!r} is invalid: must be one of {', '.join(BACKENDS)}")
@@ -263,6 +271,8 @@ def run_sweep(spec: SweepSpec, backend: str = "loky", n_jobs: int | None = None,
                         _record(outcomes, rows, out, counts, on_cell, None)
                 finally:
                     outcomes.close()  # joblib then shuts down the workers of the cells not collected
+                if stopped and stop_file is not None and not _others_running():
+                    _shut_down_local_workers()  # nobody else uses them: their memory back at once
     return {"name": spec.name, "sweep_dir": str(out), "status": "stopped" if stopped else "finished",
             "cells": len(rows), "complete": sum(r["status"] == "complete" for r in rows.values()),
             **counts, "backend": backend, "jobs": n_jobs if backend == "loky" else None,

@@ -187,6 +187,19 @@ def test_should_stop_ends_the_sweep_with_pending_cells():
     assert (statuses == "cancelled").sum() == 1 and (statuses == "pending").sum() == 3
 
 
+def loky_workers_once_both_train(job) -> list:
+    """Wait (90 s at most) until the sweep job's two workers are each training a cell;
+    return the worker processes."""
+    import psutil
+
+    folders = Path(os.environ["PRUNING_EXPLORER_CHECKPOINTS"])
+    deadline = time.monotonic() + 90
+    while len(list(folders.glob("*/history.csv"))) < 2:
+        assert time.monotonic() < deadline and job.running, job.error
+        time.sleep(0.2)
+    return [c for c in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+
+
 def test_a_stopped_sweep_job_cancels_its_cells_shuts_its_workers_and_frees_its_slots():
     """Stop while two workers are each in the middle of a long cell: the cells are cancelled
     between epochs (not run to their end), the others are never started, the worker
@@ -200,12 +213,7 @@ def test_a_stopped_sweep_job_cancels_its_cells_shuts_its_workers_and_frees_its_s
     # 1000 epochs, 15 s or more per cell here: a stop that waited for them would see them complete
     long = spec("long", strategies=["global"], amounts=[0.5], seeds=[0, 1, 2], warmup_epochs=1000)
     job = SweepJob(long, n_jobs=2, pool=pool)
-    folders = Path(os.environ["PRUNING_EXPLORER_CHECKPOINTS"])
-    deadline = time.monotonic() + 90
-    while len(list(folders.glob("*/history.csv"))) < 2:  # both workers are training a cell
-        assert time.monotonic() < deadline and job.running, job.error
-        time.sleep(0.2)
-    workers = [c for c in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+    workers = loky_workers_once_both_train(job)
     assert job.status == "running" and pool.running == 2 and len(workers) == 2
     job.stop()
     assert job.join(30), "the cells in progress were not cancelled"
@@ -452,12 +460,7 @@ def test_a_stop_does_not_shut_down_workers_another_sweep_is_using(monkeypatch):
     monkeypatch.setattr(execution, "_others_running", lambda: True)
     long = spec("shared", strategies=["global"], amounts=[0.5], seeds=[0, 1, 2, 3], warmup_epochs=1000)
     job = SweepJob(long, n_jobs=2, pool=TrainingPool(2))
-    folders = Path(os.environ["PRUNING_EXPLORER_CHECKPOINTS"])
-    deadline = time.monotonic() + 90
-    while len(list(folders.glob("*/history.csv"))) < 2:  # both workers are training a cell
-        assert time.monotonic() < deadline and job.running, job.error
-        time.sleep(0.2)
-    workers = [c for c in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+    workers = loky_workers_once_both_train(job)
     job.stop()
     assert job.join(60), "the cells in progress were not cancelled"
     assert job.status == "stopped" and job.report["status"] == "stopped" and not job.error

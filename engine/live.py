@@ -485,7 +485,9 @@ class LiveView:
         are two cuts), within [MIN_TICK_SECONDS, MAX_TICK_SECONDS]. One cycle alone swings
         with the machine's load, and each change of pace costs the page a full rerun.
         Before any epoch (loading, or queued for the training pool) the page redraws slowly."""
-        cycle = self._measured_cycle()
+        return self._tick(self._measured_cycle())
+
+    def _tick(self, cycle: float | None) -> float:
         if cycle is None:  # not measured yet: quick once training has begun, so the first
             # epochs fill in promptly and a fast run needs no full rerun to speed up
             cycle = MIN_TICK_SECONDS if (self.history.phase == "train").any() else MAX_TICK_SECONDS
@@ -522,13 +524,14 @@ class LiveView:
         run beside the page's first draw and read slow; a long warm-up or a run without
         cuts then gets its measured pace); the slow wait before training begins not at all."""
         self.update()
-        if self._measured_cycle() is not None:
+        cycle = self._measured_cycle()
+        if cycle is not None:
             self._hold_until = ("cuts", self.cuts + PACE_CYCLES)
         elif (self.history.phase == "train").any():
             self._hold_until = ("epochs", self._epochs_seen() + self._epochs_per_cycle())
         else:
             self._hold_until = None
-        return self.tick_seconds()
+        return self._tick(cycle)
 
     def retune(self, tick: float) -> bool:
         """Whether a page redrawing every ``tick`` s is off the training's pace by 1.5x

@@ -85,7 +85,8 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # page path -> text that shows the page has rendered (its title, or what it shows)
 PAGES = {"": "Pruning Explorer", "explorer": "Prune and recover", "compare": "Compare strategies",
          "layers": "Where does it cut?", "inspector": "Checkpoint inspector", "efficiency": "Efficiency",
-         "sweeps": "Sweeps", "tutorial": "9 · Global pruning"}
+         "sweeps": "Sweeps", "tutorial": "1 · Inspect a module",
+         "tutorial?step=9": "9 · Global pruning"}
 
 
 def thread_cpu(pid: int, name: str) -> float:

@@ -44,7 +44,8 @@ def pages() -> dict[str, tuple[str, int]]:
 
     shown = {"compare": 5, "explorer": 4}
     out = {f"preset {name}": (f"{p.page}?{urlencode(p.query_params())}", shown[p.page]) for name, p in PRESETS.items()}
-    return {**out, "lesson": ("lesson", 9), "tutorial": ("tutorial", 3), "home": ("", 0)}
+    return {**out, "lesson": ("lesson", 9), "tutorial": ("tutorial", 0),
+            "tutorial step 2": ("tutorial?step=2", 1), "tutorial step 9": ("tutorial?step=9", 1), "home": ("", 0)}
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""The PyTorch pruning tutorial, step by step, on a LeNet for the 8×8 digits. Layout only:
-every object shown is made by ``engine.tutorial``."""
+"""The PyTorch pruning tutorial, one step at a time, on a LeNet for the 8×8 digits. Layout
+only: every object shown is made by ``engine.tutorial``. The open step is in the address
+(``?step=5``), so a teacher can link to it."""
 import html
 
 import pandas as pd
@@ -8,17 +9,23 @@ from torch.nn.utils import prune
 
 from engine import tutorial
 from engine.pruning import method_takes_amount
+from engine.text import plain
 from ui import charts, static_table
+
+STEP = "tutorial_step"
+VALUES = "tutorial_values"  # every step's settings, kept while another step is open
+# Streamlit forgets a widget's value when a rerun does not draw it, and only the open step
+# is drawn: the settings a later step builds on live here too.
+DEFAULTS = {"tutorial_random": 0.3, "tutorial_bias": 3, "tutorial_structured": 0.5, "tutorial_conv": 0.2,
+            "tutorial_linear": 0.4, "tutorial_global": 0.2, "tutorial_method_amount": 0.5}
+CODE_BOX = ('<pre style="background: #fcfcfb; border-radius: 0.5rem; padding: 1rem; margin: 0; '
+            'font-family: \'Source Code Pro\', monospace; font-size: 0.875rem; line-height: 1.6; '
+            'white-space: pre-wrap; color: #31333f">{}</pre>')
 
 st.title("Pruning tutorial, interactively")
 st.caption("The steps of PyTorch's pruning tutorial (torch.nn.utils.prune) on its LeNet, adapted to "
            "8×8 digit images: both convolutions are padded and only the first is pooled, so fc1 "
            "takes 16·4·4 = 256 features. Every table below is read off the real module.")
-
-
-CODE_BOX = ('<pre style="background: #fcfcfb; border-radius: 0.5rem; padding: 1rem; margin: 0; '
-            'font-family: \'Source Code Pro\', monospace; font-size: 0.875rem; line-height: 1.6; '
-            'white-space: pre-wrap; color: #31333f">{}</pre>')
 
 
 def vega_spec(chart) -> dict:
@@ -41,7 +48,18 @@ def layer_sparsity_bars(rows: pd.DataFrame) -> dict:
     return vega_spec(charts.layer_sparsity_bars(rows, list(tutorial.LAYERS)))
 
 
-seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
+def kept(widget, label: str, *args, key: str, default=None, **kwargs):
+    """``widget`` whose value outlives the steps that do not show it."""
+    values = st.session_state.setdefault(VALUES, {})
+    if key not in st.session_state:  # first visit, or forgotten while another step was open
+        st.session_state[key] = values.get(key, DEFAULTS.get(key, default))
+    values[key] = widget(label, *args, key=key, **kwargs)
+    return values[key]
+
+
+def setting(key: str):
+    """A step's setting as last chosen (its default if never moved)."""
+    return st.session_state.get(VALUES, {}).get(key, DEFAULTS[key])
 
 
 def table(container, rows, columns: list[str]) -> None:
@@ -71,88 +89,140 @@ def sparsity_table(container, rows: pd.DataFrame) -> None:
           ["layer", "weights", "zeros", "sparsity"])
 
 
-model = tutorial.make_lenet(seed)
+def lenet_at(step: int):
+    """The LeNet as this step finds it, earlier steps' settings applied."""
+    return tutorial.lenet_at_step(step, seed, setting("tutorial_random"), setting("tutorial_bias"),
+                                  setting("tutorial_structured"))
 
-st.header("1 · Inspect a module")
-st.write("conv1 of the unpruned LeNet holds two parameters, `weight` and `bias`, and no buffers.")
-show_module(model.conv1)
 
-st.header("2 · Prune a parameter: `prune.random_unstructured`")
-amount = st.slider("Fraction of conv1's weights pruned at random", 0.05, 0.95, 0.3, 0.05, key="tutorial_random")
-tutorial.random_unstructured(model.conv1, amount, seed)
-st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
-         "plain attribute.")
-show_module(model.conv1)
-st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
+def inspect_module():
+    st.write("conv1 of the unpruned LeNet holds two parameters, `weight` and `bias`, and no buffers.")
+    show_module(lenet_at(1).conv1)
 
-st.header("3 · The forward pre-hook")
-st.write("Pruning installs a forward pre-hook that recomputes `weight = weight_orig × weight_mask` "
-         "before every forward pass.")
-if st.button("Zero one more mask entry, then run a forward pass on four digits", key="tutorial_hook"):
-    demo = tutorial.make_lenet(seed)  # a twin of the model above, so the steps below are unchanged
-    tutorial.random_unstructured(demo.conv1, amount, seed)
-    result = tutorial.hook_recomputes_weight(demo, demo.conv1)
-    st.write(f"weight entry {result['index']}: {result['before']:.4f} before; still "
-             f"{result['after_mask_edit']:.4f} right after editing the mask; "
-             f"{result['after_forward']:.4f} after the forward pass.")
 
-st.header("4 · Prune the bias: `prune.l1_unstructured` with a count")
-count = st.slider("Number of conv1 biases to prune (smallest |b|)", 1, 6, 3, key="tutorial_bias")
-prune.l1_unstructured(model.conv1, name="bias", amount=count)  # an int amount: a count
-# + 0.0: a masked negative bias is -0.0, shown as 0.0000
-table(st, [(channel, f"{orig:.4f}", f"{mask:g}", f"{bias + 0.0:.4f}") for channel, (orig, mask, bias) in enumerate(zip(
-    model.conv1.bias_orig.tolist(), model.conv1.bias_mask.tolist(), model.conv1.bias.tolist()))],
-      ["channel", "bias_orig", "bias_mask", "bias"])
+def random_unstructured():
+    st.markdown("`prune.random_unstructured`")
+    kept(st.slider, "Fraction of conv1's weights pruned at random", 0.05, 0.95, step=0.05, key="tutorial_random")
+    model = lenet_at(2)
+    st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
+             "plain attribute.")
+    show_module(model.conv1)
+    st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
-st.header("5 · Iterative pruning: `prune.ln_structured` on top")
-structured = st.slider("Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, 0.5, 0.1,
-                       key="tutorial_structured")
-prune.ln_structured(model.conv1, name="weight", amount=structured, n=2, dim=0)
-st.write(f"The hook on `weight` is now {tutorial.describe(model.conv1)['pre_hooks'][-1]}: its combined mask "
-         f"keeps the random cut and removes whole channels {tutorial.pruned_channels(model.conv1)}.")
-st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(model.conv1)))
 
-st.header("6 · Serialisation: the state_dict")
-st.write("Masks are buffers and the original tensors are parameters, so both are saved:")
-# A code box without st.code: its syntax highlighter (1.5 MB of JavaScript registering
-# hundreds of languages) made this page take 1.6x as long to draw (docs/benchmarks.md, section 7).
-st.html(CODE_BOX.format(html.escape("\n".join(model.state_dict().keys()))))
+def forward_pre_hook():
+    st.write("Pruning installs a forward pre-hook that recomputes `weight = weight_orig × weight_mask` "
+             f"before every forward pass. conv1 here has {setting('tutorial_random'):.0%} of its weights "
+             "pruned at random (step 2).")
+    if st.button("Zero one more mask entry, then run a forward pass on four digits", key="tutorial_hook"):
+        demo = lenet_at(2)
+        result = tutorial.hook_recomputes_weight(demo, demo.conv1)
+        st.write(f"weight entry {result['index']}: {result['before']:.4f} before; still "
+                 f"{result['after_mask_edit']:.4f} right after editing the mask; "
+                 f"{result['after_forward']:.4f} after the forward pass.")
 
-st.header("7 · Make it permanent: `prune.remove`")
-prune.remove(model.conv1, "weight")
-st.write("`weight` is a plain parameter again, zeros included; `weight_orig`, `weight_mask` and the "
-         "weight hook are gone (the bias stays pruned).")
-show_module(model.conv1)
 
-st.header("8 · Prune several parameters")
-left, right = st.columns(2)
-conv_amount = left.slider("L1 amount for every Conv2d", 0.05, 0.95, 0.2, 0.05, key="tutorial_conv")
-linear_amount = right.slider("L1 amount for every Linear", 0.05, 0.95, 0.4, 0.05, key="tutorial_linear")
-several = tutorial.prune_several(tutorial.make_lenet(seed), conv_amount, linear_amount)
-st.write("Buffers of the whole model:", list(dict(several.named_buffers()).keys()))
-sparsity_table(st, pd.DataFrame(tutorial.layer_sparsity_rows(several)))
+def prune_bias():
+    st.markdown("`prune.l1_unstructured` with a count")
+    kept(st.slider, "Number of conv1 biases to prune (smallest |b|)", 1, 6, key="tutorial_bias")
+    conv1 = lenet_at(4).conv1
+    # + 0.0: a masked negative bias is -0.0, shown as 0.0000
+    table(st, [(channel, f"{orig:.4f}", f"{mask:g}", f"{bias + 0.0:.4f}") for channel, (orig, mask, bias) in enumerate(
+        zip(conv1.bias_orig.tolist(), conv1.bias_mask.tolist(), conv1.bias.tolist()))],
+          ["channel", "bias_orig", "bias_mask", "bias"])
 
-st.header("9 · Global pruning")
-global_amount = st.slider("Global L1 amount over all five weight tensors", 0.05, 0.95, 0.2, 0.05,
-                          key="tutorial_global")
-rows = pd.DataFrame(tutorial.layer_sparsity_rows(tutorial.global_l1(tutorial.make_lenet(seed), global_amount)))
-st.write("One ranking over every weight: layers with many small weights lose the most. On a fresh "
-         "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
-         "thinned most and conv1 (fan-in 9) least.")
-sparsity_table(st, rows)
-st.vega_lite_chart(spec=layer_sparsity_bars(rows[rows.layer != "global"]))
 
-st.header("10 · A custom method")
-methods = tutorial.plugin_methods()
-if not methods:
-    st.info("No custom pruning method in the plug-in folder: add a BasePruningMethod subclass to "
-            "plugins/ (see plugins/every_other.py) and it appears here and as a strategy.")
-else:
-    name = st.selectbox("Plug-in method (from plugins/)", list(methods), key="tutorial_method")
-    custom = tutorial.make_lenet(seed)
-    method_amount = (st.slider("amount", 0.05, 0.95, 0.5, 0.05, key="tutorial_method_amount")
-                     if method_takes_amount(methods[name]) else None)
-    tutorial.apply_method(custom.fc3, "bias", methods[name], method_amount)
+def iterative():
+    st.markdown("`prune.ln_structured` on top of step 2's random cut")
+    kept(st.slider, "Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, step=0.1,
+         key="tutorial_structured")
+    conv1 = lenet_at(5).conv1
+    st.write(f"The hook on `weight` is now {tutorial.describe(conv1)['pre_hooks'][-1]}: its combined mask "
+             f"keeps the random cut and removes whole channels {tutorial.pruned_channels(conv1)}.")
+    st.vega_lite_chart(spec=tensor_heatmaps(tutorial.reparametrization_frames(conv1)))
+
+
+def serialisation():
+    st.write("Masks are buffers and the original tensors are parameters, so both are saved "
+             "(the model of step 5):")
+    # A code box without st.code: its syntax highlighter (1.5 MB of JavaScript registering
+    # hundreds of languages) made this page take 1.6x as long to draw (docs/benchmarks.md, section 7).
+    st.html(CODE_BOX.format(html.escape("\n".join(lenet_at(6).state_dict().keys()))))
+
+
+def permanent():
+    st.markdown("`prune.remove`")
+    st.write("`weight` is a plain parameter again, zeros included; `weight_orig`, `weight_mask` and the "
+             "weight hook are gone (the bias stays pruned).")
+    show_module(lenet_at(7).conv1)
+
+
+def several():
+    left, right = st.columns(2)
+    conv_amount = kept(left.slider, "L1 amount for every Conv2d", 0.05, 0.95, step=0.05, key="tutorial_conv")
+    linear_amount = kept(right.slider, "L1 amount for every Linear", 0.05, 0.95, step=0.05, key="tutorial_linear")
+    model = tutorial.prune_several(tutorial.make_lenet(seed), conv_amount, linear_amount)
+    st.write("Buffers of the whole model:", list(dict(model.named_buffers()).keys()))
+    sparsity_table(st, pd.DataFrame(tutorial.layer_sparsity_rows(model)))
+
+
+def global_pruning():
+    amount = kept(st.slider, "Global L1 amount over all five weight tensors", 0.05, 0.95, step=0.05,
+                  key="tutorial_global")
+    rows = pd.DataFrame(tutorial.layer_sparsity_rows(tutorial.global_l1(tutorial.make_lenet(seed), amount)))
+    st.write("One ranking over every weight: layers with many small weights lose the most. On a fresh "
+             "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
+             "thinned most and conv1 (fan-in 9) least.")
+    sparsity_table(st, rows)
+    st.vega_lite_chart(spec=layer_sparsity_bars(rows[rows.layer != "global"]))
+
+
+def custom_method():
+    methods = tutorial.plugin_methods()
+    if not methods:
+        st.info("No custom pruning method in the plug-in folder: add a BasePruningMethod subclass to "
+                "plugins/ (see plugins/every_other.py) and it appears here and as a strategy.")
+        return
+    name = kept(st.selectbox, "Plug-in method (from plugins/)", list(methods), key="tutorial_method",
+                default=next(iter(methods)))
+    model = tutorial.make_lenet(seed)
+    amount = (kept(st.slider, "amount", 0.05, 0.95, step=0.05, key="tutorial_method_amount")
+              if method_takes_amount(methods[name]) else None)
+    tutorial.apply_method(model.fc3, "bias", methods[name], amount)
     st.write(f"`{methods[name].__name__}` applied to fc3's bias with `{methods[name].__name__}.apply("
              "model.fc3, 'bias')`: the same weight_orig/mask/pre-hook machinery.")
-    st.write("fc3.bias_mask:", custom.fc3.bias_mask.tolist())
+    st.write("fc3.bias_mask:", model.fc3.bias_mask.tolist())
+
+
+DRAW = (inspect_module, random_unstructured, forward_pre_hook, prune_bias, iterative, serialisation,
+        permanent, several, global_pruning, custom_method)
+LAST = len(tutorial.STEPS)
+
+if STEP not in st.session_state:  # a first visit: the step the address names
+    linked = st.query_params.get("step")
+    steps = {str(n): n for n in range(1, LAST + 1)}
+    st.session_state[STEP] = steps.get(linked, 1)
+    if linked is not None and linked not in steps:
+        st.warning(f"The link's step “{plain(linked, 20)}” is not a step of this tutorial (1–{LAST}): "
+                   "showing step 1.")
+
+
+def go(step: int) -> None:
+    st.session_state[STEP] = step
+
+
+seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
+back, pick, forward = st.columns([1, 5, 1], vertical_alignment="bottom")
+step = pick.selectbox("Step", range(1, LAST + 1), key=STEP, label_visibility="collapsed",
+                      format_func=lambda n: f"Step {n} of {LAST} · {tutorial.STEPS[n - 1]}")
+back.button("Back", icon=":material/arrow_back:", on_click=go, args=(step - 1,), disabled=step == 1,
+            width="stretch", key="tutorial_back")
+forward.button("Next", icon=":material/arrow_forward:", on_click=go, args=(step + 1,), disabled=step == LAST,
+               width="stretch", key="tutorial_next")
+st.query_params["step"] = str(step)
+
+st.header(f"{step} · {tutorial.STEPS[step - 1]}")
+DRAW[step - 1]()
+if step < LAST:
+    st.button(f"Next: {step + 1} · {tutorial.STEPS[step]}", icon=":material/arrow_forward:", on_click=go,
+              args=(step + 1,), key="tutorial_next_below")

@@ -106,8 +106,15 @@ def test_every_page_loads_with_no_runs(server, page):
         assert nav.get_by_text("Explorer", exact=True).count() == 1
         assert nav.get_by_text("common").count() == 0  # the helper module is not a page
         check(page, f"page-{name}")
-        if name == "tutorial":
-            assert page.get_by_text("9 · Global pruning").count() == 1
+        if name == "tutorial":  # one step at a time, the one its address names
+            assert page.get_by_text("1 · Inspect a module").count() == 1
+            page.goto(f"{server}/tutorial?step=9")
+            settle(page)
+            assert page.get_by_role("heading", name="9 · Global pruning").count() == 1
+            page.get_by_role("button", name="Next", exact=True).click()
+            page.wait_for_url(re.compile(r"step=10"))
+            settle(page)
+            assert page.get_by_role("heading", name="10 · A custom method").count() == 1
     assert page.get_by_text("Try it").count() == 0  # last page: the inspector's empty state
     assert page.get_by_text("No runs yet").count() == 1
 

@@ -80,21 +80,74 @@ def test_custom_method_from_the_plugin_folder():
     assert model.fc3.bias_mask.tolist() == [0.0, 1.0] * 5
 
 
-def test_tutorial_page_runs_and_reacts():
-    page = AppTest.from_file(str(ROOT / "pages" / "tutorial.py"), default_timeout=60).run()
-    assert not page.exception
-    # small tables are static tables: no data grid (a megabyte of JavaScript) on this page
-    assert not page.dataframe and any("fc1" in str(t.value) for t in page.table)
-    biases = [t.value for t in page.table if "bias_mask" in t.value.columns]
-    assert len(biases) == 1 and list(biases[0]["bias_mask"]).count("0") == 3  # the slider's 3 smallest
-    state_dict_box = [e.proto.body for e in page.get("html") if "conv1.weight_orig" in e.proto.body]
-    assert len(state_dict_box) == 1 and "conv1.weight_mask\nconv1.bias_mask\nconv2.weight" in state_dict_box[0]
-    assert len(page.get("vega_lite_chart")) == 3  # two tensor heat maps and the global bars
+def tutorial_page(**query) -> AppTest:
+    page = AppTest.from_file(str(ROOT / "pages" / "tutorial.py"), default_timeout=60)
+    page.query_params.update(query)
+    return page.run()
+
+
+def test_tutorial_page_shows_one_step_at_a_time():
+    page = tutorial_page()
+    assert not page.exception and [h.value for h in page.header] == ["1 · Inspect a module"]
+    shown = {}
+    for step in range(2, len(tutorial.STEPS) + 1):
+        page.button(key="tutorial_next").click().run()
+        assert not page.exception and page.query_params["step"] == str(step)
+        assert [h.value for h in page.header] == [f"{step} · {tutorial.STEPS[step - 1]}"]
+        if step == 4:  # small tables are static tables: no data grid (a megabyte of JavaScript)
+            assert not page.dataframe
+            bias = [t.value for t in page.table if "bias_mask" in t.value.columns]
+            assert len(bias) == 1 and list(bias[0]["bias_mask"]).count("0") == 3  # the slider's 3 smallest
+        if step == 6:
+            box = [e.proto.body for e in page.get("html") if "conv1.weight_orig" in e.proto.body]
+            assert len(box) == 1 and "conv1.weight_mask\nconv1.bias_mask\nconv2.weight" in box[0]
+        if step in (2, 5, 9):  # the two tensor heat maps and the global bars
+            assert len(page.get("vega_lite_chart")) == 1
+    page.button(key="tutorial_back").click().run()
+    assert [h.value for h in page.header] == ["9 · Global pruning"]
     page.slider(key="tutorial_global").set_value(0.5).run()
-    assert not page.exception
+    assert not page.exception and "50" in page.table[0].value.loc["global", "sparsity"]
+
+
+def test_a_steps_setting_outlives_the_steps_that_do_not_show_it():
+    page = tutorial_page(step="2")
+    page.slider(key="tutorial_random").set_value(0.6).run()
+    page.button(key="tutorial_next").click().run()  # step 3: the hook demo uses step 2's cut
+    assert "60% of its weights" in " ".join(m.value for m in page.markdown)
     page.button(key="tutorial_hook").click().run()
-    assert not page.exception
-    assert any("after the forward pass" in m.value for m in page.markdown)
+    assert not page.exception and any("after the forward pass" in m.value for m in page.markdown)
+    page.button(key="tutorial_back").click().run()
+    assert page.slider(key="tutorial_random").value == 0.6  # drawn again with the value it had
+    page.button(key="tutorial_next").click().run()
+    page.button(key="tutorial_next").click().run()
+    page.slider(key="tutorial_bias").set_value(5).run()
+    page.button(key="tutorial_next").click().run()
+    page.button(key="tutorial_back").click().run()  # step 4 again: still five biases cut
+    bias = [t.value for t in page.table if "bias_mask" in t.value.columns][0]
+    assert list(bias["bias_mask"]).count("0") == 5 and not page.exception
+
+
+def test_the_address_names_the_step():
+    assert [h.value for h in tutorial_page(step="9").header] == ["9 · Global pruning"]
+    hostile = tutorial_page(step="[x](javascript:alert(1))")
+    assert [h.value for h in hostile.header] == ["1 · Inspect a module"]
+    assert len(hostile.warning) == 1 and "is not a step of this tutorial" in hostile.warning[0].value
+    assert "](javascript" not in hostile.warning[0].value  # shown as text, not a link
+
+
+def test_a_steps_model_is_the_tutorials_operations_in_turn():
+    model = tutorial.make_lenet(3)
+    tutorial.random_unstructured(model.conv1, 0.4, seed=3)
+    prune.l1_unstructured(model.conv1, name="bias", amount=2)
+    prune.ln_structured(model.conv1, name="weight", amount=0.5, n=2, dim=0)
+    for step, expected_buffers in ((1, []), (2, ["weight_mask"]), (4, ["weight_mask", "bias_mask"])):
+        buffers = [n for n, _ in tutorial.lenet_at_step(step, 3, 0.4, 2, 0.5).conv1.named_buffers()]
+        assert buffers == expected_buffers
+    at_five = tutorial.lenet_at_step(5, 3, 0.4, 2, 0.5).conv1
+    assert torch.equal(at_five.weight_mask, model.conv1.weight_mask) and torch.equal(at_five.weight, model.conv1.weight)
+    prune.remove(model.conv1, "weight")
+    at_seven = tutorial.lenet_at_step(7, 3, 0.4, 2, 0.5).conv1
+    assert torch.equal(at_seven.weight, model.conv1.weight) and not hasattr(at_seven, "weight_mask")
 
 
 def test_make_lenet_does_not_seed_the_global_rng():

@@ -10,6 +10,7 @@ from engine.config import RunConfig
 from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
 from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
+from engine.paths import comparisons_dir
 from engine.pruning import STRATEGIES
 from engine.text import plain
 from engine.view import comparison_table
@@ -74,29 +75,57 @@ if opened == "—":
 live.notice(JOB)
 
 
-def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
-         with_controls: bool = False, state: str = "finished") -> str | None:
-    """The charts, table and conclusion; returns the conclusion (the view's download prints it).
+def figures(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
+            with_controls: bool = False, state: str = "finished") -> dict:
+    """What ``show`` draws, computed: the view, its sentence and every chart's spec.
     ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
     Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
     comparison's charts neither rescale nor change kind while it runs. ``state``: "finished",
     "running" or "stopped", for the sentence (engine.conclusions.compare_conclusion)."""
-    if history.empty:
-        st.caption("Loading the data and building the model…")
-        return
     span, planned = (epoch_span(config), planned_remaining(config)) if config else (None, None)
     view = comparison_view(history, layers, summary)
     several_seeds, with_controls = view.several_seeds or seeds > 1, view.with_controls or with_controls
-    first_seed, one_seed = view.first_seed, view.one_seed
-    conclusion = compare_conclusion(one_seed, summary, state)
-    if conclusion:  # first: at a projector the finding must not sit below the fold
-        st.info(plain(conclusion), icon=":material/insights:")
+    out = {"view": view, "several_seeds": several_seeds, "with_controls": with_controls,
+           "conclusion": compare_conclusion(view.one_seed, summary, state),
+           "table": labelled(over_seeds(summary)) if summary is not None and (several_seeds or with_controls) else None}
     if several_seeds or with_controls:
-        table = labelled(over_seeds(summary)) if summary is not None else None
+        out["band"] = charts.seed_band_chart(labelled(history), epochs=span)
+        out["outcome"] = charts.outcome_chart(out["table"]) if out["table"] is not None else None
+    if not several_seeds:
+        out["accuracy"] = charts.metric_chart(view.one_seed, "accuracy", epochs=span)
+        out["loss"] = charts.metric_chart(view.one_seed, "loss", epochs=span)
+    out["sparsity"] = charts.sparsity_chart(view.one_seed, planned=planned)
+    cycles = config.cycles if config else int(view.layers.cycle.max()) if len(view.layers) else 0
+    groups = list(view.layers.groupby("strategy", sort=False)) if cycles and len(view.layers) else []
+    out["heatmaps"] = [charts.heatmap(group, cycles, planned=planned,
+                                      title=f"{strategy}: weights remaining per layer and cycle")
+                       for strategy, group in groups]
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def saved_figures(name: str, modified: float) -> tuple[dict, dict]:
+    """A saved comparison and its figures, built once per version of its file (``modified``
+    keys the cache: a rerun rewrites it). A preset opened by its link shows at once."""
+    report = load_comparison(name)
+    if report["history"].empty:  # a damaged file: show() says so
+        return report, None
+    return report, figures(report["history"], report["layers"], saved_settings(report["config"]), report["summary"])
+
+
+def show(history, summary, shown: dict | None, state: str = "finished") -> None:
+    """The charts, table and conclusion of ``shown`` (``figures``; None while ``history`` is empty)."""
+    if history.empty:
+        st.caption("Loading the data and building the model…")
+        return
+    view, several_seeds, with_controls = shown["view"], shown["several_seeds"], shown["with_controls"]
+    if shown["conclusion"]:  # first: at a projector the finding must not sit below the fold
+        st.info(plain(shown["conclusion"]), icon=":material/insights:")
+    if several_seeds or with_controls:
         left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.seed_band_chart(labelled(history), epochs=span), width="stretch")
-        if table is not None:
-            right.vega_lite_chart(spec=charts.outcome_chart(table), width="stretch")
+        left.vega_lite_chart(spec=shown["band"], width="stretch")
+        if shown["outcome"] is not None:
+            right.vega_lite_chart(spec=shown["outcome"], width="stretch")
         else:
             right.caption("The final accuracies of the strategies and controls appear here when "
                           "the comparison is done.")
@@ -107,28 +136,23 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
                       if several_seeds else "One seed: a single run each, not a result."))
     if not several_seeds:
         left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.metric_chart(one_seed, "accuracy", epochs=span), width="stretch")
-        right.vega_lite_chart(spec=charts.metric_chart(one_seed, "loss", epochs=span), width="stretch")
+        left.vega_lite_chart(spec=shown["accuracy"], width="stretch")
+        right.vega_lite_chart(spec=shown["loss"], width="stretch")
         st.caption("Solid: validation; dashed: train. ● just before a cut, ▼ just after it, "
                    "measured on the same model state for train and validation.")
     left, right = st.columns(2)
-    left.vega_lite_chart(spec=charts.sparsity_chart(one_seed, planned=planned), width="stretch")
+    left.vega_lite_chart(spec=shown["sparsity"], width="stretch")
     left.caption("One point per cycle: filled after fine-tuning, hollow just after the cut. "
-                 + SPARSITY_DEFINITION + (f" Seed {first_seed} shown." if several_seeds else ""))
-    strategy_layers = view.layers
-    cycles = config.cycles if config else int(strategy_layers.cycle.max()) if len(strategy_layers) else 0
-    groups = list(strategy_layers.groupby("strategy", sort=False)) if cycles and len(strategy_layers) else []
-    for column, (strategy, group) in zip(st.columns(max(len(groups), 1)), groups):
-        column.vega_lite_chart(spec=charts.heatmap(group, cycles, planned=planned,
-                                                   title=f"{strategy}: weights remaining per layer and cycle"),
-                               width="stretch")
+                 + SPARSITY_DEFINITION + (f" Seed {view.first_seed} shown." if several_seeds else ""))
+    for column, spec in zip(st.columns(max(len(shown["heatmaps"]), 1)), shown["heatmaps"]):
+        column.vega_lite_chart(spec=spec, width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
         header, rows = comparison_table(summary, several_seeds or with_controls)
         static_table(right, pd.DataFrame(rows, columns=header), {name: name for name in header},
                      transpose=not (several_seeds or with_controls))
         if several_seeds or with_controls:
-            right.caption(f"Mean ± standard deviation over {int(table.seeds.max())} seed(s) (one seed: its "
+            right.caption(f"Mean ± standard deviation over {int(shown['table'].seeds.max())} seed(s) (one seed: its "
                           "value alone). A small "
                           "dense network's sparsity is the share of the large network's weights it does without.")
         else:
@@ -146,7 +170,6 @@ def show(history, layers, config: RunConfig | None, summary=None, seeds: int = 1
         for column, row in zip(links, runs.itertuples()):
             column.page_link("pages/layers.py", label=f"Where does {row.strategy} cut?",
                              icon=":material/stacked_bar_chart:", query_params={"run": row.run_id})
-    return conclusion
 
 
 def render():
@@ -156,18 +179,20 @@ def render():
                           "Stopped. Finished strategies stay in the run cache; nothing else was saved.")
         view = current.view()
         view.update()  # only the events that arrived since the last tick
-        show(view.history, view.layers, base, seeds=len(seeds), with_controls=bool(chosen_controls),
-             state="running" if current.status in ("queued", "running", "paused") else "stopped")
+        state = "running" if current.status in ("queued", "running", "paused") else "stopped"
+        shown = None if view.history.empty else figures(view.history, view.layers, base, seeds=len(seeds),
+                                                        with_controls=bool(chosen_controls), state=state)
+        show(view.history, None, shown, state)
     elif name in saved:
-        report = load_comparison(name)
+        report, shown = saved_figures(name, (comparisons_dir() / name / "comparison.json").stat().st_mtime)
         config = report["config"]
         st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
                    f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
                    f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
                    + (f"; controls: {', '.join(control_label(c) for c in report['controls'])}."
                       if report.get("controls") else "."))
-        conclusion = show(report["history"], report["layers"], saved_settings(config), report["summary"])
-        comparison_downloads(report, conclusion)
+        show(report["history"], report["summary"], shown)
+        comparison_downloads(report, shown["conclusion"] if shown else None)
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
                            "the same initial weights and sees the data in the same order.")

@@ -1,10 +1,12 @@
 """Every page through Streamlit's AppTest: renders on a fresh install, controls change what
 is shown, a tiny run completes, the inspector opens checkpoints and refuses bad files."""
 import io
+import os
 import pickle
 import re
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
@@ -12,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.cache import cached_run, is_cached
 from engine.comparison import default_name
+from engine.paths import comparisons_dir
 from engine import presets
 from engine.conclusions import run_conclusion
 from engine.config import RunConfig
@@ -195,6 +198,17 @@ def test_compare_runs_two_strategies_and_reopens_the_saved_comparison():
     again = open_page("pages/compare.py", open=name)
     assert_fine(again)
     assert f"Saved comparison **{name}**" in texts(again)
+    # Its figures are built once per version of the file: a comparison rewritten (a rerun)
+    # shows its new numbers, not the ones built before.
+    folder = comparisons_dir() / name
+    summary = pd.read_csv(folder / "summary.csv")
+    summary["final_val_acc"] = [0.123, 0.456]
+    summary.to_csv(folder / "summary.csv", index=False)
+    report = folder / "comparison.json"
+    report.write_text(report.read_text())
+    os.utime(report, (report.stat().st_atime, report.stat().st_mtime + 5))
+    again.run()
+    assert list(again.table[0].value.loc["val acc"]) == ["12\\.3\\%", "45\\.6\\%"]
 
 
 def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():

@@ -20,6 +20,7 @@ import pandas as pd
 from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import ConfigError, RunConfig
+from .errors import FileFormatError
 from .controls import parse_controls, run_controls
 from .paths import checkpoint_dir, comparisons_dir
 
@@ -174,10 +175,30 @@ def saved_settings(settings: dict) -> RunConfig | None:
         return None
 
 
+def comparison_version(name: str) -> int | None:
+    """When a saved comparison was last written (its comparison.json is written last, after
+    its tables), None when it is gone: a key for what is built from it."""
+    try:
+        return (comparisons_dir() / validate_name(name) / "comparison.json").stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def load_comparison(name: str) -> dict:
+    """A saved comparison's report and tables; FileFormatError (one line: what to do) when
+    its files cannot be read."""
     out = comparisons_dir() / validate_name(name)
-    report = json.loads((out / "comparison.json").read_text())
-    report["history"] = pd.read_csv(out / "history.csv")
-    report["layers"] = pd.read_csv(out / "layers.csv")
-    report["summary"] = pd.read_csv(out / "summary.csv")
+    try:
+        report = json.loads((out / "comparison.json").read_text())
+        if not isinstance(report, dict) or not isinstance(report.get("config"), dict):
+            raise ValueError("comparison.json holds no settings")
+        report["history"] = pd.read_csv(out / "history.csv")
+        report["layers"] = pd.read_csv(out / "layers.csv")
+        report["summary"] = pd.read_csv(out / "summary.csv")
+    except (OSError, ValueError) as exc:  # a missing, empty or damaged file (pandas' and json's errors are ValueErrors)
+        raise FileFormatError(f"The saved comparison {name} cannot be read ({type(exc).__name__}: {exc}); "
+                              f"run it again, or delete the folder {out}.") from None
+    if report["history"].empty or "phase" not in report["history"]:
+        raise FileFormatError(f"The saved comparison {name} has no training history; run it again, or "
+                              f"delete the folder {out}.")
     return report

@@ -127,17 +127,12 @@ def hook_recomputes_weight(model: LeNet, module: nn.Module) -> dict:
             "after_forward": float(module.weight.detach().flatten()[index])}
 
 
-# The page shows one step at a time; steps 2–7 act on one LeNet in turn, so a step's model
-# is the fresh one with every earlier step's operation applied, in the tutorial's order.
-STEPS = ("Inspect a module", "Prune a parameter", "The forward pre-hook", "Prune the bias",
-         "Iterative pruning", "Serialisation", "Make it permanent", "Prune several parameters",
-         "Global pruning", "A custom method")
-
-
 def lenet_at_step(step: int, seed: int, random_amount: float, bias_count: int, structured_amount: float) -> LeNet:
-    """The LeNet as step ``step`` (1–7) of the tutorial finds it after its own operation:
-    2 random_unstructured on conv1's weight, 4 l1_unstructured on its bias (a count), 5
-    ln_structured on its weight on top, 7 prune.remove of the weight."""
+    """The LeNet that step ``step`` (1–7) of the tutorial shows: its own operation and
+    every earlier step's applied, in the tutorial's order (the page shows one step at a
+    time, and steps 2–7 act on one model in turn): 2 random_unstructured on conv1's weight,
+    4 l1_unstructured on its bias (a count), 5 ln_structured on its weight on top, 7
+    prune.remove of the weight."""
     model = make_lenet(seed)
     if step >= 2:
         random_unstructured(model.conv1, random_amount, seed)

@@ -3,14 +3,14 @@ import pandas as pd
 import streamlit as st
 
 from engine.axes import epoch_span, planned_remaining
-from engine.comparison import (MAX_SEEDS, comparison_view, default_name, list_comparisons,
-                               load_comparison, saved_settings, strategy_rows)
+from engine.comparison import (MAX_SEEDS, comparison_version, comparison_view, default_name,
+                               list_comparisons, load_comparison, saved_settings, strategy_rows)
 from engine.conclusions import compare_conclusion
 from engine.config import RunConfig
 from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
+from engine.errors import FileFormatError
 from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
-from engine.paths import comparisons_dir
 from engine.pruning import STRATEGIES
 from engine.text import plain
 from engine.view import comparison_table
@@ -104,13 +104,13 @@ def figures(history, layers, config: RunConfig | None, summary=None, seeds: int 
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def saved_figures(name: str, modified: float) -> tuple[dict, dict]:
-    """A saved comparison and its figures, built once per version of its file (``modified``
-    keys the cache: a rerun rewrites it). A preset opened by its link shows at once."""
+def saved_figures(name: str, version: int | None) -> tuple[dict, dict]:
+    """A saved comparison and its figures (with its validated ``settings``), built once
+    per version of its files (engine.comparison.comparison_version: a rerun rewrites them).
+    A preset opened by its link shows at once. Raises FileFormatError for a damaged one."""
     report = load_comparison(name)
-    if report["history"].empty:  # a damaged file: show() says so
-        return report, None
-    return report, figures(report["history"], report["layers"], saved_settings(report["config"]), report["summary"])
+    settings = saved_settings(report["config"])
+    return report, {**figures(report["history"], report["layers"], settings, report["summary"]), "settings": settings}
 
 
 def show(history, summary, shown: dict | None, state: str = "finished") -> None:
@@ -184,15 +184,22 @@ def render():
                                                         with_controls=bool(chosen_controls), state=state)
         show(view.history, None, shown, state)
     elif name in saved:
-        report, shown = saved_figures(name, (comparisons_dir() / name / "comparison.json").stat().st_mtime)
-        config = report["config"]
-        st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(config['dataset'], 40)}, depth {config['depth']}, "
-                   f"width {config['width']}, {config['cycles']} cuts of {config['amount']:.0%}, "
-                   f"seeds {', '.join(map(str, report.get('seeds', [config['seed']])))}"
-                   + (f"; controls: {', '.join(control_label(c) for c in report['controls'])}."
+        try:
+            report, shown = saved_figures(name, comparison_version(name))
+        except FileFormatError as exc:  # a damaged or half-deleted folder: say what to do
+            st.error(plain(exc, 600))
+            return
+        settings = shown["settings"]
+        seeds_run = report.get("seeds") or ([settings.seed] if settings else [])
+        st.caption(f"Saved comparison **{plain(name, 120)}**"
+                   + (f": {plain(settings.dataset, 40)}, depth {settings.depth}, width {settings.width}, "
+                      f"{settings.cycles} cuts of {settings.amount:.0%}" if settings else
+                      " (its settings are not ones this version reads)")
+                   + (f", seeds {plain(', '.join(map(str, seeds_run)), 80)}" if seeds_run else "")
+                   + (f"; controls: {plain(', '.join(control_label(str(c)) for c in report['controls']), 200)}."
                       if report.get("controls") else "."))
         show(report["history"], report["summary"], shown)
-        comparison_downloads(report, shown["conclusion"] if shown else None)
+        comparison_downloads(report, shown["conclusion"])
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
                            "the same initial weights and sees the data in the same order.")

@@ -5,7 +5,6 @@ import html
 
 import pandas as pd
 import streamlit as st
-from torch.nn.utils import prune
 
 from engine import tutorial
 from engine.pruning import method_takes_amount
@@ -13,9 +12,11 @@ from engine.text import plain
 from ui import charts, static_table
 
 STEP = "tutorial_step"
-VALUES = "tutorial_values"  # every step's settings, kept while another step is open
-# Streamlit forgets a widget's value when a rerun does not draw it, and only the open step
-# is drawn: the settings a later step builds on live here too.
+LINKED = "tutorial_linked_step"  # the step this page last wrote into the address
+# Only the open step is drawn, and Streamlit forgets the value of a widget a rerun does not
+# draw: every control here keeps its value for the session (persist_state), as later steps
+# build on earlier steps' settings and a student may look at another page and come back.
+KEEP = dict(persist_state="session")
 DEFAULTS = {"tutorial_random": 0.3, "tutorial_bias": 3, "tutorial_structured": 0.5, "tutorial_conv": 0.2,
             "tutorial_linear": 0.4, "tutorial_global": 0.2, "tutorial_method_amount": 0.5}
 CODE_BOX = ('<pre style="background: #fcfcfb; border-radius: 0.5rem; padding: 1rem; margin: 0; '
@@ -48,18 +49,13 @@ def layer_sparsity_bars(rows: pd.DataFrame) -> dict:
     return vega_spec(charts.layer_sparsity_bars(rows, list(tutorial.LAYERS)))
 
 
-def kept(widget, label: str, *args, key: str, default=None, **kwargs):
-    """``widget`` whose value outlives the steps that do not show it."""
-    values = st.session_state.setdefault(VALUES, {})
-    if key not in st.session_state:  # first visit, or forgotten while another step was open
-        st.session_state[key] = values.get(key, DEFAULTS.get(key, default))
-    values[key] = widget(label, *args, key=key, **kwargs)
-    return values[key]
+def slider(container, label: str, low, high, step=None, *, key: str):
+    return container.slider(label, low, high, DEFAULTS[key], step, key=key, **KEEP)
 
 
 def setting(key: str):
-    """A step's setting as last chosen (its default if never moved)."""
-    return st.session_state.get(VALUES, {}).get(key, DEFAULTS[key])
+    """A step's setting as last chosen, whether or not its step is open."""
+    return st.session_state.get(key, DEFAULTS[key])
 
 
 def table(container, rows, columns: list[str]) -> None:
@@ -90,7 +86,7 @@ def sparsity_table(container, rows: pd.DataFrame) -> None:
 
 
 def lenet_at(step: int):
-    """The LeNet as this step finds it, earlier steps' settings applied."""
+    """The LeNet as step ``step`` shows it: its own operation and every earlier step's applied."""
     return tutorial.lenet_at_step(step, seed, setting("tutorial_random"), setting("tutorial_bias"),
                                   setting("tutorial_structured"))
 
@@ -102,7 +98,7 @@ def inspect_module():
 
 def random_unstructured():
     st.markdown("`prune.random_unstructured`")
-    kept(st.slider, "Fraction of conv1's weights pruned at random", 0.05, 0.95, step=0.05, key="tutorial_random")
+    slider(st, "Fraction of conv1's weights pruned at random", 0.05, 0.95, 0.05, key="tutorial_random")
     model = lenet_at(2)
     st.write("`weight` is now `weight_orig` (a parameter) times `weight_mask` (a buffer); the product is a "
              "plain attribute.")
@@ -124,7 +120,7 @@ def forward_pre_hook():
 
 def prune_bias():
     st.markdown("`prune.l1_unstructured` with a count")
-    kept(st.slider, "Number of conv1 biases to prune (smallest |b|)", 1, 6, key="tutorial_bias")
+    slider(st, "Number of conv1 biases to prune (smallest |b|)", 1, 6, key="tutorial_bias")
     conv1 = lenet_at(4).conv1
     # + 0.0: a masked negative bias is -0.0, shown as 0.0000
     table(st, [(channel, f"{orig:.4f}", f"{mask:g}", f"{bias + 0.0:.4f}") for channel, (orig, mask, bias) in enumerate(
@@ -134,8 +130,7 @@ def prune_bias():
 
 def iterative():
     st.markdown("`prune.ln_structured` on top of step 2's random cut")
-    kept(st.slider, "Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, step=0.1,
-         key="tutorial_structured")
+    slider(st, "Fraction of conv1's output channels pruned by L2 norm", 0.1, 0.9, 0.1, key="tutorial_structured")
     conv1 = lenet_at(5).conv1
     st.write(f"The hook on `weight` is now {tutorial.describe(conv1)['pre_hooks'][-1]}: its combined mask "
              f"keeps the random cut and removes whole channels {tutorial.pruned_channels(conv1)}.")
@@ -159,16 +154,15 @@ def permanent():
 
 def several():
     left, right = st.columns(2)
-    conv_amount = kept(left.slider, "L1 amount for every Conv2d", 0.05, 0.95, step=0.05, key="tutorial_conv")
-    linear_amount = kept(right.slider, "L1 amount for every Linear", 0.05, 0.95, step=0.05, key="tutorial_linear")
+    conv_amount = slider(left, "L1 amount for every Conv2d", 0.05, 0.95, 0.05, key="tutorial_conv")
+    linear_amount = slider(right, "L1 amount for every Linear", 0.05, 0.95, 0.05, key="tutorial_linear")
     model = tutorial.prune_several(tutorial.make_lenet(seed), conv_amount, linear_amount)
     st.write("Buffers of the whole model:", list(dict(model.named_buffers()).keys()))
     sparsity_table(st, pd.DataFrame(tutorial.layer_sparsity_rows(model)))
 
 
 def global_pruning():
-    amount = kept(st.slider, "Global L1 amount over all five weight tensors", 0.05, 0.95, step=0.05,
-                  key="tutorial_global")
+    amount = slider(st, "Global L1 amount over all five weight tensors", 0.05, 0.95, 0.05, key="tutorial_global")
     rows = pd.DataFrame(tutorial.layer_sparsity_rows(tutorial.global_l1(tutorial.make_lenet(seed), amount)))
     st.write("One ranking over every weight: layers with many small weights lose the most. On a fresh "
              "LeNet the default initialisation scales weights by 1/√fan-in, so at 20% fc1 (fan-in 256) is "
@@ -183,10 +177,9 @@ def custom_method():
         st.info("No custom pruning method in the plug-in folder: add a BasePruningMethod subclass to "
                 "plugins/ (see plugins/every_other.py) and it appears here and as a strategy.")
         return
-    name = kept(st.selectbox, "Plug-in method (from plugins/)", list(methods), key="tutorial_method",
-                default=next(iter(methods)))
+    name = st.selectbox("Plug-in method (from plugins/)", list(methods), key="tutorial_method", **KEEP)
     model = tutorial.make_lenet(seed)
-    amount = (kept(st.slider, "amount", 0.05, 0.95, step=0.05, key="tutorial_method_amount")
+    amount = (slider(st, "amount", 0.05, 0.95, 0.05, key="tutorial_method_amount")
               if method_takes_amount(methods[name]) else None)
     tutorial.apply_method(model.fc3, "bias", methods[name], amount)
     st.write(f"`{methods[name].__name__}` applied to fc3's bias with `{methods[name].__name__}.apply("
@@ -194,35 +187,40 @@ def custom_method():
     st.write("fc3.bias_mask:", model.fc3.bias_mask.tolist())
 
 
-DRAW = (inspect_module, random_unstructured, forward_pre_hook, prune_bias, iterative, serialisation,
-        permanent, several, global_pruning, custom_method)
-LAST = len(tutorial.STEPS)
+STEPS = (("Inspect a module", inspect_module), ("Prune a parameter", random_unstructured),
+         ("The forward pre-hook", forward_pre_hook), ("Prune the bias", prune_bias),
+         ("Iterative pruning", iterative), ("Serialisation", serialisation), ("Make it permanent", permanent),
+         ("Prune several parameters", several), ("Global pruning", global_pruning),
+         ("A custom method", custom_method))
+LAST = len(STEPS)
 
-if STEP not in st.session_state:  # a first visit: the step the address names
-    linked = st.query_params.get("step")
+# The address names the step when it was not this page that wrote it there (a link, a
+# bookmark, a typed address); otherwise the step picker's own value stands.
+linked = st.query_params.get("step")
+if linked is not None and linked != st.session_state.get(LINKED):
     steps = {str(n): n for n in range(1, LAST + 1)}
-    st.session_state[STEP] = steps.get(linked, 1)
-    if linked is not None and linked not in steps:
-        st.warning(f"The link's step “{plain(linked, 20)}” is not a step of this tutorial (1–{LAST}): "
-                   "showing step 1.")
+    if linked in steps:
+        st.session_state[STEP] = steps[linked]
+    else:
+        st.warning(f"Link setting step={plain(repr(linked), 120)} is invalid: must be a whole number in "
+                   f"[1, {LAST}]; showing step 1.")
+        st.session_state[STEP] = 1
 
 
 def go(step: int) -> None:
     st.session_state[STEP] = step
 
 
-seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed")
+seed = st.number_input("Seed for the freshly initialised LeNet", 0, 10_000, 0, key="tutorial_seed", **KEEP)
 back, pick, forward = st.columns([1, 5, 1], vertical_alignment="bottom")
-step = pick.selectbox("Step", range(1, LAST + 1), key=STEP, label_visibility="collapsed",
-                      format_func=lambda n: f"Step {n} of {LAST} · {tutorial.STEPS[n - 1]}")
+step = pick.selectbox("Step", range(1, LAST + 1), key=STEP, label_visibility="collapsed", **KEEP,
+                      format_func=lambda n: f"Step {n} of {LAST} · {STEPS[n - 1][0]}")
 back.button("Back", icon=":material/arrow_back:", on_click=go, args=(step - 1,), disabled=step == 1,
             width="stretch", key="tutorial_back")
 forward.button("Next", icon=":material/arrow_forward:", on_click=go, args=(step + 1,), disabled=step == LAST,
                width="stretch", key="tutorial_next")
-st.query_params["step"] = str(step)
+st.query_params["step"] = st.session_state[LINKED] = str(step)
 
-st.header(f"{step} · {tutorial.STEPS[step - 1]}")
-DRAW[step - 1]()
-if step < LAST:
-    st.button(f"Next: {step + 1} · {tutorial.STEPS[step]}", icon=":material/arrow_forward:", on_click=go,
-              args=(step + 1,), key="tutorial_next_below")
+title, draw = STEPS[step - 1]
+st.header(f"{step} · {title}")
+draw()

@@ -211,6 +211,23 @@ def test_compare_runs_two_strategies_and_reopens_the_saved_comparison():
     assert list(again.table[0].value.loc["val acc"]) == ["12\\.3\\%", "45\\.6\\%"]
 
 
+def test_a_damaged_saved_comparison_is_one_line_saying_what_to_do():
+    for name, damage in (("broken-json", {"comparison.json": "{not json"}),
+                         ("no-history", {"comparison.json": '{"config": {}}', "history.csv": "epoch,phase\n",
+                                         "layers.csv": "layer\n", "summary.csv": "strategy\n"}),
+                         ("no-tables", {"comparison.json": '{"config": {}}'})):
+        folder = comparisons_dir() / name
+        folder.mkdir(parents=True)
+        for file, text in damage.items():
+            (folder / file).write_text(text)
+        at = open_page("pages/compare.py", open=name)
+        assert not at.exception, name
+        line = at.error[0].value.replace("\\", "")  # escaped for Markdown: shown as written
+        assert len(at.error) == 1 and f"The saved comparison {name}" in line, name
+        assert "run it again, or delete the folder" in line
+        assert charts(at) == 0
+
+
 def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
     query = {k: v for k, v in TINY_QUERY.items() if k != "strategy"}
     at = open_page("pages/compare.py", **query, seeds="2", controls=["small-dense", "random"])

@@ -80,20 +80,37 @@ def test_custom_method_from_the_plugin_folder():
     assert model.fc3.bias_mask.tolist() == [0.0, 1.0] * 5
 
 
+TITLES = ["Inspect a module", "Prune a parameter", "The forward pre-hook", "Prune the bias", "Iterative pruning",
+          "Serialisation", "Make it permanent", "Prune several parameters", "Global pruning", "A custom method"]
+
+
 def tutorial_page(**query) -> AppTest:
     page = AppTest.from_file(str(ROOT / "pages" / "tutorial.py"), default_timeout=60)
     page.query_params.update(query)
     return page.run()
 
 
+def headers(page) -> list[str]:
+    return [h.value for h in page.header]
+
+
+def mask_zeros(page) -> int:
+    """Zeros of conv1's weight_mask in the step's tensor heat maps (the chart's own data)."""
+    import pyarrow as pa
+
+    chart = page.get("vega_lite_chart")[0].proto
+    frame = next(pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.datasets)
+    mask = frame[frame.tensor == "weight_mask"]
+    return int((mask.value == 0).sum())
+
+
 def test_tutorial_page_shows_one_step_at_a_time():
     page = tutorial_page()
-    assert not page.exception and [h.value for h in page.header] == ["1 · Inspect a module"]
-    shown = {}
-    for step in range(2, len(tutorial.STEPS) + 1):
+    assert not page.exception and headers(page) == ["1 · Inspect a module"]
+    for step in range(2, len(TITLES) + 1):
         page.button(key="tutorial_next").click().run()
         assert not page.exception and page.query_params["step"] == str(step)
-        assert [h.value for h in page.header] == [f"{step} · {tutorial.STEPS[step - 1]}"]
+        assert headers(page) == [f"{step} · {TITLES[step - 1]}"]
         if step == 4:  # small tables are static tables: no data grid (a megabyte of JavaScript)
             assert not page.dataframe
             bias = [t.value for t in page.table if "bias_mask" in t.value.columns]
@@ -104,35 +121,41 @@ def test_tutorial_page_shows_one_step_at_a_time():
         if step in (2, 5, 9):  # the two tensor heat maps and the global bars
             assert len(page.get("vega_lite_chart")) == 1
     page.button(key="tutorial_back").click().run()
-    assert [h.value for h in page.header] == ["9 · Global pruning"]
+    assert headers(page) == ["9 · Global pruning"]
     page.slider(key="tutorial_global").set_value(0.5).run()
     assert not page.exception and "50" in page.table[0].value.loc["global", "sparsity"]
+    page.selectbox(key="tutorial_step").select(3).run()  # the picker jumps anywhere
+    assert headers(page) == ["3 · The forward pre-hook"] and page.query_params["step"] == "3"
 
 
-def test_a_steps_setting_outlives_the_steps_that_do_not_show_it():
-    page = tutorial_page(step="2")
-    page.slider(key="tutorial_random").set_value(0.6).run()
+def test_later_steps_build_on_the_earlier_steps_settings():
+    page = tutorial_page(step="5")
+    default_cut = mask_zeros(page)
+    page.selectbox(key="tutorial_step").select(2).run()
+    page.slider(key="tutorial_random").set_value(0.9).run()
     page.button(key="tutorial_next").click().run()  # step 3: the hook demo uses step 2's cut
-    assert "60% of its weights" in " ".join(m.value for m in page.markdown)
+    assert "90% of its weights" in " ".join(m.value for m in page.markdown)
     page.button(key="tutorial_hook").click().run()
     assert not page.exception and any("after the forward pass" in m.value for m in page.markdown)
-    page.button(key="tutorial_back").click().run()
-    assert page.slider(key="tutorial_random").value == 0.6  # drawn again with the value it had
-    page.button(key="tutorial_next").click().run()
     page.button(key="tutorial_next").click().run()
     page.slider(key="tutorial_bias").set_value(5).run()
-    page.button(key="tutorial_next").click().run()
+    page.button(key="tutorial_next").click().run()  # step 5's mask: step 2's 90% random cut under it
+    assert mask_zeros(page) >= 0.9 * 54 > default_cut
     page.button(key="tutorial_back").click().run()  # step 4 again: still five biases cut
     bias = [t.value for t in page.table if "bias_mask" in t.value.columns][0]
     assert list(bias["bias_mask"]).count("0") == 5 and not page.exception
+    page.selectbox(key="tutorial_step").select(2).run()
+    assert page.slider(key="tutorial_random").value == 0.9  # drawn again with the value it had
 
 
 def test_the_address_names_the_step():
-    assert [h.value for h in tutorial_page(step="9").header] == ["9 · Global pruning"]
+    assert headers(tutorial_page(step="9")) == ["9 · Global pruning"]
     hostile = tutorial_page(step="[x](javascript:alert(1))")
-    assert [h.value for h in hostile.header] == ["1 · Inspect a module"]
-    assert len(hostile.warning) == 1 and "is not a step of this tutorial" in hostile.warning[0].value
+    assert headers(hostile) == ["1 · Inspect a module"] and hostile.query_params["step"] == "1"
+    assert len(hostile.warning) == 1 and "Link setting step=" in hostile.warning[0].value
     assert "](javascript" not in hostile.warning[0].value  # shown as text, not a link
+    hostile.run()  # the address now says step 1: no second warning
+    assert len(hostile.warning) == 0
 
 
 def test_a_steps_model_is_the_tutorials_operations_in_turn():
@@ -165,3 +188,16 @@ def test_make_lenet_does_not_seed_the_global_rng():
     again = tutorial.make_lenet(7)
     tutorial.random_unstructured(again.conv1, 0.3, seed=7)
     assert torch.equal(again.conv1.weight_mask, first.conv1.weight_mask)  # same seed, same cut
+
+
+def test_the_open_step_and_the_seed_outlive_a_visit_to_another_page():
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.switch_page("pages/tutorial.py").run()
+    app.number_input(key="tutorial_seed").set_value(5).run()
+    app.button(key="tutorial_next").click().run()
+    app.button(key="tutorial_next").click().run()
+    app.switch_page("pages/home.py").run()
+    app.query_params.clear()  # the sidebar's link to the tutorial names no step
+    app.switch_page("pages/tutorial.py").run()
+    assert not app.exception and [h.value for h in app.header] == ["3 · The forward pre-hook"]
+    assert app.number_input(key="tutorial_seed").value == 5

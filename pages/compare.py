@@ -2,20 +2,17 @@
 import pandas as pd
 import streamlit as st
 
-from engine.axes import epoch_span, planned_remaining
-from engine.comparison import (MAX_SEEDS, comparison_version, comparison_view, default_name,
-                               list_comparisons, load_comparison, saved_settings, strategy_rows)
-from engine.conclusions import compare_conclusion
-from engine.config import RunConfig
-from engine.outcomes import CONTROLS, control_label, labelled, over_seeds
+from engine.comparison import MAX_SEEDS, comparison_version, default_name, list_comparisons, strategy_rows
 from engine.errors import FileFormatError
+from engine.outcomes import CONTROLS, control_label, labelled
 from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain
 from engine.view import comparison_table
-from ui import charts, controls, empty_state, live, static_table
+from ui import controls, empty_state, live, static_table
 from ui.checkpoints import LAST_RUN
+from ui.compare_view import figures, saved_figures
 from ui.takeaway import comparison_downloads
 
 JOB = "compare_job"
@@ -73,44 +70,6 @@ if opened == "—":
                       width="stretch")
     buttons[1].button("Stop", on_click=live.stop, args=(JOB,), disabled=not running, width="stretch")
 live.notice(JOB)
-
-
-def figures(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
-            with_controls: bool = False, state: str = "finished") -> dict:
-    """What ``show`` draws, computed: the view, its sentence and every chart's spec.
-    ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
-    Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
-    comparison's charts neither rescale nor change kind while it runs. ``state``: "finished",
-    "running" or "stopped", for the sentence (engine.conclusions.compare_conclusion)."""
-    span, planned = (epoch_span(config), planned_remaining(config)) if config else (None, None)
-    view = comparison_view(history, layers, summary)
-    several_seeds, with_controls = view.several_seeds or seeds > 1, view.with_controls or with_controls
-    out = {"view": view, "several_seeds": several_seeds, "with_controls": with_controls,
-           "conclusion": compare_conclusion(view.one_seed, summary, state),
-           "table": labelled(over_seeds(summary)) if summary is not None and (several_seeds or with_controls) else None}
-    if several_seeds or with_controls:
-        out["band"] = charts.seed_band_chart(labelled(history), epochs=span)
-        out["outcome"] = charts.outcome_chart(out["table"]) if out["table"] is not None else None
-    if not several_seeds:
-        out["accuracy"] = charts.metric_chart(view.one_seed, "accuracy", epochs=span)
-        out["loss"] = charts.metric_chart(view.one_seed, "loss", epochs=span)
-    out["sparsity"] = charts.sparsity_chart(view.one_seed, planned=planned)
-    cycles = config.cycles if config else int(view.layers.cycle.max()) if len(view.layers) else 0
-    groups = list(view.layers.groupby("strategy", sort=False)) if cycles and len(view.layers) else []
-    out["heatmaps"] = [charts.heatmap(group, cycles, planned=planned,
-                                      title=f"{strategy}: weights remaining per layer and cycle")
-                       for strategy, group in groups]
-    return out
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def saved_figures(name: str, version: int | None) -> tuple[dict, dict]:
-    """A saved comparison and its figures (with its validated ``settings``), built once
-    per version of its files (engine.comparison.comparison_version: a rerun rewrites them).
-    A preset opened by its link shows at once. Raises FileFormatError for a damaged one."""
-    report = load_comparison(name)
-    settings = saved_settings(report["config"])
-    return report, {**figures(report["history"], report["layers"], settings, report["summary"]), "settings": settings}
 
 
 def show(history, summary, shown: dict | None, state: str = "finished") -> None:
@@ -199,7 +158,7 @@ def render():
                    + (f"; controls: {plain(', '.join(control_label(str(c)) for c in report['controls']), 200)}."
                       if report.get("controls") else "."))
         show(report["history"], report["summary"], shown)
-        comparison_downloads(report, shown["conclusion"])
+        comparison_downloads(report, shown)
     else:
         empty_state("Not run yet. Press **Run comparison**: every strategy starts from "
                            "the same initial weights and sees the data in the same order.")

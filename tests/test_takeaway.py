@@ -174,30 +174,31 @@ def charts_of(history):
 
 @pytest.mark.parametrize("seeds, controls", [([0], []), ([0, 1], ["random"])])
 def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_conclusion(seeds, controls):
-    from engine.comparison import compare, comparison_view, load_comparison
-    from engine.conclusions import compare_conclusion
+    from engine.axes import epoch_span
+    from engine.comparison import compare, load_comparison, saved_settings
     from tests.test_app import TINY, assert_fine, open_page, texts
     from engine.text import plain
     from engine.view import comparison_table
+    from ui.compare_view import figures
     from ui.view_figure import comparison_spec, view_png
 
     name = f"view-{len(seeds)}-seeds"
     compare(["layerwise", "global"], TINY, name, seeds=seeds, controls=controls)
     report = load_comparison(name)
-    view = comparison_view(report["history"], report["layers"], report["summary"])
-    conclusion = compare_conclusion(view.one_seed, report["summary"])
+    shown = figures(report["history"], report["layers"], saved_settings(report["config"]), report["summary"])
+    conclusion = shown["conclusion"]
     at = open_page("pages/compare.py", open=name)
     assert_fine(at)
     assert conclusion in texts(at)  # the page's sentence is the one printed under the figure
     # and the page's table is the one printed in it (engine.view.comparison_table, cell for cell)
     header, rows = comparison_table(report["summary"], bool(controls) or len(seeds) > 1)
-    shown = at.table[0].value
-    shown = shown if controls else shown.T
-    assert [shown.index.name, *shown.columns] == header
+    table = at.table[0].value
+    table = table if controls else table.T
+    assert [table.index.name, *table.columns] == header
     escaped = [[plain(cell, 120) for cell in row] for row in rows]  # st.table renders Markdown
-    assert [[index, *values] for index, values in zip(shown.index, shown.values.tolist())] == escaped
+    assert [[index, *values] for index, values in zip(table.index, table.values.tolist())] == escaped
     assert [button.proto.label for button in at.get("download_button")] == ["View PNG", "View SVG"]
-    spec = comparison_spec(report, conclusion)
+    spec = comparison_spec(report, shown)
     assert conclusion in notes(spec) and name in notes(spec)
     assert "layerwise vs global · 50% × 2 cycles" in notes(spec)
     assert ("seeds 0, 1" if controls else "seed 0 ·") in notes(spec)
@@ -207,6 +208,8 @@ def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_con
     titles = json.dumps([view.get("title") for row in spec["vconcat"] for view in row.get("hconcat", [row])])
     assert ("Validation accuracy over seeds" in titles) == bool(controls)
     assert "layerwise: weights remaining per layer and cycle" in titles and "global: weights" in titles
+    # the page's own charts: its epoch axis spans the planned run, whatever the data reached
+    assert f'"domain": [0, {epoch_span(TINY)}]' in json.dumps(spec)
     width, height = png_size(view_png(spec))
     assert width > 2000 and height > 2000
 

@@ -80,15 +80,16 @@ def run_downloads(config, run_dir: Path, frame=None) -> None:
         mime="image/svg+xml", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)
 
 
-def comparison_downloads(report: dict, conclusion: str) -> None:
-    """The Compare page's view of a saved comparison as one figure, PNG or SVG, named after it."""
+def comparison_downloads(report: dict, shown: dict) -> None:
+    """The Compare page's view of a saved comparison (``shown``: ui.compare_view.figures, as
+    the page drew them) as one figure, PNG or SVG, named after it."""
     name = report["name"]
     buttons = st.columns([1, 1, 4])
     view_help = ("Download this view: the charts and the final table as one figure, with the "
                  "comparison's settings and conclusion printed under it")
     buttons[0].download_button(
-        "View PNG", lambda: view_png(comparison_spec(report, conclusion)), file_name=f"{name}-view.png",
+        "View PNG", lambda: view_png(comparison_spec(report, shown)), file_name=f"{name}-view.png",
         mime="image/png", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)
     buttons[1].download_button(
-        "View SVG", lambda: view_svg(comparison_spec(report, conclusion)), file_name=f"{name}-view.svg",
+        "View SVG", lambda: view_svg(comparison_spec(report, shown)), file_name=f"{name}-view.svg",
         mime="image/svg+xml", on_click="ignore", icon=":material/download:", width="stretch", help=view_help)

@@ -18,9 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.axes import epoch_span, planned_remaining
-from engine.comparison import comparison_view
 from engine.network import MAX_UNITS, run_graph, run_graph_checkpoint
-from engine.outcomes import labelled, over_seeds
 from engine.runs import load_run
 from engine.view import ViewText, comparison_text, view_text
 from ui import charts, pictures
@@ -65,24 +63,20 @@ def view_spec(config, run_dir: Path, frame: tuple[pd.DataFrame, pd.DataFrame] | 
     return compose(words, rows)
 
 
-def comparison_spec(report: dict, conclusion: str) -> dict:
+def comparison_spec(report: dict, shown: dict) -> dict:
     """The figure of a saved comparison (``engine.comparison.load_comparison``) as the
-    Compare page shows it: its charts, its final table and ``conclusion``, the page's."""
-    history, layers, summary = report["history"], report["layers"], report["summary"]
-    view = comparison_view(history, layers, summary)
+    Compare page shows it: ``shown``'s charts and sentence (ui.compare_view.figures, the
+    page's own) and its final table."""
+    several = shown["several_seeds"] or shown["with_controls"]
     rows = []
-    if view.several_seeds or view.with_controls:
-        rows.append([("bands", charts.seed_band_chart(labelled(history), CHART_HEIGHT)),
-                     ("outcome", charts.outcome_chart(labelled(over_seeds(summary)), CHART_HEIGHT))])
-    if not view.several_seeds:
-        rows.append([("accuracy", charts.metric_chart(view.one_seed, "accuracy", CHART_HEIGHT)),
-                     ("loss", charts.metric_chart(view.one_seed, "loss", CHART_HEIGHT))])
-    rows.append([("sparsity", charts.sparsity_chart(view.one_seed, CHART_HEIGHT))])
-    cycles = int(view.layers.cycle.max()) if len(view.layers) else 0
-    if cycles:
-        rows.append([(f"heatmap{i}", charts.heatmap(group, cycles, title=f"{strategy}: weights remaining per layer and cycle"))
-                     for i, (strategy, group) in enumerate(view.layers.groupby("strategy", sort=False))])
-    return compose(comparison_text(report, view.several_seeds or view.with_controls, conclusion), rows)
+    if several:
+        rows.append([("bands", shown["band"]), ("outcome", shown["outcome"])])
+    if not shown["several_seeds"]:
+        rows.append([("accuracy", shown["accuracy"]), ("loss", shown["loss"])])
+    rows.append([("sparsity", shown["sparsity"])])
+    if shown["heatmaps"]:
+        rows.append([(f"heatmap{i}", spec) for i, spec in enumerate(shown["heatmaps"])])
+    return compose(comparison_text(report, several, shown["conclusion"]), rows)
 
 
 def compose(words: ViewText, rows: list[list[tuple[str, dict]]]) -> dict:

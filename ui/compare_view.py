@@ -15,7 +15,7 @@ from ui import charts
 
 def figures(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
             with_controls: bool = False, state: str = "finished") -> dict:
-    """What ``show`` draws, computed: the view, its sentence and every chart's spec.
+    """What the page draws, computed: the view, its sentence and every chart's spec.
     ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
     Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
     comparison's charts neither rescale nor change kind while it runs. ``state``: "finished",

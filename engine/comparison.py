@@ -9,7 +9,7 @@ layers.csv (with strategy and seed columns)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 import json
 import re
 import time
@@ -20,8 +20,8 @@ import pandas as pd
 from .cache import cached_run
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import ConfigError, RunConfig
-from .errors import FileFormatError
 from .controls import parse_controls, run_controls
+from .errors import FileFormatError
 from .paths import checkpoint_dir, comparisons_dir
 
 SUMMARY_COLUMNS = ["strategy", "kind", "seed", "final_sparsity", "final_val_acc", "best_val_acc",
@@ -163,12 +163,16 @@ def list_comparisons() -> list[str]:
     root = comparisons_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "comparison.json").is_file())
+    # a folder copied or renamed by hand ("study (copy)") is not a name the app opens
+    return sorted(p.name for p in root.iterdir() if NAME_PATTERN.match(p.name) and (p / "comparison.json").is_file())
 
 
 def saved_settings(settings: dict) -> RunConfig | None:
     """A saved comparison's settings, for its charts' axes; None (axes from the data) when a
-    damaged or older file's settings are not ones this engine accepts."""
+    damaged or older file's settings are not ones this engine accepts, or not all of them
+    (a partial set would be completed with defaults the comparison never ran with)."""
+    if not isinstance(settings, dict) or {f.name for f in fields(RunConfig)} - set(settings):
+        return None
     try:
         return RunConfig.from_dict(settings).validate()
     except (ConfigError, KeyError, TypeError, ValueError):
@@ -177,28 +181,35 @@ def saved_settings(settings: dict) -> RunConfig | None:
 
 def comparison_version(name: str) -> int | None:
     """When a saved comparison was last written (its comparison.json is written last, after
-    its tables), None when it is gone: a key for what is built from it."""
+    its tables), None when it is gone or its name is not one the app opens: a key for what
+    is built from it."""
     try:
         return (comparisons_dir() / validate_name(name) / "comparison.json").stat().st_mtime_ns
-    except OSError:
+    except (OSError, ConfigError):
         return None
 
 
 def load_comparison(name: str) -> dict:
     """A saved comparison's report and tables; FileFormatError (one line: what to do) when
-    its files cannot be read."""
-    out = comparisons_dir() / validate_name(name)
+    its files cannot be read. Its name is the folder's, whatever the file says."""
     try:
+        out = comparisons_dir() / validate_name(name)
         report = json.loads((out / "comparison.json").read_text())
         if not isinstance(report, dict) or not isinstance(report.get("config"), dict):
             raise ValueError("comparison.json holds no settings")
+        if not isinstance(report.get("strategies"), list) or not report["strategies"]:
+            raise ValueError("comparison.json names no strategies")
+        if not all(isinstance(report.get(key, []), list) for key in ("seeds", "controls")):
+            raise ValueError("comparison.json's seeds or controls are not lists")
         report["history"] = pd.read_csv(out / "history.csv")
         report["layers"] = pd.read_csv(out / "layers.csv")
         report["summary"] = pd.read_csv(out / "summary.csv")
-    except (OSError, ValueError) as exc:  # a missing, empty or damaged file (pandas' and json's errors are ValueErrors)
-        raise FileFormatError(f"The saved comparison {name} cannot be read ({type(exc).__name__}: {exc}); "
-                              f"run it again, or delete the folder {out}.") from None
+    except (OSError, ValueError) as exc:  # missing, empty or damaged (json's, pandas' and ConfigError are ValueErrors)
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        raise FileFormatError(f"The saved comparison {name} cannot be read ({reason}); run it again, or "
+                              f"delete its folder in {comparisons_dir()}.") from None
     if report["history"].empty or "phase" not in report["history"]:
         raise FileFormatError(f"The saved comparison {name} has no training history; run it again, or "
-                              f"delete the folder {out}.")
+                              f"delete its folder in {comparisons_dir()}.")
+    report["name"] = name
     return report

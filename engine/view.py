@@ -91,20 +91,29 @@ def comparison_table(summary: pd.DataFrame, over_seeds_or_controls: bool) -> tup
     return header, rows
 
 
-def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str) -> ViewText:
+def comparison_settings(report: dict, settings) -> str:
+    """A saved comparison's settings in one line, as its page's caption and its figure's
+    notes print them. ``settings``: its validated RunConfig (engine.comparison.saved_settings),
+    None when this version cannot read them: then the line says so, claiming nothing."""
+    if settings is None:
+        line = "settings this version cannot read"
+    else:
+        seeds = [str(seed) for seed in report.get("seeds") or [settings.seed]]
+        line = settings_line(settings.to_dict(), strategy=" vs ".join(map(str, report["strategies"])),
+                             seeds=f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
+    controls = report.get("controls") or []
+    if controls:
+        line += f" · controls: {', '.join(control_label(str(name)) for name in controls)}"
+    return line
+
+
+def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str, settings) -> ViewText:
     """The Compare page's view of a saved comparison (``engine.comparison.load_comparison``):
     its final table with the page's figures, one row per strategy or control (mean ± std
-    over the seeds when there are several or controls), and ``conclusion``, the sentence
-    the page computed."""
-    summary = report["summary"]
-    seeds = [str(seed) for seed in report.get("seeds") or [report["config"].get("seed")]]
-    controls = report.get("controls") or []
-    settings = settings_line(report["config"], strategy=" vs ".join(map(str, report["strategies"])),
-                             seeds=f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}")
-    if controls:
-        settings += f" · controls: {', '.join(control_label(str(name)) for name in controls)}"
-    header, rows = comparison_table(summary, over_seeds_or_controls)
+    over the seeds when there are several or controls), its settings (``comparison_settings``)
+    and ``conclusion``, the sentence the page computed."""
+    header, rows = comparison_table(report["summary"], over_seeds_or_controls)
     return ViewText(title=f"Compare strategies: {' vs '.join(map(str, report['strategies']))}",
                     table=(header, rows),
-                    notes=[("Settings", settings), ("Saved as", str(report.get("name", ""))),
+                    notes=[("Settings", comparison_settings(report, settings)), ("Saved as", str(report["name"])),
                            ("Conclusion", conclusion)])

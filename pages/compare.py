@@ -4,12 +4,12 @@ import streamlit as st
 
 from engine.comparison import MAX_SEEDS, comparison_version, default_name, list_comparisons, strategy_rows
 from engine.errors import FileFormatError
-from engine.outcomes import CONTROLS, control_label, labelled
+from engine.outcomes import CONTROLS, labelled
 from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain
-from engine.view import comparison_table
+from engine.view import comparison_settings, comparison_table
 from ui import controls, empty_state, live, static_table
 from ui.checkpoints import LAST_RUN
 from ui.compare_view import figures, saved_figures
@@ -148,15 +148,7 @@ def render():
         except FileFormatError as exc:  # a damaged or half-deleted folder: say what to do
             st.error(plain(exc, 600))
             return
-        settings = shown["settings"]
-        seeds_run = report.get("seeds") or ([settings.seed] if settings else [])
-        st.caption(f"Saved comparison **{plain(name, 120)}**"
-                   + (f": {plain(settings.dataset, 40)}, depth {settings.depth}, width {settings.width}, "
-                      f"{settings.cycles} cuts of {settings.amount:.0%}" if settings else
-                      " (its settings are not ones this version reads)")
-                   + (f", seeds {plain(', '.join(map(str, seeds_run)), 80)}" if seeds_run else "")
-                   + (f"; controls: {plain(', '.join(control_label(str(c)) for c in report['controls']), 200)}."
-                      if report.get("controls") else "."))
+        st.caption(f"Saved comparison **{plain(name, 120)}**: {plain(comparison_settings(report, shown['settings']), 600)}.")
         show(report["history"], report["summary"], shown)
         comparison_downloads(report, shown)
     else:

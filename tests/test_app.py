@@ -13,7 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from engine.cache import cached_run, is_cached
-from engine.comparison import default_name
+from engine.comparison import comparison_version, default_name, list_comparisons
 from engine.paths import comparisons_dir
 from engine import presets
 from engine.conclusions import run_conclusion
@@ -212,20 +212,29 @@ def test_compare_runs_two_strategies_and_reopens_the_saved_comparison():
 
 
 def test_a_damaged_saved_comparison_is_one_line_saying_what_to_do():
+    good = '{"config": {}, "strategies": ["layerwise", "global"]}'
     for name, damage in (("broken-json", {"comparison.json": "{not json"}),
-                         ("no-history", {"comparison.json": '{"config": {}}', "history.csv": "epoch,phase\n",
+                         ("no-strategies", {"comparison.json": '{"config": {}}'}),
+                         ("no-tables", {"comparison.json": good}),
+                         ("no-history", {"comparison.json": good, "history.csv": "epoch,phase\n",
                                          "layers.csv": "layer\n", "summary.csv": "strategy\n"}),
-                         ("no-tables", {"comparison.json": '{"config": {}}'})):
+                         ("tables-without-columns", {"comparison.json": good, "history.csv": "epoch,phase\n0,train\n",
+                                                     "layers.csv": "layer\nfc1\n", "summary.csv": "strategy\nglobal\n"})):
         folder = comparisons_dir() / name
         folder.mkdir(parents=True)
         for file, text in damage.items():
             (folder / file).write_text(text)
         at = open_page("pages/compare.py", open=name)
         assert not at.exception, name
-        line = at.error[0].value.replace("\\", "")  # escaped for Markdown: shown as written
+        line = at.error[0].value.replace("\\", "") if at.error else ""  # escaped for Markdown: shown as written
         assert len(at.error) == 1 and f"The saved comparison {name}" in line, name
-        assert "run it again, or delete the folder" in line
+        assert "run it again, or delete its folder" in line and "\n" not in line
         assert charts(at) == 0
+    # a folder renamed by hand is not a comparison the app lists or opens
+    (comparisons_dir() / "study (copy)").mkdir()
+    (comparisons_dir() / "study (copy)" / "comparison.json").write_text(good)
+    assert "study (copy)" not in list_comparisons() and comparison_version("study (copy)") is None
+    assert_fine(open_page("pages/compare.py", open="study (copy)"))
 
 
 def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
@@ -252,7 +261,8 @@ def test_compare_with_seeds_and_controls_draws_bands_and_the_controls_in_grey():
                         ["small-dense", "random"])
     again = open_page("pages/compare.py", open=name)
     assert_fine(again)
-    assert "seeds 0, 1; controls: small dense network, random pruning." in texts(again)
+    caption = next(line for line in texts(again).splitlines() if line.startswith("Saved comparison"))
+    assert "seeds 0, 1 ·" in caption and caption.endswith("controls: small dense network, random pruning.")
 
 
 def test_compare_refuses_a_hostile_seeds_or_controls_link_without_breaking():

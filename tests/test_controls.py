@@ -169,8 +169,9 @@ def test_a_damaged_saved_comparisons_settings_give_axes_from_the_data_not_a_cras
 
     good = RunConfig(depth=2, width=16).to_dict()
     assert saved_settings(good) == RunConfig(depth=2, width=16)
+    partial = {key: good[key] for key in ("dataset", "depth", "width", "cycles", "amount")}
     for damaged in ({**good, "cycles": "3"}, {**good, "schedule": "no-such"}, {**good, "surprise": 1},
-                    {**good, "amount": 7.0}):
+                    {**good, "amount": 7.0}, {}, partial, ["not", "a", "dict"]):  # partial: not completed with defaults
         assert saved_settings(damaged) is None, damaged
 
 

@@ -175,17 +175,16 @@ def charts_of(history):
 @pytest.mark.parametrize("seeds, controls", [([0], []), ([0, 1], ["random"])])
 def test_a_saved_comparisons_view_is_one_figure_with_its_table_and_the_pages_conclusion(seeds, controls):
     from engine.axes import epoch_span
-    from engine.comparison import compare, load_comparison, saved_settings
+    from engine.comparison import compare, comparison_version
     from tests.test_app import TINY, assert_fine, open_page, texts
     from engine.text import plain
     from engine.view import comparison_table
-    from ui.compare_view import figures
+    from ui.compare_view import saved_figures
     from ui.view_figure import comparison_spec, view_png
 
     name = f"view-{len(seeds)}-seeds"
     compare(["layerwise", "global"], TINY, name, seeds=seeds, controls=controls)
-    report = load_comparison(name)
-    shown = figures(report["history"], report["layers"], saved_settings(report["config"]), report["summary"])
+    report, shown = saved_figures(name, comparison_version(name))  # what the page draws and offers
     conclusion = shown["conclusion"]
     at = open_page("pages/compare.py", open=name)
     assert_fine(at)

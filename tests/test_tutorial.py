@@ -195,9 +195,21 @@ def test_the_open_step_and_the_seed_outlive_a_visit_to_another_page():
     app.switch_page("pages/tutorial.py").run()
     app.number_input(key="tutorial_seed").set_value(5).run()
     app.button(key="tutorial_next").click().run()
+    app.slider(key="tutorial_random").set_value(0.7).run()
     app.button(key="tutorial_next").click().run()
     app.switch_page("pages/home.py").run()
     app.query_params.clear()  # the sidebar's link to the tutorial names no step
     app.switch_page("pages/tutorial.py").run()
     assert not app.exception and [h.value for h in app.header] == ["3 · The forward pre-hook"]
     assert app.number_input(key="tutorial_seed").value == 5
+    app.button(key="tutorial_back").click().run()
+    assert app.slider(key="tutorial_random").value == 0.7
+
+
+def test_a_link_to_another_step_is_followed_in_a_session_already_on_the_page():
+    page = tutorial_page(step="9")
+    page.query_params["step"] = "4"  # another step's link opened in the same tab
+    page.run()
+    assert headers(page) == ["4 · Prune the bias"]
+    page.button(key="tutorial_next").click().run()  # the page's own move is not undone by the address
+    assert headers(page) == ["5 · Iterative pruning"] and page.query_params["step"] == "5"

@@ -23,6 +23,7 @@ from .config import ConfigError, RunConfig
 from .controls import parse_controls, run_controls
 from .errors import FileFormatError
 from .paths import checkpoint_dir, comparisons_dir
+from .text import clip
 
 SUMMARY_COLUMNS = ["strategy", "kind", "seed", "final_sparsity", "final_val_acc", "best_val_acc",
                    "test_acc", "best_test_acc", "nonzero_params", "total_params", "collapse_cycle",
@@ -189,6 +190,12 @@ def comparison_version(name: str) -> int | None:
         return None
 
 
+def unreadable(name: str, problem: str) -> FileFormatError:
+    """A saved comparison that cannot be shown, in one line saying what to do."""
+    return FileFormatError(clip(f"The saved comparison {name} {problem}; run it again, or delete its folder in "
+                                f"{comparisons_dir()}.", 1000))
+
+
 def load_comparison(name: str) -> dict:
     """A saved comparison's report and tables; FileFormatError (one line: what to do) when
     its files cannot be read. Its name is the folder's, whatever the file says."""
@@ -205,11 +212,8 @@ def load_comparison(name: str) -> dict:
         report["layers"] = pd.read_csv(out / "layers.csv")
         report["summary"] = pd.read_csv(out / "summary.csv")
     except (OSError, ValueError) as exc:  # missing, empty or damaged (json's, pandas' and ConfigError are ValueErrors)
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
-        raise FileFormatError(f"The saved comparison {name} cannot be read ({reason}); run it again, or "
-                              f"delete its folder in {comparisons_dir()}.") from None
+        raise unreadable(name, f"cannot be read ({type(exc).__name__}: {exc})") from None
     if report["history"].empty or "phase" not in report["history"]:
-        raise FileFormatError(f"The saved comparison {name} has no training history; run it again, or "
-                              f"delete its folder in {comparisons_dir()}.")
+        raise unreadable(name, "has no training history")
     report["name"] = name
     return report

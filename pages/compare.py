@@ -139,8 +139,9 @@ def render():
         view = current.view()
         view.update()  # only the events that arrived since the last tick
         state = "running" if current.status in ("queued", "running", "paused") else "stopped"
-        shown = None if view.history.empty else figures(view.history, view.layers, base, seeds=len(seeds),
-                                                        with_controls=bool(chosen_controls), state=state)
+        # once per batch of new events (and per state: a stop with none new still changes the sentence)
+        shown = None if view.history.empty else view.each_tick(f"figures-{state}", lambda: figures(
+            view.history, view.layers, base, seeds=len(seeds), with_controls=bool(chosen_controls), state=state))
         show(view.history, None, shown, state)
     elif name in saved:
         try:

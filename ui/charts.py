@@ -126,14 +126,20 @@ def metric_chart(history: pd.DataFrame, metric: str, height: int = 330, epochs: 
                  rules=analysis.prune_epochs(history).drop_duplicates("epoch"))
 
 
+def _epoch_x(epochs: int | None) -> alt.X:
+    """The epoch axis: the whole run's span (engine.axes.epoch_span) when known, so a live
+    chart does not rescale; else the data's."""
+    return alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1),
+                 scale=alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale())
+
+
 @functools.lru_cache(maxsize=32)
 def _metric_template(metric: str, strategies: tuple, height: int, values: tuple, epochs: int | None) -> dict:
     color = strategy_color(strategies)
     title = "accuracy" if metric == "accuracy" else "loss (cross-entropy)"
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=list(values), nice=False),
               axis=alt.Axis(format="%", values=ACCURACY_TICKS) if metric == "accuracy" else alt.Axis(format="~g"))
-    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1),
-              scale=alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale())
+    x = _epoch_x(epochs)
     tooltip = ["strategy:N", "split:N", "phase:N", "cycle:Q", "epoch:Q",
                alt.Tooltip("value:Q", format=".4f")]
     lines = alt.Chart(alt.NamedData("lines")).mark_line(strokeWidth=2).encode(
@@ -417,8 +423,7 @@ def seed_band_chart(history: pd.DataFrame, height: int = 330, epochs: int | None
 @functools.lru_cache(maxsize=32)
 def _band_template(strategies: tuple, height: int, seeds: int, epochs: int | None) -> dict:
     color = strategy_color(strategies)
-    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1),
-              scale=alt.Scale(domain=[0, epochs], nice=False) if epochs else alt.Scale())
+    x = _epoch_x(epochs)
     scale = alt.Scale(domain=list(ACCURACY_DOMAIN), nice=False)
     y = alt.Y("mean:Q", title="validation accuracy" if seeds == 1 else f"validation accuracy, {seeds} seeds",
               scale=scale, axis=alt.Axis(format="%", values=ACCURACY_TICKS))

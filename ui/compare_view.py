@@ -6,12 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.axes import epoch_span, planned_remaining
-from engine.comparison import comparison_view, load_comparison, saved_settings
+from engine.comparison import comparison_view, load_comparison, saved_settings, unreadable
 from engine.conclusions import compare_conclusion
 from engine.config import RunConfig
-from engine.errors import FileFormatError
 from engine.outcomes import labelled, over_seeds
-from engine.paths import comparisons_dir
 from ui import charts
 
 
@@ -53,7 +51,5 @@ def saved_figures(name: str, version: int | None) -> tuple[dict, dict]:
     try:
         shown = figures(report["history"], report["layers"], settings, report["summary"])
     except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:  # tables without the columns it needs
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-        raise FileFormatError(f"The saved comparison {name}'s tables are not ones this version reads ({reason}); "
-                              f"run it again, or delete its folder in {comparisons_dir()}.") from None
+        raise unreadable(name, f"has tables this version cannot read ({type(exc).__name__}: {exc})") from None
     return report, {**shown, "settings": settings}

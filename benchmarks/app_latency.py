@@ -1,6 +1,7 @@
 """How live the Explorer feels on this machine, for the default digits run (depth 8, width 256).
 
-    python benchmarks/app_latency.py [--repeats 3] [--no-browser | --browser-only | --watched] [--threads N] [--presets]
+    python benchmarks/app_latency.py [--repeats 3] [--no-browser | --browser-only | --watched [--training-core]]
+                                     [--threads N] [--presets]
 
 1. Engine side, no UI: a live job (the app's code path: worker thread → cached_run with
    the cache bypassed) from start() to its first epoch event (the first chart's data), and
@@ -12,7 +13,12 @@
    paired with the same run unwatched (the app's code path in this process, no UI), runs
    interleaved: their train_seconds, and the CPU of the training thread, of the rest of
    the server and of Chromium over the watched run (from /proc), Chromium's split by
-   process and thread. While the run trains the benchmark reads the run folder, not the
+   process and thread, and the floor those CPU-seconds set on the cores this benchmark
+   has (their sum over the number of cores: the watched run cannot end sooner, however
+   the work is scheduled). ``--training-core``: the training thread (watched and unwatched)
+   alone on the first of those cores, the server's other threads, Chromium and this
+   process on the rest, so the training never waits for a core: what is left of the
+   slowdown is waiting for something else (Python's interpreter lock). While the run trains the benchmark reads the run folder, not the
    page: asking Chromium ten times a second whether a text is shown cost it about 0.8 s of
    CPU per run, on the cores the training needs.
 3. A preset on a fresh install (``--presets``): Chromium opens Home, clicks each preset's
@@ -89,20 +95,50 @@ PAGES = {"": "Pruning Explorer", "explorer": "Prune and recover", "compare": "Co
          "tutorial?step=9": "9 · Global pruning"}
 
 
-def thread_cpu(pid: int, name: str) -> float:
-    """CPU seconds of the threads of ``pid`` whose OS name is ``name`` (the live run's
-    worker names itself "pruning-train")."""
-    total = 0.0
+TRAINING_THREAD = "pruning-train"  # the OS name of a live run's worker thread (engine.live)
+
+
+def pin_training(pid: int, core: int | None) -> None:
+    """Put ``pid``'s training threads on ``core`` alone (--training-core); None: leave them."""
+    if core is None:
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() == TRAINING_THREAD:
+                os.sched_setaffinity(int(task.name), {core})
+        except OSError:
+            continue  # the thread ended between listing and pinning
+
+
+def training_thread(pid: int) -> dict[str, float]:
+    """Of ``pid``'s training threads, summed: CPU seconds, seconds spent ready to run but
+    waiting for a core (the scheduler's run delay), and how often one went to sleep
+    (voluntary context switches: waiting for a lock, such as Python's interpreter lock, or
+    for I/O)."""
+    total = {"cpu": 0.0, "core_wait": 0.0, "sleeps": 0}
     tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            if (task / "comm").read_text().strip() != name:
+            if (task / "comm").read_text().strip() != TRAINING_THREAD:
                 continue
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        except (OSError, IndexError, ValueError):
+            core_wait = int((task / "schedstat").read_text().split()[1]) / 1e9
+            sleeps = next(int(line.split()[1]) for line in (task / "status").read_text().splitlines()
+                          if line.startswith("voluntary_ctxt_switches"))
+        except (OSError, IndexError, ValueError, StopIteration):
             continue  # the thread ended between listing and reading
+        total["cpu"] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        total["core_wait"] += core_wait
+        total["sleeps"] += sleeps
     return total
+
+
+NO_THREAD = {"cpu": 0.0, "core_wait": 0.0, "sleeps": 0}
+
+
+def latest(seen: dict[str, float], now: dict[str, float]) -> dict[str, float]:
+    """Counters only grow while the thread lives; once it has ended it reads as zero."""
+    return {key: max(seen.get(key, 0), value) for key, value in now.items()}
 
 
 def process_cpu(pid: int) -> float:
@@ -170,13 +206,14 @@ def page_time(page, url: str, path: str, marker: str) -> float:
 WATCH_LIMIT_SECONDS = 600  # a default run takes 4–40 s here: bounded, never waiting on a failed run
 
 
-def watched_run(page, url: str, server_pid: int, root: Path, seed: int) -> dict:
+def watched_run(page, url: str, server_pid: int, root: Path, seed: int, core: int | None = None) -> dict:
     """The default run started from the Explorer and watched to the end. CPU of the
-    training thread, the rest of the server, and Chromium over the same span."""
+    training thread, the rest of the server, and Chromium over the same span. ``core``:
+    the training thread's own core (--training-core)."""
     page.goto(f"{url}/explorer?seed={seed}")
     page.get_by_text("No run with these settings yet").wait_for()
     page.wait_for_selector(IDLE)
-    server0, browser0, train = process_cpu(server_pid), chromium_split(), 0.0
+    server0, browser0, train = process_cpu(server_pid), chromium_split(), NO_THREAD
     started = time.perf_counter()
     page.get_by_role("button", name="Run", exact=True).click()
     pattern = f"digits-global-*-s{seed}-*/summary.json"
@@ -184,20 +221,22 @@ def watched_run(page, url: str, server_pid: int, root: Path, seed: int) -> dict:
     while not any((root / "checkpoints").glob(pattern)):  # written when the run ends
         if time.monotonic() > deadline or page.get_by_text("The run failed").count():
             raise RuntimeError(f"the watched run (seed {seed}) did not finish within {WATCH_LIMIT_SECONDS} s")
-        train = max(train, thread_cpu(server_pid, "pruning-train"))
-        time.sleep(0.1)
-    train = max(train, thread_cpu(server_pid, "pruning-train"))
+        train = latest(train, training_thread(server_pid))
+        pin_training(server_pid, core)
+        time.sleep(0.02 if core is not None else 0.1)  # pinned within a few epochs
+    train = latest(train, training_thread(server_pid))
     page.get_by_text("From the run cache").wait_for()
     on_screen = time.perf_counter() - started
     page.get_by_test_id("stVegaLiteChart").nth(3).locator("canvas, svg").first.wait_for()
     summary = next((root / "checkpoints").glob(pattern))
     browser = {part: seconds - browser0[part] for part, seconds in chromium_split().items()}
     return {"train_seconds": json.loads(summary.read_text())["train_seconds"], "on_screen": on_screen,
-            "train_cpu": train, "server_cpu": process_cpu(server_pid) - server0 - train,
+            "train_cpu": train["cpu"], "core_wait": train["core_wait"], "sleeps": train["sleeps"],
+            "server_cpu": process_cpu(server_pid) - server0 - train["cpu"],
             "browser_cpu": sum(browser.values()), "browser": browser}
 
 
-def unwatched_run(seed: int) -> dict:
+def unwatched_run(seed: int, core: int | None = None) -> dict:
     """The same run, the app's code path (a live job through the run cache), no UI."""
     from engine.config import RunConfig
     from engine.live import live_run, prepare_process
@@ -205,15 +244,50 @@ def unwatched_run(seed: int) -> dict:
     prepare_process()
     job = live_run(RunConfig(seed=seed), use_cache=False)
     job.start()
-    train = 0.0
-    while not job.join(0.1):
-        train = max(train, thread_cpu(os.getpid(), "pruning-train"))
+    train = NO_THREAD
+    while not job.join(0.02 if core is not None else 0.1):
+        train = latest(train, training_thread(os.getpid()))
+        pin_training(os.getpid(), core)
     assert job.status == "done", job.message
-    return {"train_seconds": job.result["train_seconds"], "train_cpu": train}
+    return {"train_seconds": job.result["train_seconds"], "train_cpu": train["cpu"],
+            "core_wait": train["core_wait"], "sleeps": train["sleeps"]}
 
 
-def browser_latency(repeats: int, watched_only: bool = False) -> None:
+def cores_apart(core: int, others: list[int], rounds: int = 3) -> None:
+    """Whether a busy neighbouring core slows the training on ``core`` (shared caches, or
+    two vCPUs on one physical core): the unwatched run with the other cores idle, then
+    with a busy loop in another process on them, interleaved."""
+    import subprocess
+
+    hog = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
+    idle, busy = [], []
+    for repeat in range(rounds):
+        idle.append(unwatched_run(400 + repeat, core)["train_seconds"])
+        loops = [subprocess.Popen([sys.executable, "-c", hog], preexec_fn=lambda c=c: os.sched_setaffinity(0, {c}))
+                 for c in others]
+        try:
+            busy.append(unwatched_run(400 + repeat, core)["train_seconds"])
+        finally:
+            for loop in loops:
+                loop.kill()
+                loop.wait()
+    print(f"unwatched run on core {core}, the other cores idle: median {statistics.median(idle):.2f} s; "
+          f"busy: {statistics.median(busy):.2f} s (ratio {statistics.median(b / i for b, i in zip(busy, idle)):.2f})",
+          flush=True)
+
+
+def browser_latency(repeats: int, watched_only: bool = False, training_core: bool = False) -> None:
     from playwright.sync_api import sync_playwright
+
+    cores = sorted(os.sched_getaffinity(0))
+    core = None
+    if training_core:
+        if len(cores) < 2:
+            raise SystemExit("--training-core needs at least 2 cores in this process's affinity")
+        core = cores[0]
+        os.sched_setaffinity(0, cores[1:])  # the server and Chromium start from this process: they inherit it
+        print(f"training thread alone on core {core}; the server's other threads, Chromium and this "
+              f"benchmark on cores {', '.join(map(str, cores[1:]))}")
 
     root = Path(tempfile.mkdtemp(prefix="app-latency-"))
     os.environ["PRUNING_EXPLORER_CACHE"] = str(root / "cache-unwatched")
@@ -248,21 +322,25 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
                 firsts.append(time.perf_counter() - t0)
                 page.get_by_role("button", name="Stop", exact=True).click()
                 page.get_by_text("Stopped.").wait_for()
+            if core is not None:
+                cores_apart(core, cores[1:])
             # Watched against unwatched, paired and interleaved.
             pairs = []
             for repeat in range(repeats):
                 seed = 200 + repeat
                 if repeat % 2 == 0:
-                    alone, watched = unwatched_run(seed), watched_run(page, url, server.pid, root, seed)
+                    alone, watched = unwatched_run(seed, core), watched_run(page, url, server.pid, root, seed, core)
                 else:
-                    watched, alone = watched_run(page, url, server.pid, root, seed), unwatched_run(seed)
+                    watched, alone = watched_run(page, url, server.pid, root, seed, core), unwatched_run(seed, core)
                 pairs.append((watched, alone))
                 print(f"  pair {repeat + 1}: watched {watched['train_seconds']:.2f} s (on screen "
                       f"{watched['on_screen']:.2f} s), unwatched {alone['train_seconds']:.2f} s; CPU: "
                       f"training {watched['train_cpu']:.2f} s, rest of server {watched['server_cpu']:.2f} s, "
                       f"Chromium {watched['browser_cpu']:.2f} s ("
                       + ", ".join(f"{part} {seconds:.2f}" for part, seconds in watched["browser"].items())
-                      + ")", flush=True)
+                      + f"); the training thread waited for a core {watched['core_wait']:.2f} s and slept "
+                      f"{watched['sleeps']} times (unwatched: {alone['core_wait']:.2f} s, {alone['sleeps']})",
+                      flush=True)
             # The Explorer showing a finished run (cached), warm.
             cached = [page_time(page, url, "explorer?seed=200", "From the run cache")
                       for _ in range(0 if watched_only else repeats)]
@@ -286,6 +364,10 @@ def browser_latency(repeats: int, watched_only: bool = False) -> None:
           f"Chromium CPU / training CPU: median {med(w['browser_cpu'] / w['train_cpu'] for w, _ in pairs):.2f}")
     print("Chromium CPU / training CPU by part, median: " + ", ".join(
         f"{part} {med(w['browser'][part] / w['train_cpu'] for w, _ in pairs):.2f}" for part in CHROMIUM_PARTS))
+    # However it is scheduled, the watched run needs this much CPU on these cores.
+    floor = med((w["train_cpu"] + w["server_cpu"] + w["browser_cpu"]) / len(cores) / a["train_seconds"] for w, a in pairs)
+    print(f"CPU floor: (training + rest of server + Chromium) CPU-seconds / {len(cores)} cores / unwatched "
+          f"train_seconds: median {floor:.2f}x (the watched run cannot be quicker than this on these cores)")
     print(f"on screen (Run pressed → finished view) / watched train_seconds: median "
           f"{med(w['on_screen'] / w['train_seconds'] for w, _ in pairs):.2f}")
 
@@ -344,14 +426,18 @@ def main() -> None:
                         help="only part 3: each preset, clicked on Home, to its full result")
     parser.add_argument("--watched", action="store_true",
                         help="only the watched / unwatched run pairs of part 2 (and the first page)")
+    parser.add_argument("--training-core", action="store_true",
+                        help="with --watched: the training thread alone on a core (see above)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the engine part (default: as the app sets them)")
     args = parser.parse_args()
+    if args.training_core and not args.watched:
+        parser.error("--training-core goes with --watched")
     if args.presets:
         preset_latency(args.repeats)
         return
     if args.watched:
-        browser_latency(args.repeats, watched_only=True)
+        browser_latency(args.repeats, watched_only=True, training_core=args.training_core)
         return
     if not args.browser_only:
         with tempfile.TemporaryDirectory() as tmp:

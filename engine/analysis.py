@@ -59,17 +59,18 @@ def downsample(history: pd.DataFrame, max_points: int = MAX_POINTS, by: str | No
     return pd.concat(kept).sort_index(kind="stable")
 
 
-def curves(history: pd.DataFrame) -> pd.DataFrame:
-    """Long frame for the loss and accuracy charts: one row per (row, split, metric) with
-    columns epoch, cycle, phase, split (train/validation), metric (loss/accuracy), value."""
+def curves(history: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Long frame for the ``metric`` chart ("loss" or "accuracy"): one row per (row, split)
+    with columns epoch, cycle, phase, split (train/validation), metric, value. One metric at
+    a time: each chart redraws every tick of a live view and needs only its own rows."""
+    suffix = {"loss": "loss", "accuracy": "acc"}[metric]
     keep = ["epoch", "cycle", "phase"] + (["strategy"] if "strategy" in history else [])
     parts = []
     for split, prefix in (("train", "train"), ("validation", "val")):
-        for metric, suffix in (("loss", "loss"), ("accuracy", "acc")):
-            part = history[keep].copy()
-            part["split"], part["metric"] = split, metric
-            part["value"] = history[f"{prefix}_{suffix}"].to_numpy()
-            parts.append(part)
+        part = history[keep].copy()
+        part["split"], part["metric"] = split, metric
+        part["value"] = history[f"{prefix}_{suffix}"].to_numpy()
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 

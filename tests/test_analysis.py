@@ -58,6 +58,18 @@ def test_downsample_caps_train_rows_and_keeps_every_prune_row():
     assert per_strategy.groupby("strategy").phase.apply(lambda p: (p == "train").sum()).max() <= 300
 
 
+def test_curves_are_one_metric_long_train_then_validation():
+    history = pd.DataFrame({"epoch": [1, 2, 2], "cycle": [0, 1, 1], "phase": ["train", "pre_prune", "post_prune"],
+                            "train_loss": [2.0, 1.0, 1.5], "val_loss": [2.2, 1.1, 1.7],
+                            "train_acc": [0.5, 0.8, 0.6], "val_acc": [0.4, 0.7, 0.5], "strategy": "global"})
+    loss = analysis.curves(history, "loss")
+    assert list(loss.split) == ["train"] * 3 + ["validation"] * 3
+    assert set(loss.metric) == {"loss"} and list(loss.value) == [2.0, 1.0, 1.5, 2.2, 1.1, 1.7]
+    accuracy = analysis.curves(history, "accuracy")
+    assert list(accuracy.value) == [0.5, 0.8, 0.6, 0.4, 0.7, 0.5]
+    assert list(accuracy.columns) == ["epoch", "cycle", "phase", "strategy", "split", "metric", "value"]
+
+
 def test_accuracy_vs_sparsity_has_one_point_per_cycle(tiny_run):
     result, events = tiny_run
     history, _ = analysis.tables_from_events(events)

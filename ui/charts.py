@@ -118,8 +118,7 @@ def metric_chart(history: pd.DataFrame, metric: str, height: int = 330, epochs: 
     dotted rule at each prune event, ● just before the cut and ▼ just after it. Accuracy
     spans 0–100% and loss starts at 0; ``epochs`` (the run's last epoch) fixes the epoch
     axis from the first tick of a live run, so nothing rescales as epochs arrive."""
-    frame = analysis.curves(analysis.downsample(history, by="strategy"))
-    frame = frame[frame.metric == metric]
+    frame = analysis.curves(analysis.downsample(history, by="strategy"), metric)
     values = (ACCURACY_DOMAIN if metric == "accuracy" else (0.0, ceiling(frame.value)))
     return chart(_metric_template(metric, tuple(dict.fromkeys(history.strategy)), height, values, epochs),
                  lines=frame[frame.phase == "train"], marks=frame[frame.phase != "train"],

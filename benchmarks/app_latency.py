@@ -13,14 +13,17 @@
    paired with the same run unwatched (the app's code path in this process, no UI), runs
    interleaved: their train_seconds, and the CPU of the training thread, of the rest of
    the server and of Chromium over the watched run (from /proc), Chromium's split by
-   process and thread, and the floor those CPU-seconds set on the cores this benchmark
-   has (their sum over the number of cores: the watched run cannot end sooner, however
-   the work is scheduled). ``--training-core``: the training thread (watched and unwatched)
-   alone on the first of those cores, the server's other threads, Chromium and this
-   process on the rest, so the training never waits for a core: what is left of the
-   slowdown is waiting for something else (Python's interpreter lock). While the run trains the benchmark reads the run folder, not the
-   page: asking Chromium ten times a second whether a text is shown cost it about 0.8 s of
-   CPU per run, on the cores the training needs.
+   process and thread; how long the training thread waited for a core (ready to run) and
+   how long it was blocked (neither running nor ready: waiting for a lock, such as
+   Python's interpreter lock, or for I/O), watched and unwatched; and how many cores were
+   busy while the watched run trained (training + rest of server + Chromium, Run pressed
+   → its summary written). ``--training-core`` (on exactly two cores: ``taskset -c 0,1``
+   elsewhere): the training thread, watched and unwatched, alone on the first core, the
+   server's other threads, Chromium and this process on the other, after timing the
+   unwatched run with the other core idle, busy in a loop and streaming through memory.
+   While the run trains the benchmark reads the run folder and /proc, and asks the page
+   only every 2 s whether the run failed: asking Chromium ten times a second whether a
+   text is shown cost it about 0.8 s of CPU per run, on the cores the training needs.
 3. A preset on a fresh install (``--presets``): Chromium opens Home, clicks each preset's
    button and waits until the result page has drawn every chart and its closing sentence
    (the recorded seed-0 result: nothing trains); then reloads that page and times it again.
@@ -28,6 +31,7 @@ Runtime output goes to a temporary folder."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -38,8 +42,11 @@ import time
 from pathlib import Path
 
 from app_server import ROOT, launch_chromium, start_server, stop_server
+from hog import HOG
 
 sys.path.insert(0, str(ROOT))
+
+from engine.live import TRAINING_THREAD  # noqa: E402  (after the path: the engine is ROOT's)
 
 
 PRESET_READY = """(charts) => {
@@ -95,9 +102,6 @@ PAGES = {"": "Pruning Explorer", "explorer": "Prune and recover", "compare": "Co
          "tutorial?step=9": "9 · Global pruning"}
 
 
-TRAINING_THREAD = "pruning-train"  # the OS name of a live run's worker thread (engine.live)
-
-
 def pin_training(pid: int, core: int | None) -> None:
     """Put ``pid``'s training threads on ``core`` alone (--training-core); None: leave them."""
     if core is None:
@@ -111,34 +115,35 @@ def pin_training(pid: int, core: int | None) -> None:
 
 
 def training_thread(pid: int) -> dict[str, float]:
-    """Of ``pid``'s training threads, summed: CPU seconds, seconds spent ready to run but
-    waiting for a core (the scheduler's run delay), and how often one went to sleep
-    (voluntary context switches: waiting for a lock, such as Python's interpreter lock, or
-    for I/O)."""
-    total = {"cpu": 0.0, "core_wait": 0.0, "sleeps": 0}
+    """Seconds, so far, of ``pid``'s training threads (summed): on a core (CPU), ready to
+    run but waiting for a core (the scheduler's run delay), and blocked: neither, from the
+    thread's start until now (waiting for a lock, such as Python's interpreter lock, for
+    I/O, or sleeping)."""
+    total = dict(NO_THREAD)
     tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             if (task / "comm").read_text().strip() != TRAINING_THREAD:
                 continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            core_wait = int((task / "schedstat").read_text().split()[1]) / 1e9
-            sleeps = next(int(line.split()[1]) for line in (task / "status").read_text().splitlines()
-                          if line.startswith("voluntary_ctxt_switches"))
-        except (OSError, IndexError, ValueError, StopIteration):
+            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            on_core, core_wait = (int(v) / 1e9 for v in (task / "schedstat").read_text().split()[:2])
+            uptime = float(Path("/proc/uptime").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
             continue  # the thread ended between listing and reading
-        total["cpu"] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        alive = uptime - int(stat[19]) / tick  # stat's 22nd field: the thread's start, in ticks after boot
+        total["cpu"] += on_core
         total["core_wait"] += core_wait
-        total["sleeps"] += sleeps
+        total["blocked"] += max(0.0, alive - on_core - core_wait)
     return total
 
 
-NO_THREAD = {"cpu": 0.0, "core_wait": 0.0, "sleeps": 0}
+NO_THREAD = {"cpu": 0.0, "core_wait": 0.0, "blocked": 0.0}
 
 
 def latest(seen: dict[str, float], now: dict[str, float]) -> dict[str, float]:
-    """Counters only grow while the thread lives; once it has ended it reads as zero."""
-    return {key: max(seen.get(key, 0), value) for key, value in now.items()}
+    """These only grow while the thread lives; once it has ended it reads as zero: keep
+    the last reading."""
+    return {key: max(seen[key], value) for key, value in now.items()}
 
 
 def process_cpu(pid: int) -> float:
@@ -208,8 +213,9 @@ WATCH_LIMIT_SECONDS = 600  # a default run takes 4–40 s here: bounded, never w
 
 def watched_run(page, url: str, server_pid: int, root: Path, seed: int, core: int | None = None) -> dict:
     """The default run started from the Explorer and watched to the end. CPU of the
-    training thread, the rest of the server, and Chromium over the same span. ``core``:
-    the training thread's own core (--training-core)."""
+    training thread, the rest of the server, and Chromium from Run to the finished view,
+    and over the training alone (Run → summary written) how many cores they kept busy.
+    ``core``: the training thread's own core (--training-core)."""
     page.goto(f"{url}/explorer?seed={seed}")
     page.get_by_text("No run with these settings yet").wait_for()
     page.wait_for_selector(IDLE)
@@ -218,21 +224,24 @@ def watched_run(page, url: str, server_pid: int, root: Path, seed: int, core: in
     page.get_by_role("button", name="Run", exact=True).click()
     pattern = f"digits-global-*-s{seed}-*/summary.json"
     deadline = time.monotonic() + WATCH_LIMIT_SECONDS
-    while not any((root / "checkpoints").glob(pattern)):  # written when the run ends
-        if time.monotonic() > deadline or page.get_by_text("The run failed").count():
+    for poll in itertools.count():
+        if any((root / "checkpoints").glob(pattern)):  # written when the run ends
+            break
+        if time.monotonic() > deadline or (poll % 20 == 19 and page.get_by_text("The run failed").count()):
             raise RuntimeError(f"the watched run (seed {seed}) did not finish within {WATCH_LIMIT_SECONDS} s")
         train = latest(train, training_thread(server_pid))
         pin_training(server_pid, core)
-        time.sleep(0.02 if core is not None else 0.1)  # pinned within a few epochs
-    train = latest(train, training_thread(server_pid))
+        time.sleep(0.1)
+    trained = time.perf_counter() - started
+    busy = (process_cpu(server_pid) - server0 + sum(chromium_split().values()) - sum(browser0.values())) / trained
     page.get_by_text("From the run cache").wait_for()
     on_screen = time.perf_counter() - started
     page.get_by_test_id("stVegaLiteChart").nth(3).locator("canvas, svg").first.wait_for()
     summary = next((root / "checkpoints").glob(pattern))
     browser = {part: seconds - browser0[part] for part, seconds in chromium_split().items()}
     return {"train_seconds": json.loads(summary.read_text())["train_seconds"], "on_screen": on_screen,
-            "train_cpu": train["cpu"], "core_wait": train["core_wait"], "sleeps": train["sleeps"],
-            "server_cpu": process_cpu(server_pid) - server0 - train["cpu"],
+            "train_cpu": train["cpu"], "core_wait": train["core_wait"], "blocked": train["blocked"],
+            "busy_cores": busy, "server_cpu": process_cpu(server_pid) - server0 - train["cpu"],
             "browser_cpu": sum(browser.values()), "browser": browser}
 
 
@@ -245,35 +254,45 @@ def unwatched_run(seed: int, core: int | None = None) -> dict:
     job = live_run(RunConfig(seed=seed), use_cache=False)
     job.start()
     train = NO_THREAD
-    while not job.join(0.02 if core is not None else 0.1):
+    while not job.join(0.1):  # polled as the watched run is
         train = latest(train, training_thread(os.getpid()))
         pin_training(os.getpid(), core)
     assert job.status == "done", job.message
     return {"train_seconds": job.result["train_seconds"], "train_cpu": train["cpu"],
-            "core_wait": train["core_wait"], "sleeps": train["sleeps"]}
+            "core_wait": train["core_wait"], "blocked": train["blocked"]}
 
 
-def cores_apart(core: int, others: list[int], rounds: int = 3) -> None:
-    """Whether a busy neighbouring core slows the training on ``core`` (shared caches, or
-    two vCPUs on one physical core): the unwatched run with the other cores idle, then
-    with a busy loop in another process on them, interleaved."""
+# A neighbour that streams through 128 MB, far more than a core's caches: it competes for
+# the shared cache and memory, where HOG's loop competes for nothing but the core.
+STREAM = ("import time\nimport numpy as np\nend = time.monotonic() + {limit}\nmemory = np.ones(16_000_000)\n"
+          "while time.monotonic() < end: memory *= 1.0000001")
+
+
+def neighbour_slowdown(core: int, neighbour: int, rounds: int = 3) -> None:
+    """Print the unwatched run's time on ``core`` with ``neighbour`` idle, then running a
+    busy loop, then streaming through memory (interleaved): whether work on the other core
+    slows the training by itself (shared caches and memory, two virtual CPUs on one
+    physical core), apart from taking its core."""
     import subprocess
 
-    hog = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
-    idle, busy = [], []
+    times: dict[str, list[float]] = {"idle": [], "busy loop": [], "streaming memory": []}
     for repeat in range(rounds):
-        idle.append(unwatched_run(400 + repeat, core)["train_seconds"])
-        loops = [subprocess.Popen([sys.executable, "-c", hog], preexec_fn=lambda c=c: os.sched_setaffinity(0, {c}))
-                 for c in others]
-        try:
-            busy.append(unwatched_run(400 + repeat, core)["train_seconds"])
-        finally:
-            for loop in loops:
-                loop.kill()
-                loop.wait()
-    print(f"unwatched run on core {core}, the other cores idle: median {statistics.median(idle):.2f} s; "
-          f"busy: {statistics.median(busy):.2f} s (ratio {statistics.median(b / i for b, i in zip(busy, idle)):.2f})",
-          flush=True)
+        for name, code in ((None, None), ("busy loop", HOG), ("streaming memory", STREAM)):
+            loop = None
+            if code is not None:
+                loop = subprocess.Popen([sys.executable, "-c", code.format(limit=WATCH_LIMIT_SECONDS)])
+                os.sched_setaffinity(loop.pid, {neighbour})
+                time.sleep(1)  # started and busy
+            try:
+                times[name or "idle"].append(unwatched_run(400 + repeat, core)["train_seconds"])
+            finally:
+                if loop is not None:
+                    loop.kill()
+                    loop.wait()
+    med, idle = statistics.median, times["idle"]
+    print(f"unwatched run on core {core}, core {neighbour} idle: median {med(idle):.2f} s; "
+          + "; ".join(f"{name}: {med(t):.2f} s (ratio {med(b / i for b, i in zip(t, idle)):.2f})"
+                      for name, t in times.items() if name != "idle"), flush=True)
 
 
 def browser_latency(repeats: int, watched_only: bool = False, training_core: bool = False) -> None:
@@ -282,12 +301,15 @@ def browser_latency(repeats: int, watched_only: bool = False, training_core: boo
     cores = sorted(os.sched_getaffinity(0))
     core = None
     if training_core:
-        if len(cores) < 2:
-            raise SystemExit("--training-core needs at least 2 cores in this process's affinity")
-        core = cores[0]
-        os.sched_setaffinity(0, cores[1:])  # the server and Chromium start from this process: they inherit it
+        # With more cores a run would get several torch threads (one core is kept for the
+        # server), all pinned to one core.
+        if len(cores) != 2:
+            raise SystemExit(f"--training-core needs exactly 2 cores, this process has {len(cores)}: "
+                             "run it under `taskset -c 0,1`")
+        core, other = cores
+        os.sched_setaffinity(0, {other})  # the server and Chromium start from this process: they inherit it
         print(f"training thread alone on core {core}; the server's other threads, Chromium and this "
-              f"benchmark on cores {', '.join(map(str, cores[1:]))}")
+              f"benchmark on core {other}")
 
     root = Path(tempfile.mkdtemp(prefix="app-latency-"))
     os.environ["PRUNING_EXPLORER_CACHE"] = str(root / "cache-unwatched")
@@ -323,7 +345,7 @@ def browser_latency(repeats: int, watched_only: bool = False, training_core: boo
                 page.get_by_role("button", name="Stop", exact=True).click()
                 page.get_by_text("Stopped.").wait_for()
             if core is not None:
-                cores_apart(core, cores[1:])
+                neighbour_slowdown(core, cores[1])
             # Watched against unwatched, paired and interleaved.
             pairs = []
             for repeat in range(repeats):
@@ -338,9 +360,9 @@ def browser_latency(repeats: int, watched_only: bool = False, training_core: boo
                       f"training {watched['train_cpu']:.2f} s, rest of server {watched['server_cpu']:.2f} s, "
                       f"Chromium {watched['browser_cpu']:.2f} s ("
                       + ", ".join(f"{part} {seconds:.2f}" for part, seconds in watched["browser"].items())
-                      + f"); the training thread waited for a core {watched['core_wait']:.2f} s and slept "
-                      f"{watched['sleeps']} times (unwatched: {alone['core_wait']:.2f} s, {alone['sleeps']})",
-                      flush=True)
+                      + f"); the training thread waited for a core {watched['core_wait']:.2f} s, blocked "
+                      f"{watched['blocked']:.2f} s (unwatched: {alone['core_wait']:.2f} s, {alone['blocked']:.2f} s); "
+                      f"cores busy while it trained {watched['busy_cores']:.2f} of {len(cores)}", flush=True)
             # The Explorer showing a finished run (cached), warm.
             cached = [page_time(page, url, "explorer?seed=200", "From the run cache")
                       for _ in range(0 if watched_only else repeats)]
@@ -364,10 +386,12 @@ def browser_latency(repeats: int, watched_only: bool = False, training_core: boo
           f"Chromium CPU / training CPU: median {med(w['browser_cpu'] / w['train_cpu'] for w, _ in pairs):.2f}")
     print("Chromium CPU / training CPU by part, median: " + ", ".join(
         f"{part} {med(w['browser'][part] / w['train_cpu'] for w, _ in pairs):.2f}" for part in CHROMIUM_PARTS))
-    # However it is scheduled, the watched run needs this much CPU on these cores.
-    floor = med((w["train_cpu"] + w["server_cpu"] + w["browser_cpu"]) / len(cores) / a["train_seconds"] for w, a in pairs)
-    print(f"CPU floor: (training + rest of server + Chromium) CPU-seconds / {len(cores)} cores / unwatched "
-          f"train_seconds: median {floor:.2f}x (the watched run cannot be quicker than this on these cores)")
+    def both(key: str) -> str:
+        return f"{med(w[key] for w, _ in pairs):.2f} s (unwatched {med(a[key] for _, a in pairs):.2f} s)"
+
+    print(f"while the watched run trained (Run pressed → summary written): median "
+          f"{med(w['busy_cores'] for w, _ in pairs):.2f} of {len(cores)} cores busy (training, rest of server, "
+          f"Chromium); the training thread waited for a core {both('core_wait')}, was blocked {both('blocked')}")
     print(f"on screen (Run pressed → finished view) / watched train_seconds: median "
           f"{med(w['on_screen'] / w['train_seconds'] for w, _ in pairs):.2f}")
 

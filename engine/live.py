@@ -56,6 +56,10 @@ WARM_MODULES = ("pandas", "altair", "torch", "engine.experiment", "engine.analys
                 "sklearn.datasets")
 
 
+# The OS name of a live run's worker thread (``top -H``): benchmarks/app_latency.py finds
+# the training's CPU and waits by it.
+TRAINING_THREAD = "pruning-train"
+
 # Python 3.11 lets a thread import a submodule of a package that another thread is still
 # initialising (a half-loaded torch is already in sys.modules), and breaks the import-lock
 # deadlock that follows by handing one thread a half-initialised module: a page opened while
@@ -279,7 +283,7 @@ class LiveJob:
         with import_turn():  # engine.experiment imports torch: not beside the warm-up's import of it
             from .experiment import RunFailed
 
-        name_this_thread("pruning-train")  # how benchmarks/app_latency.py finds its CPU time
+        name_this_thread(TRAINING_THREAD)
         try:
             with self.pool.slot(self.ticket, self._stop.is_set):  # in it, a failure leaves the line too
                 if _warming.is_set() and not _warmed.is_set():  # a Run pressed while the warm-up imports

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from .errors import ConfigError
-from .threads import available_cores, reserved_cores, run_threads
+from .threads import available_cores, name_this_thread, reserved_cores, run_threads
 
 SLOTS_VARIABLE = "PRUNING_EXPLORER_TRAINING_SLOTS"
 POLL_SECONDS = 0.2  # how soon a waiting job notices that it was stopped
@@ -270,6 +270,9 @@ def release_memory_soon() -> None:
     with _releaser_lock:
         if _releaser is None or not _releaser.is_alive():
             def loop():
+                # started from whichever thread first frees memory, often a run's: on Linux it
+                # would carry that thread's OS name, and be counted as the training's
+                name_this_thread("pruning-release")
                 while True:
                     _release_wanted.wait()
                     time.sleep(RELEASE_DELAY_SECONDS)

@@ -28,13 +28,17 @@ def test_the_shared_harness_serves_the_app_and_stops_it():
     assert process.poll() is not None, "the server must be stopped when the block ends"
 
 
-def test_the_watched_run_benchmark_reads_the_training_threads_counters():
-    """app_latency.py tells a core wait from a lock wait by the training thread's counters
-    in /proc, and pins that thread for --training-core: both on a thread named as a live
-    run's worker is, in this process."""
+def test_the_watched_run_benchmark_reads_the_training_threads_time():
+    """app_latency.py tells a wait for a core from a wait for a lock by the training
+    threads' times in /proc, and pins them for --training-core. Here: three threads named
+    as a live run's worker is, pinned to one core, hash in turn (hashlib lets go of the
+    interpreter lock, so each waits for the core, not the lock), then sleep."""
+    import hashlib
     import os
     import threading
+    import time
 
+    from engine.live import TRAINING_THREAD
     from engine.threads import name_this_thread
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -42,32 +46,44 @@ def test_the_watched_run_benchmark_reads_the_training_threads_counters():
         import app_latency
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    assert app_latency.training_thread(os.getpid()) == app_latency.NO_THREAD  # none yet
-    named, done = threading.Event(), threading.Event()
-    tids = []
+    core = min(os.sched_getaffinity(0))
+    data = bytes(8_000_000)
+    named, pinned, done = threading.Barrier(4), threading.Event(), threading.Event()
+    own_cpu = []
 
     def worker():
-        name_this_thread(app_latency.TRAINING_THREAD)
-        tids.append(threading.get_native_id())
-        named.set()
-        while not done.is_set():
-            sum(range(20_000))  # CPU, then a sleep: both counters move
-            done.wait(0.001)
+        name_this_thread(TRAINING_THREAD)
+        named.wait()
+        pinned.wait()
+        started = time.thread_time()
+        until = time.monotonic() + 0.6
+        while time.monotonic() < until:
+            hashlib.sha256(data).digest()
+        own_cpu.append(time.thread_time() - started)
+        done.wait(0.4)  # blocked: neither running nor ready
 
-    thread = threading.Thread(target=worker)
-    thread.start()
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
     try:
-        assert named.wait(10)
-        first = app_latency.training_thread(os.getpid())
-        done.wait(0.3)
-        later = app_latency.latest(first, app_latency.training_thread(os.getpid()))
-        assert later["cpu"] > 0 and later["sleeps"] > first["sleeps"] >= 1
-        assert later["core_wait"] >= first["core_wait"] >= 0
-        core = min(os.sched_getaffinity(0))
+        named.wait()
         app_latency.pin_training(os.getpid(), core)
-        assert os.sched_getaffinity(tids[0]) == {core}
-        assert os.sched_getaffinity(0) != {core} or len(os.sched_getaffinity(0)) == 1  # only that thread
+        assert all(os.sched_getaffinity(t.native_id) == {core} for t in threads)
+        assert len(os.sched_getaffinity(0)) == 1 or os.sched_getaffinity(0) != {core}  # only those threads
+        pinned.set()
+        seen = app_latency.NO_THREAD
+        while len(own_cpu) < 3:
+            seen = app_latency.latest(seen, app_latency.training_thread(os.getpid()))
+            time.sleep(0.05)
+        time.sleep(0.3)
+        seen = app_latency.latest(seen, app_latency.training_thread(os.getpid()))
     finally:
         done.set()
-        thread.join()
-    assert app_latency.latest(later, app_latency.training_thread(os.getpid())) == later  # ended: kept
+        for thread in threads:
+            thread.join()
+    assert abs(seen["cpu"] - sum(own_cpu)) < 0.25  # the threads' CPU, as they count it themselves
+    # three threads ready to run on one core for 0.6 s: each waits about two thirds of it
+    # (a reading that swapped the CPU and the wait fails the line above)
+    assert seen["core_wait"] > 0.6
+    assert seen["blocked"] > 0.3  # each slept 0.3 s or more before this reading
+    assert app_latency.training_thread(os.getpid()) == app_latency.NO_THREAD  # ended: none left to read

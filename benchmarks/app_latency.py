@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app_server import ROOT, launch_chromium, start_server, stop_server
+from app_server import IDLE, ROOT, launch_chromium, start_server, stop_server
 from hog import HOG
 
 sys.path.insert(0, str(ROOT))
@@ -94,7 +94,6 @@ def engine_latency(repeats: int, threads: int | None) -> None:
     print(f"whole run, no UI: median {statistics.median(wholes):.1f} s")
 
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # page path -> text that shows the page has rendered (its title, or what it shows)
 PAGES = {"": "Pruning Explorer", "explorer": "Prune and recover", "compare": "Compare strategies",
          "layers": "Where does it cut?", "inspector": "Checkpoint inspector", "efficiency": "Efficiency",
@@ -415,7 +414,7 @@ def preset_latency(repeats: int) -> None:
                 clicks, reloads, after_load = [], [], []
                 for _ in range(repeats):
                     page.goto(url)
-                    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+                    page.wait_for_selector(IDLE)
                     button = page.locator(f".st-key-preset-{name} button")
                     button.wait_for()
                     started = time.perf_counter()

@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 
 import app_server
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
 PAGES_PER_CONTEXT = 10
 POLL_SECONDS = 0.5
 TTL_DEFAULT = 120.0  # Streamlit's server.disconnectedSessionTTL, which .streamlit/config.toml keeps
@@ -112,7 +112,7 @@ async def one_session(context, url: str, session: Session, deadline: float) -> N
         started = time.monotonic()
         await page.goto(f"{url}/explorer?{session.query}")
         await page.get_by_text("No run with these settings yet").wait_for()
-        await page.wait_for_selector(IDLE)
+        await page.wait_for_selector(app_server.IDLE)
         session.page_load = time.monotonic() - started
         await page.get_by_role("button", name="Run", exact=True).click()
         clicked = time.monotonic()
@@ -199,7 +199,7 @@ async def visit(url: str) -> None:
         try:
             page = await browser.new_page()
             await page.goto(url)
-            await page.wait_for_selector(IDLE, timeout=120_000)
+            await page.wait_for_selector(app_server.IDLE, timeout=120_000)
         finally:
             await browser.close()
 

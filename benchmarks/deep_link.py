@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from app_server import ROOT, launch_chromium, start_server, stop_server
+from app_server import IDLE, ROOT, launch_chromium, start_server, stop_server
 
 sys.path.insert(0, str(ROOT))
 
@@ -81,7 +81,7 @@ def main() -> None:
             page.set_default_timeout(120_000)
             page.add_init_script(MARKS)
             page.goto(url)
-            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+            page.wait_for_selector(IDLE)
             time.sleep(8)  # the server's warm-up after its first page
             page.locator(f".st-key-preset-{preset.name} button").click()  # installs the recorded result
             page.wait_for_function(DONE, arg=charts, polling=20)

@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from app_server import ROOT, launch_chromium, start_server, stop_server
+from app_server import IDLE, ROOT, launch_chromium, start_server, stop_server
 
 SETTINGS = "depth=6&width=256&cycles=8&warmup_epochs=6&epochs_per_cycle=3&amount=0.4&strategy=global"
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 SAMPLE = """() => {
     const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
     // Vega names each axis and its domain in its aria-label ("X-axis titled 'epoch' for a

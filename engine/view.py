@@ -107,13 +107,12 @@ def comparison_settings(report: dict, settings) -> str:
     return line
 
 
-def comparison_text(report: dict, over_seeds_or_controls: bool, conclusion: str, settings) -> ViewText:
+def comparison_text(report: dict, table: tuple[list[str], list[list[str]]], conclusion: str,
+                    settings) -> ViewText:
     """The Compare page's view of a saved comparison (``engine.comparison.load_comparison``):
-    its final table with the page's figures, one row per strategy or control (mean ± std
-    over the seeds when there are several or controls), its settings (``comparison_settings``)
-    and ``conclusion``, the sentence the page computed."""
-    header, rows = comparison_table(report["summary"], over_seeds_or_controls)
+    its final ``table`` as the page shows it (``comparison_table``), its settings
+    (``comparison_settings``) and ``conclusion``, the sentence the page computed."""
     return ViewText(title=f"Compare strategies: {' vs '.join(map(str, report['strategies']))}",
-                    table=(header, rows),
+                    table=table,
                     notes=[("Settings", comparison_settings(report, settings)), ("Saved as", str(report["name"])),
                            ("Conclusion", conclusion)])

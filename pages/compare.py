@@ -9,7 +9,7 @@ from engine.formats import SPARSITY_DEFINITION
 from engine.live import live_comparison
 from engine.pruning import STRATEGIES
 from engine.text import plain
-from engine.view import comparison_settings, comparison_table
+from engine.view import comparison_settings
 from ui import controls, empty_state, live, static_table
 from ui.checkpoints import LAST_RUN
 from ui.compare_view import figures, saved_figures
@@ -107,7 +107,7 @@ def show(history, summary, shown: dict | None, state: str = "finished") -> None:
         column.vega_lite_chart(spec=spec, width="stretch")
     if summary is not None:
         right.markdown("**Final results**")
-        header, rows = comparison_table(summary, several_seeds or with_controls)
+        header, rows = shown["final_table"]
         static_table(right, pd.DataFrame(rows, columns=header), {name: name for name in header},
                      transpose=not (several_seeds or with_controls))
         if several_seeds or with_controls:

@@ -8,8 +8,8 @@ import streamlit as st
 
 from engine import tutorial
 from engine.pruning import method_takes_amount
-from engine.text import plain
 from ui import charts, static_table
+from ui.controls import link_warning
 
 STEP = "tutorial_step"
 LINKED = "tutorial_linked_step"  # the step this page last wrote into the address
@@ -202,8 +202,7 @@ if linked is not None and linked != st.session_state.get(LINKED):
     if linked in steps:
         st.session_state[STEP] = steps[linked]
     else:
-        st.warning(f"Link setting step={plain(repr(linked), 120)} is invalid: must be a whole number in "
-                   f"[1, {LAST}]; showing step 1.")
+        st.warning(link_warning("step", linked, f"a whole number in [1, {LAST}]", "showing step 1"))
         st.session_state[STEP] = 1
 
 

@@ -10,12 +10,14 @@ from engine.comparison import comparison_view, load_comparison, saved_settings, 
 from engine.conclusions import compare_conclusion
 from engine.config import RunConfig
 from engine.outcomes import labelled, over_seeds
+from engine.view import comparison_table
 from ui import charts
 
 
 def figures(history, layers, config: RunConfig | None, summary=None, seeds: int = 1,
             with_controls: bool = False, state: str = "finished") -> dict:
-    """What the page draws, computed: the view, its sentence and every chart's spec.
+    """What the page draws, computed: the view, its sentence, every chart's spec and the
+    final table (engine.view.comparison_table; None without a ``summary``).
     ``config`` (the comparison's settings) sets the axes for the whole comparison, as the
     Explorer's (engine.axes), and ``seeds`` and ``with_controls`` what it will show: a live
     comparison's charts neither rescale nor change kind while it runs. ``state``: "finished",
@@ -25,7 +27,8 @@ def figures(history, layers, config: RunConfig | None, summary=None, seeds: int 
     several_seeds, with_controls = view.several_seeds or seeds > 1, view.with_controls or with_controls
     out = {"view": view, "several_seeds": several_seeds, "with_controls": with_controls,
            "conclusion": compare_conclusion(view.one_seed, summary, state),
-           "table": labelled(over_seeds(summary)) if summary is not None and (several_seeds or with_controls) else None}
+           "table": labelled(over_seeds(summary)) if summary is not None and (several_seeds or with_controls) else None,
+           "final_table": comparison_table(summary, several_seeds or with_controls) if summary is not None else None}
     if several_seeds or with_controls:
         out["band"] = charts.seed_band_chart(labelled(history), epochs=span)
         out["outcome"] = charts.outcome_chart(out["table"]) if out["table"] is not None else None

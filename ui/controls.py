@@ -46,6 +46,12 @@ def allowed(setting: Setting) -> str:
     return f"a number in [{widget.low:g}, {widget.high:g}]"
 
 
+def link_warning(name: str, text: str, allowed: str, instead: str = "using the default") -> str:
+    """The app's one sentence for a value in the address that a setting does not allow:
+    the setting, the value as text, what it must be, and what is shown instead."""
+    return f"Link setting {name}={plain(repr(text), 120)} is invalid: must be {plain(allowed)}; {instead}."
+
+
 def check_url(setting: Setting, text: str, high: float | None = None) -> str | None:
     """A message when a value in the link is not one this control allows (``high``: the
     control's upper end when another setting sets it, as the warm-up sets the rewind epoch's)."""
@@ -64,8 +70,7 @@ def check_url(setting: Setting, text: str, high: float | None = None) -> str | N
     if ok:
         return None
     shown = allowed(setting) if high is None else f"a number in [{widget.low:g}, {widget.high:g}]"
-    return (f"Link setting {setting.name}={plain(repr(text), 120)} is invalid: must be "
-            f"{plain(shown)}; using the default.")
+    return link_warning(setting.name, text, shown)
 
 
 def widget(setting: Setting, container, high: float | None = None, key: str | None = None,
@@ -106,8 +111,7 @@ def check_option_url(option, text: str) -> str | None:
         ok = option.low <= float(text) <= high
     except ValueError:
         ok = False
-    return None if ok else (f"Link setting option_{option.name}={plain(repr(text), 120)} is invalid: must be "
-                            f"a number in {plain(f'[{option.low:g}, {high:g}]')}; using the default.")
+    return None if ok else link_warning(f"option_{option.name}", text, f"a number in [{option.low:g}, {high:g}]")
 
 
 def strategy_options(container, strategy: str | None) -> dict:
@@ -175,8 +179,7 @@ def run_controls(container, strategy: bool = True, base: RunConfig = DEFAULTS,
             key, label, help_text = app.toggle
             raw = st.query_params.get(key)
             if raw is not None and raw.lower() not in TOGGLE_WORDS:
-                st.warning(f"Link setting {key}={plain(repr(raw), 120)} is invalid: must be true or false; "
-                           "using the default.")
+                st.warning(link_warning(key, raw, "true or false"))
             if not place.checkbox(label, key=key, help=help_text, **BOUND):
                 values[setting.name] = None
                 continue

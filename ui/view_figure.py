@@ -76,7 +76,7 @@ def comparison_spec(report: dict, shown: dict) -> dict:
     rows.append([("sparsity", shown["sparsity"])])
     if shown["heatmaps"]:
         rows.append([(f"heatmap{i}", spec) for i, spec in enumerate(shown["heatmaps"])])
-    return compose(comparison_text(report, several, shown["conclusion"], shown["settings"]), rows)
+    return compose(comparison_text(report, shown["final_table"], shown["conclusion"], shown["settings"]), rows)
 
 
 def compose(words: ViewText, rows: list[list[tuple[str, dict]]]) -> dict:
